@@ -1,0 +1,82 @@
+/**
+ * The agent's effective configuration, after cyberun-agent.yaml, CYBERUN_* env and flags have been
+ * merged (flags > env > file > defaults) and validated. Durations are milliseconds, sizes bytes.
+ */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface AgentConfig {
+  /** ws(s):// URL of the gateway's agent endpoint; undefined = no tunnel (standalone). */
+  gatewayUrl: string | undefined;
+  /** Hostname-like id; default os.hostname(). */
+  agentId: string;
+  /** The `ak-…` key, read from agentKeyFile or CYBERUN_AGENT_KEY; never from a flag. */
+  agentKey: string | undefined;
+  agentKeyFile: string | undefined;
+  /** Extra CA bundle (PEM file) for the gateway's TLS. */
+  gatewayCaFile: string | undefined;
+  agentLabels: string[];
+  /** Where desired state and agent state are persisted. */
+  stateDir: string;
+  /** Standalone mode: a directory of service definition files (JSON or YAML), watched. */
+  servicesDir: string | undefined;
+  docker: {
+    /** unix socket path, used when host is unset. */
+    socketPath: string;
+    /** tcp://host:port of a remote engine (DOCKER_HOST); undefined = socketPath. */
+    host: string | undefined;
+    /** The user-defined bridge network the agent owns. */
+    network: string;
+    /** 'ip' = reach replicas at their IP on the network; 'published' = via ports published on the engine host; 'auto' picks. */
+    addressing: 'auto' | 'ip' | 'published';
+    /** Engine API call timeout. */
+    apiTimeoutMs: number;
+  };
+  volumes: {
+    /** Absolute host directories under which host_path may lie. Empty = no host mounts. */
+    allowedRoots: string[];
+  };
+  gpu: {
+    /** 'auto' = detect; 'none' = act as a GPU-less host. */
+    detect: 'auto' | 'none';
+    /** DeviceRequests style: 'device-ids' (driver nvidia, capability gpu) or 'cdi' (nvidia.com/gpu=<id>). */
+    deviceStyle: 'device-ids' | 'cdi';
+    inventoryRefreshMs: number;
+  };
+  health: {
+    intervalMs: number;
+    timeoutMs: number;
+    /** How long a replica may stay `starting` before it is deemed failed and restarted. */
+    startBudgetMs: number;
+    /** Consecutive failed probes after ready before a replica is `unhealthy` and restarted. */
+    failureThreshold: number;
+  };
+  restart: {
+    backoffBaseMs: number;
+    backoffCapMs: number;
+    /** Running this long resets the backoff. */
+    stableAfterMs: number;
+    /** This many restarts without a stable period → `failed`. */
+    crashLoopLimit: number;
+    /** SIGTERM → SIGKILL grace when stopping a container. */
+    stopTimeoutMs: number;
+  };
+  pull: {
+    /** No progress for this long aborts a pull. */
+    stallTimeoutMs: number;
+    totalTimeoutMs: number;
+  };
+  reconcile: {
+    /** Periodic full relist, the safety net beneath Docker events. */
+    resyncIntervalMs: number;
+    /** Containers younger than this are never removed as orphans. */
+    orphanGraceMs: number;
+  };
+  proxy: {
+    maxBodyBytes: number;
+    headersTimeoutMs: number;
+    idleTimeoutMs: number;
+    /** Allow external_url to resolve to loopback/private/link-local addresses. */
+    allowPrivateUpstreams: boolean;
+  };
+  logLevel: LogLevel;
+}
