@@ -1,0 +1,443 @@
+import { posix as path } from 'node:path';
+import { z } from 'zod';
+import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import type { LogLevel } from './types.js';
+
+/**
+ * The schema of `cyberun-agent.yaml`: snake_case keys mirroring AgentConfig. Every key is
+ * optional; one schema validates every layer (defaults, file, env, flags), so a value is judged the
+ * same wherever it came from. Leaves accept the spellings env vars and flags produce ("3", "true",
+ * "a,b"), so no layer needs its own coercion. Messages say what is wrong with the value and the fix;
+ * the loader adds where the value came from.
+ */
+
+const MAX_TIMER_MS = 2_147_483_647; // setTimeout's limit; longer delays fire at once.
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+function invalid(message: string): AgentError {
+  return new AgentError(ErrorCodes.CONFIG_INVALID, message);
+}
+
+/** A value for a message: quoted, truncated, and never anything that looks like an agent key. */
+export function showValue(value: unknown): string {
+  if (typeof value === 'string') {
+    if (/ak-[A-Za-z0-9_-]{6,}/.test(value)) return '<a value that looks like an agent key, not shown>';
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  }
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'a mapping' : typeof value;
+}
+
+/**
+ * Milliseconds from "500ms", "30s", "5m", "2h", "1d", compounds such as "1h30m", fractions such as
+ * "1.5s", or integer milliseconds (number or digit string). Throws AgentError(CONFIG_INVALID).
+ */
+export function parseDuration(value: string | number): number {
+  const fix = 'write a number with a unit (ms, s, m, h, d) such as "500ms", "30s", "5m", "1h30m", or integer milliseconds';
+  let ms: number;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw invalid(`${value} is not an integer number of milliseconds; ${fix}`);
+    ms = value;
+  } else {
+    const text = value.trim();
+    if (/^\d+$/.test(text)) {
+      ms = Number(text);
+    } else if (/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(text)) {
+      ms = 0;
+      for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) {
+        ms += Number(part[1]) * (DURATION_UNITS[part[2] ?? ''] ?? Number.NaN);
+      }
+      ms = Math.round(ms);
+    } else {
+      throw invalid(`${showValue(value)} is not a duration; ${fix}`);
+    }
+  }
+  if (ms < 0) throw invalid(`${showValue(value)} is negative; a duration is 0 or more`);
+  if (ms > MAX_TIMER_MS) throw invalid(`${showValue(value)} is longer than 24 days, the longest timer Node.js can run`);
+  return ms;
+}
+
+/**
+ * Bytes from "512MiB", "10GiB" (binary), "10GB" (decimal), "1.5GiB", or integer bytes (number or
+ * digit string). Units are case-insensitive. Throws AgentError(CONFIG_INVALID).
+ */
+export function parseSize(value: string | number): number {
+  const fix = 'write bytes or a number with a unit such as "512MiB", "10GiB", "500MB"';
+  let bytes: number;
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw invalid(`${value} is not an integer number of bytes; ${fix}`);
+    bytes = value;
+  } else {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+    const factor = match ? SIZE_UNITS[(match[2] || 'b').toLowerCase()] : undefined;
+    if (!match || factor === undefined) throw invalid(`${showValue(value)} is not a size; ${fix}`);
+    bytes = Math.floor(Number(match[1]) * factor);
+  }
+  if (bytes < 0) throw invalid(`${showValue(value)} is negative; a size is 0 or more`);
+  if (!Number.isSafeInteger(bytes)) throw invalid(`${showValue(value)} is too large`);
+  return bytes;
+}
+
+/** The shortest exact spelling parseDuration reads back: 1_200_000 → "20m", 90_000 → "1m30s". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) {
+      out += `${n}${unit}`;
+      rest -= n * size;
+    }
+  }
+  return out;
+}
+
+/** An exact binary-unit spelling when there is one ("10GiB"), else the byte count. */
+export function formatSize(bytes: number): string | number {
+  for (const [unit, size] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leaves. Each takes any input (undefined = not set) and either returns the parsed value or adds
+// one issue whose message is "<value's problem>; <fix>".
+
+function leaf<T>(parse: (input: unknown) => T) {
+  return z
+    .unknown()
+    .transform((input, ctx): T => {
+      try {
+        return parse(input);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: errorMessage(err) });
+        return z.NEVER;
+      }
+    })
+    .optional();
+}
+
+function asString(input: unknown, what: string): string {
+  if (typeof input !== 'string') throw invalid(`expected ${what}, got ${showValue(input)}`);
+  return input.trim();
+}
+
+const duration = (min = 1) =>
+  leaf((input) => {
+    if (typeof input !== 'string' && typeof input !== 'number') throw invalid(`expected a duration such as "30s", got ${showValue(input)}`);
+    const ms = parseDuration(input);
+    if (ms < min) {
+      const bare = typeof input === 'number' || /^\s*\d+\s*$/.test(input) ? ` (a bare number is milliseconds; write "${String(input).trim()}s" for seconds)` : '';
+      throw invalid(`${showValue(input)} is too short; use at least ${formatDuration(min)}${bare}`);
+    }
+    return ms;
+  });
+
+const size = () =>
+  leaf((input) => {
+    if (typeof input !== 'string' && typeof input !== 'number') throw invalid(`expected a size such as "10GiB", got ${showValue(input)}`);
+    const bytes = parseSize(input);
+    if (bytes < 1) throw invalid(`${showValue(input)} is zero; use a positive size such as "10GiB"`);
+    return bytes;
+  });
+
+const int = (min: number, max: number) =>
+  leaf((input) => {
+    const n = typeof input === 'string' && /^\s*-?\d+\s*$/.test(input) ? Number(input) : input;
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw invalid(`${showValue(input)} is not an integer; write a whole number from ${min} to ${max}`);
+    if (n < min || n > max) throw invalid(`${n} is out of range; use a whole number from ${min} to ${max}`);
+    return n;
+  });
+
+const bool = () =>
+  leaf((input) => {
+    if (typeof input === 'boolean') return input;
+    const text = typeof input === 'string' ? input.trim().toLowerCase() : '';
+    if (['true', 'yes', 'on', '1'].includes(text)) return true;
+    if (['false', 'no', 'off', '0'].includes(text)) return false;
+    throw invalid(`${showValue(input)} is not a boolean; write true or false`);
+  });
+
+const oneOf = <const T extends string>(values: readonly T[]) =>
+  leaf((input): T => {
+    const text = typeof input === 'string' ? input.trim() : input;
+    const found = values.find((v) => v === text);
+    if (found === undefined) throw invalid(`${showValue(input)} is not allowed; use one of ${values.join(', ')}`);
+    return found;
+  });
+
+/** A path string; relative paths and "~/" are resolved by the loader against the layer's base. */
+const filePath = () =>
+  leaf((input) => {
+    const text = asString(input, 'a path');
+    if (text === '') throw invalid('the path is empty; write a path or remove the key');
+    if (text.includes('\0')) throw invalid('the path contains a NUL byte');
+    return text;
+  });
+
+/** A list given as a YAML list, or as one comma-separated string (env vars, flags). */
+function listItems(input: unknown, what: string): string[] {
+  const items = typeof input === 'string' ? input.split(',') : input;
+  if (!Array.isArray(items)) throw invalid(`expected a list of ${what}, got ${showValue(input)}`);
+  return items.map((item) => asString(item, what)).filter((item) => item !== '');
+}
+
+const LABEL_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const NETWORK_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const REFUSED_ROOTS = ['/etc', '/proc', '/sys', '/dev', '/boot'];
+
+const labels = () =>
+  leaf((input) => {
+    const items = listItems(input, 'labels');
+    const bad = items.filter((item) => !LABEL_RE.test(item));
+    if (bad.length > 0) {
+      throw invalid(
+        `${bad.map(showValue).join(', ')} ${bad.length === 1 ? 'is not a valid label' : 'are not valid labels'}; ` +
+          'a label is 1-63 lowercase letters, digits, ".", "_" or "-", starting with a letter or digit (e.g. "gpu-h100", "region.eu")',
+      );
+    }
+    return [...new Set(items)];
+  });
+
+const allowedRoots = () =>
+  leaf((input) => {
+    const roots: string[] = [];
+    for (const item of listItems(input, 'absolute directories')) {
+      if (!item.startsWith('/')) throw invalid(`${showValue(item)} is not absolute; write a full path such as "/data/models"`);
+      if (item.split('/').some((seg) => seg === '.' || seg === '..')) {
+        throw invalid(`${showValue(item)} contains "." or ".." segments; write the plain absolute path`);
+      }
+      const root = path.normalize(item).replace(/\/+$/, '') || '/';
+      if (root === '/' || REFUSED_ROOTS.some((r) => root === r || root.startsWith(`${r}/`))) {
+        throw invalid(`${showValue(item)} would expose the host system (/, ${REFUSED_ROOTS.join(', ')}); allow a dedicated directory such as "/data/models"`);
+      }
+      if (!roots.includes(root)) roots.push(root);
+    }
+    return roots;
+  });
+
+const gatewayUrl = () =>
+  leaf((input) => {
+    const text = asString(input, 'a ws:// or wss:// URL');
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw invalid(`${showValue(text)} is not a URL; write e.g. "wss://gateway.example.com/agent"`);
+    }
+    if (url.username !== '' || url.password !== '') {
+      throw invalid('the URL carries credentials; remove them and set agent_key_file or CYBERUN_AGENT_KEY instead');
+    }
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+      throw invalid(`${showValue(text)} is not a WebSocket URL; use wss:// (or ws:// for a local gateway)`);
+    }
+    if (url.hash !== '') throw invalid(`${showValue(text)} has a #fragment; remove it`);
+    return url.toString();
+  });
+
+const agentId = () =>
+  leaf((input) => {
+    const text = asString(input, 'a hostname-like id');
+    if (!HOSTNAME_RE.test(text)) {
+      const hint = HOSTNAME_RE.test(text.toLowerCase()) ? ` (try ${showValue(text.toLowerCase())})` : '';
+      throw invalid(`${showValue(text)} is not hostname-like; use lowercase letters, digits, "-" and "." (e.g. "gpu-01.dc1")${hint}`);
+    }
+    return text;
+  });
+
+const dockerHost = () =>
+  leaf((input) => {
+    const text = asString(input, 'a Docker host URL');
+    const match = /^(tcp|http|https|unix):\/\/(.+)$/.exec(text);
+    if (!match || (match[1] === 'unix' && !match[2]?.startsWith('/'))) {
+      throw invalid(`${showValue(text)} is not a Docker host; write tcp://host:2375, https://host:2376 or unix:///path/to/docker.sock`);
+    }
+    return text;
+  });
+
+const network = () =>
+  leaf((input) => {
+    const text = asString(input, 'a Docker network name');
+    if (!NETWORK_RE.test(text)) throw invalid(`${showValue(text)} is not a Docker network name; use letters, digits, "_", "." and "-"`);
+    if (['bridge', 'host', 'none', 'default'].includes(text)) {
+      throw invalid(`${showValue(text)} is one of Docker's built-in networks; the agent needs a network of its own, e.g. "cyberun"`);
+    }
+    return text;
+  });
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
+
+// ---------------------------------------------------------------------------------------------
+
+/** The parsed, merged values in the file's shape: durations in ms, sizes in bytes. */
+export interface ConfigValues {
+  gateway_url: string | undefined;
+  agent_id: string;
+  agent_key_file: string | undefined;
+  gateway_ca_file: string | undefined;
+  agent_labels: string[];
+  state_dir: string;
+  services_dir: string | undefined;
+  docker: { socket: string; host: string | undefined; network: string; addressing: 'auto' | 'ip' | 'published'; api_timeout: number };
+  volumes: { allowed_roots: string[] };
+  gpu: { detect: 'auto' | 'none'; device_style: 'device-ids' | 'cdi'; inventory_refresh: number };
+  health: { interval: number; timeout: number; start_budget: number; failure_threshold: number };
+  restart: { backoff_base: number; backoff_cap: number; stable_after: number; crash_loop_limit: number; stop_timeout: number };
+  pull: { stall_timeout: number; total_timeout: number };
+  reconcile: { resync_interval: number; orphan_grace: number };
+  proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean };
+  log_level: LogLevel;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** What one layer (a file, the env, the flags) parses to: any subset of the keys. */
+export type ConfigLayer = DeepPartial<ConfigValues>;
+
+const section = <S extends z.ZodRawShape>(shape: S) => z.strictObject(shape).optional();
+
+export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
+  gateway_url: gatewayUrl(),
+  agent_id: agentId(),
+  agent_key_file: filePath(),
+  gateway_ca_file: filePath(),
+  agent_labels: labels(),
+  state_dir: filePath(),
+  services_dir: filePath(),
+  docker: section({
+    socket: filePath(),
+    host: dockerHost(),
+    network: network(),
+    addressing: oneOf(['auto', 'ip', 'published']),
+    api_timeout: duration(100),
+  }),
+  volumes: section({ allowed_roots: allowedRoots() }),
+  gpu: section({
+    detect: oneOf(['auto', 'none']),
+    device_style: oneOf(['device-ids', 'cdi']),
+    inventory_refresh: duration(1000),
+  }),
+  health: section({
+    interval: duration(100),
+    timeout: duration(100),
+    start_budget: duration(1000),
+    failure_threshold: int(1, 100),
+  }),
+  restart: section({
+    backoff_base: duration(10),
+    backoff_cap: duration(10),
+    stable_after: duration(1000),
+    crash_loop_limit: int(1, 1000),
+    stop_timeout: duration(0),
+  }),
+  pull: section({ stall_timeout: duration(1000), total_timeout: duration(1000) }),
+  reconcile: section({ resync_interval: duration(1000), orphan_grace: duration(1000) }),
+  proxy: section({
+    max_body: size(),
+    headers_timeout: duration(1000),
+    idle_timeout: duration(1000),
+    allow_private_upstreams: bool(),
+  }),
+  log_level: oneOf(LOG_LEVELS),
+});
+
+export type KeyKind = 'url' | 'string' | 'path' | 'list' | 'enum' | 'duration' | 'size' | 'int' | 'bool';
+
+export interface ConfigKey {
+  /** Dotted key path in the file, e.g. "health.start_budget". */
+  path: string;
+  kind: KeyKind;
+  /** A dedicated flag besides `--set <path>=…`, if any. */
+  flag?: string;
+}
+
+/** Every key of the file, in file order. Tests hold it equal to the schema and to AgentConfig. */
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  { path: 'gateway_url', kind: 'url', flag: '--gateway-url' },
+  { path: 'agent_id', kind: 'string', flag: '--agent-id' },
+  { path: 'agent_key_file', kind: 'path', flag: '--agent-key-file' },
+  { path: 'gateway_ca_file', kind: 'path' },
+  { path: 'agent_labels', kind: 'list', flag: '--label' },
+  { path: 'state_dir', kind: 'path', flag: '--state-dir' },
+  { path: 'services_dir', kind: 'path', flag: '--services-dir' },
+  { path: 'docker.socket', kind: 'path', flag: '--docker-socket' },
+  { path: 'docker.host', kind: 'url', flag: '--docker-host' },
+  { path: 'docker.network', kind: 'string' },
+  { path: 'docker.addressing', kind: 'enum' },
+  { path: 'docker.api_timeout', kind: 'duration' },
+  { path: 'volumes.allowed_roots', kind: 'list' },
+  { path: 'gpu.detect', kind: 'enum' },
+  { path: 'gpu.device_style', kind: 'enum' },
+  { path: 'gpu.inventory_refresh', kind: 'duration' },
+  { path: 'health.interval', kind: 'duration' },
+  { path: 'health.timeout', kind: 'duration' },
+  { path: 'health.start_budget', kind: 'duration' },
+  { path: 'health.failure_threshold', kind: 'int' },
+  { path: 'restart.backoff_base', kind: 'duration' },
+  { path: 'restart.backoff_cap', kind: 'duration' },
+  { path: 'restart.stable_after', kind: 'duration' },
+  { path: 'restart.crash_loop_limit', kind: 'int' },
+  { path: 'restart.stop_timeout', kind: 'duration' },
+  { path: 'pull.stall_timeout', kind: 'duration' },
+  { path: 'pull.total_timeout', kind: 'duration' },
+  { path: 'reconcile.resync_interval', kind: 'duration' },
+  { path: 'reconcile.orphan_grace', kind: 'duration' },
+  { path: 'proxy.max_body', kind: 'size' },
+  { path: 'proxy.headers_timeout', kind: 'duration' },
+  { path: 'proxy.idle_timeout', kind: 'duration' },
+  { path: 'proxy.allow_private_upstreams', kind: 'bool' },
+  { path: 'log_level', kind: 'enum', flag: '--log-level' },
+];
+
+/** `health.start_budget` → `CYBERUN_HEALTH_START_BUDGET`. */
+export function envNameOf(keyPath: string): string {
+  return `CYBERUN_${keyPath.toUpperCase().replace(/\./g, '_')}`;
+}
+
+export interface DefaultsContext {
+  hostname: string;
+  /** Effective uid; 0 selects the system state dir. */
+  uid: number;
+  home: string;
+  /** $XDG_STATE_HOME when set to an absolute path. */
+  xdgStateHome: string | undefined;
+}
+
+/**
+ * The defaults, written as a file would write them and validated by the same schema (so a host
+ * name that is not a valid agent id is reported, not silently used).
+ */
+export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
+  const userState = ctx.xdgStateHome ?? path.join(ctx.home, '.local', 'state');
+  return {
+    agent_id: ctx.hostname.toLowerCase(),
+    agent_labels: [],
+    state_dir: ctx.uid === 0 ? '/var/lib/cyberun-agent' : path.join(userState, 'cyberun-agent'),
+    docker: { socket: '/var/run/docker.sock', network: 'cyberun', addressing: 'auto', api_timeout: '30s' },
+    volumes: { allowed_roots: [] },
+    gpu: { detect: 'auto', device_style: 'device-ids', inventory_refresh: '60s' },
+    health: { interval: '5s', timeout: '3s', start_budget: '20m', failure_threshold: 3 },
+    restart: { backoff_base: '1s', backoff_cap: '5m', stable_after: '10m', crash_loop_limit: 5, stop_timeout: '30s' },
+    pull: { stall_timeout: '2m', total_timeout: '2h' },
+    reconcile: { resync_interval: '30s', orphan_grace: '60s' },
+    proxy: { max_body: '10GiB', headers_timeout: '10m', idle_timeout: '15m', allow_private_upstreams: false },
+    log_level: 'info',
+  };
+}
