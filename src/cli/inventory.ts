@@ -1,0 +1,81 @@
+import { errorMessage } from '../errors.js';
+import { readInventory } from '../host/inventory.js';
+import type { ReadInventoryOptions } from '../host/inventory.js';
+import { mergeLabels } from '../host/labels.js';
+import type { HostInventory } from '../host/types.js';
+import type { CliCommand, CliIo } from './io.js';
+
+const USAGE = 'usage: cyberun-agent inventory [--json]\n';
+const TIMEOUT_MS = 15_000;
+
+export interface InventoryCommandDeps {
+  readInventory: (options: ReadInventoryOptions) => Promise<HostInventory>;
+}
+
+/** Labels from `CYBERUN_AGENT_LABELS` (comma-separated). */
+function configuredLabels(io: CliIo): string[] {
+  return (io.env['CYBERUN_AGENT_LABELS'] ?? '').split(',');
+}
+
+function mib(value: number | undefined): string {
+  return value === undefined ? '-' : `${value} MiB`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows.reduce<number[]>(
+    (w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)),
+    [],
+  );
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ') + '\n').join('');
+}
+
+function render(inventory: HostInventory, labels: string[]): string {
+  let out = '';
+  if (inventory.gpus.length === 0) {
+    out += `GPUs: none (source: ${inventory.gpuSource})\n`;
+  } else {
+    out += `GPUs (source: ${inventory.gpuSource})\n`;
+    out += table([
+      ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID'],
+      ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-']),
+    ]);
+  }
+  const gib = (inventory.memoryBytes / 1024 ** 3).toFixed(1);
+  out += '\n';
+  out += table([
+    ['CPU', `${inventory.cpu.model} (${inventory.cpu.cores} cores)`],
+    ['Memory', `${gib} GiB`],
+    ['Platform', inventory.platformArch],
+    ['Labels', labels.length > 0 ? labels.join(', ') : '(none)'],
+  ]);
+  return out;
+}
+
+/** `cyberun-agent inventory [--json]`: what this host offers, as the agent sees it. */
+export function createInventoryCommand(deps: InventoryCommandDeps): CliCommand {
+  return async (args, io) => {
+    let json = false;
+    for (const arg of args) {
+      if (arg === '--json') json = true;
+      else if (arg === '-h' || arg === '--help') {
+        io.stdout.write(USAGE);
+        return 0;
+      } else {
+        io.stderr.write(`unknown argument "${arg}"\n${USAGE}`);
+        return 2;
+      }
+    }
+    let inventory: HostInventory;
+    try {
+      inventory = await deps.readInventory({ detect: 'auto', timeoutMs: TIMEOUT_MS, env: { ...io.env } });
+    } catch (err) {
+      io.stderr.write(`inventory failed: ${errorMessage(err)}\n`);
+      return 1;
+    }
+    const labels = mergeLabels(inventory.hardwareLabels, configuredLabels(io));
+    io.stdout.write(json ? `${JSON.stringify({ ...inventory, labels }, null, 2)}\n` : render(inventory, labels));
+    return 0;
+  };
+}
+
+export const inventoryCommand: CliCommand = createInventoryCommand({ readInventory });
