@@ -1,0 +1,323 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Logger } from '../log.js';
+import {
+  AGENT_CONNECT_PATH,
+  CLOSE_HELLO_TIMEOUT,
+  CLOSE_REPLACED,
+  CLOSE_UNSUPPORTED_VERSION,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolErrorCodes,
+  encodeFrame,
+  parseAgentFrame,
+  type AgentFrame,
+  type GatewayFrame,
+  type HeartbeatFrame,
+  type HelloFrame,
+} from '../tunnel/protocol.js';
+import { authenticateAgent, type KeySet } from './auth.js';
+import { computeDesiredSets } from './desired-sets.js';
+import type { ServicePlacement } from './placement.js';
+import type { AgentReport } from './service-status.js';
+import type { ServiceStore } from './service-store.js';
+
+export interface AgentHubOptions {
+  store: ServiceStore;
+  agentKeys: KeySet;
+  logger: Logger;
+  heartbeatIntervalMs: number;
+  /** The gateway pings every agent this often and terminates one that missed the last pong. */
+  pingIntervalMs: number;
+  /** A connection that sent no valid hello within this is closed. */
+  helloTimeoutMs: number;
+  now: () => number;
+}
+
+/** A connected agent after its hello, as the REST routes see it. */
+export interface ConnectedAgent {
+  hello: HelloFrame;
+  connectedAt: number;
+  lastHeartbeat: number | undefined;
+  heartbeat: HeartbeatFrame | undefined;
+  /** Latest report per service id. */
+  reports: ReadonlyMap<string, AgentReport>;
+}
+
+interface Connection {
+  id: number;
+  ws: WebSocket;
+  remote: string;
+  hello: HelloFrame | undefined;
+  connectedAt: number;
+  lastHeartbeat: number | undefined;
+  heartbeat: HeartbeatFrame | undefined;
+  reports: Map<string, AgentReport>;
+  lastSyncKey: string | undefined;
+  alive: boolean;
+  helloTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The agent endpoint: authenticates upgrades with ak- keys, speaks the tunnel protocol, places
+ * deployed services on connected agents and keeps each agent's `services.sync` current.
+ *
+ * Whenever the store, the set of agents or an agent's hello changes, placement is recomputed and
+ * every agent whose set changed gets a new full `services.sync` (revisions increase strictly;
+ * they start at the gateway's start time in ms so they also grow across gateway restarts).
+ */
+export class AgentHub {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  private readonly byAgent = new Map<string, Connection>();
+  private readonly all = new Set<Connection>();
+  private placements = new Map<string, ServicePlacement>();
+  private revision: number;
+  private nextConnId = 1;
+  private readonly pingTimer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly options: AgentHubOptions) {
+    this.revision = options.now();
+    this.unsubscribe = options.store.onChange(() => this.reschedule());
+    this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs);
+    this.pingTimer.unref();
+    this.reschedule();
+  }
+
+  /** For the HTTP server's `upgrade` event. Answers 404/401 itself; never throws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined);
+    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
+    if (path !== AGENT_CONNECT_PATH) {
+      rejectUpgrade(socket, 404, `no WebSocket endpoint at ${path}; agents connect to ${AGENT_CONNECT_PATH}`);
+      return;
+    }
+    const auth = authenticateAgent(req.headers.authorization, this.options.agentKeys);
+    if (!auth.ok) {
+      this.options.logger.warn({ remote: req.socket.remoteAddress, reason: auth.message }, 'agent connection refused');
+      rejectUpgrade(socket, auth.status, auth.message);
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+  }
+
+  /** Connected agents that said hello, by agent id. */
+  agents(): ConnectedAgent[] {
+    return [...this.byAgent.values()].flatMap((c) =>
+      c.hello === undefined
+        ? []
+        : [{ hello: c.hello, connectedAt: c.connectedAt, lastHeartbeat: c.lastHeartbeat, heartbeat: c.heartbeat, reports: c.reports }],
+    );
+  }
+
+  /** Current placement of a deployed service (undefined when not deployed). */
+  placementOf(serviceId: string): ServicePlacement | undefined {
+    return this.placements.get(serviceId);
+  }
+
+  /** Latest reports about a service from every connected agent. */
+  reportsFor(serviceId: string): AgentReport[] {
+    return [...this.byAgent.values()].flatMap((c) => {
+      const r = c.reports.get(serviceId);
+      return r === undefined ? [] : [r];
+    });
+  }
+
+  heartbeatIntervalMs(): number {
+    return this.options.heartbeatIntervalMs;
+  }
+
+  /** Closes every agent connection (1001 going away). Agents reconnect to the next gateway. */
+  async close(): Promise<void> {
+    clearInterval(this.pingTimer);
+    this.unsubscribe();
+    for (const conn of this.all) {
+      clearTimeout(conn.helloTimer);
+      conn.ws.close(1001, 'gateway shutting down');
+    }
+    const deadline = setTimeout(() => {
+      for (const conn of this.all) conn.ws.terminate();
+    }, 1000);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await Promise.all([...this.all].map((c) => waitClosed(c.ws)));
+    clearTimeout(deadline);
+  }
+
+  private accept(ws: WebSocket, remote: string): void {
+    const conn: Connection = {
+      id: this.nextConnId++,
+      ws,
+      remote,
+      hello: undefined,
+      connectedAt: this.options.now(),
+      lastHeartbeat: undefined,
+      heartbeat: undefined,
+      reports: new Map(),
+      lastSyncKey: undefined,
+      alive: true,
+      helloTimer: undefined,
+    };
+    this.all.add(conn);
+    const log = this.options.logger.child({ conn: conn.id, remote });
+    conn.helloTimer = setTimeout(() => {
+      this.sendError(conn, ProtocolErrorCodes.UNEXPECTED_FRAME, `no hello within ${this.options.helloTimeoutMs} ms`, undefined);
+      ws.close(CLOSE_HELLO_TIMEOUT, 'hello timeout');
+    }, this.options.helloTimeoutMs);
+    ws.on('pong', () => {
+      conn.alive = true;
+    });
+    ws.on('error', (err) => log.warn({ err }, 'agent socket error'));
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    ws.on('close', (code, reason) => {
+      clearTimeout(conn.helloTimer);
+      this.all.delete(conn);
+      const agentId = conn.hello?.agent_id;
+      log.info({ agentId, code, reason: reason.toString() }, 'agent disconnected');
+      if (agentId !== undefined && this.byAgent.get(agentId) === conn) {
+        this.byAgent.delete(agentId);
+        this.reschedule();
+      }
+    });
+    log.info('agent connection accepted');
+  }
+
+  private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    const log = this.options.logger.child({ conn: conn.id, agentId: conn.hello?.agent_id });
+    if (isBinary) {
+      this.sendError(conn, ProtocolErrorCodes.NOT_IMPLEMENTED, 'binary stream data frames are not supported by this gateway yet', undefined);
+      return;
+    }
+    const parsed = parseAgentFrame(rawToString(data));
+    if (!parsed.ok) {
+      log.warn({ code: parsed.code, problem: parsed.message }, 'invalid frame from agent');
+      this.sendError(conn, parsed.code, parsed.message, parsed.inReplyTo);
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.type !== 'hello' && frame.type !== 'error' && conn.hello === undefined) {
+      this.sendError(conn, ProtocolErrorCodes.UNEXPECTED_FRAME, `${frame.type} before hello: send hello first`, frame.type);
+      return;
+    }
+    this.handleFrame(conn, frame, log);
+  }
+
+  private handleFrame(conn: Connection, frame: AgentFrame, log: Logger): void {
+    const now = this.options.now();
+    switch (frame.type) {
+      case 'hello':
+        this.onHello(conn, frame, log);
+        return;
+      case 'heartbeat':
+        conn.lastHeartbeat = now;
+        conn.heartbeat = frame;
+        return;
+      case 'service.status': {
+        const agentId = conn.hello?.agent_id ?? '';
+        if (frame.status.state === 'stopped') conn.reports.delete(frame.status.serviceId);
+        else conn.reports.set(frame.status.serviceId, { agentId, report: frame.status, receivedAt: now });
+        return;
+      }
+      case 'status.snapshot': {
+        const agentId = conn.hello?.agent_id ?? '';
+        conn.reports = new Map(
+          frame.services
+            .filter((r) => r.state !== 'stopped')
+            .map((r) => [r.serviceId, { agentId, report: r, receivedAt: now }]),
+        );
+        return;
+      }
+      case 'error':
+        log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to, serviceId: frame.service_id }, 'agent reported an error');
+        return;
+      case 'stream.response':
+      case 'stream.window':
+      case 'stream.end':
+      case 'stream.reset':
+        this.sendError(conn, ProtocolErrorCodes.NOT_IMPLEMENTED, `${frame.type}: proxied streams are not supported by this gateway yet`, frame.type);
+        return;
+    }
+  }
+
+  private onHello(conn: Connection, hello: HelloFrame, log: Logger): void {
+    if (hello.protocol_version !== PROTOCOL_VERSION) {
+      this.sendError(
+        conn,
+        ProtocolErrorCodes.UNSUPPORTED_VERSION,
+        `protocol_version ${hello.protocol_version} is not supported; this gateway speaks ${PROTOCOL_VERSION}`,
+        'hello',
+      );
+      conn.ws.close(CLOSE_UNSUPPORTED_VERSION, 'unsupported protocol version');
+      return;
+    }
+    clearTimeout(conn.helloTimer);
+    const previousConn = this.byAgent.get(hello.agent_id);
+    if (previousConn !== undefined && previousConn !== conn) {
+      log.warn({ agentId: hello.agent_id }, 'agent id reconnected: closing its older connection');
+      previousConn.ws.close(CLOSE_REPLACED, 'replaced by a newer connection of this agent_id');
+    }
+    const first = conn.hello === undefined;
+    conn.hello = hello;
+    conn.lastSyncKey = undefined;
+    this.byAgent.set(hello.agent_id, conn);
+    log.info({ agentId: hello.agent_id, labels: hello.labels, gpus: hello.gpu_devices.length, first }, 'agent hello');
+    this.send(conn, { type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
+    this.reschedule();
+  }
+
+  /** Recomputes placement and sends `services.sync` to every agent whose desired set changed. */
+  private reschedule(): void {
+    const agents = [...this.byAgent.values()].flatMap((c) => (c.hello === undefined ? [] : [c.hello]));
+    const { placements, perAgent } = computeDesiredSets(this.options.store.list(), agents, this.placements);
+    this.placements = placements;
+    for (const [agentId, services] of perAgent) {
+      const conn = this.byAgent.get(agentId);
+      if (conn === undefined) continue;
+      const key = JSON.stringify(services);
+      if (key === conn.lastSyncKey) continue;
+      conn.lastSyncKey = key;
+      this.revision += 1;
+      this.send(conn, { type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, spec: { ...s.spec } })) });
+      this.options.logger.info({ agentId, revision: this.revision, services: services.length }, 'services.sync sent');
+    }
+  }
+
+  private pingAll(): void {
+    for (const conn of this.all) {
+      if (!conn.alive) {
+        this.options.logger.warn({ conn: conn.id, agentId: conn.hello?.agent_id }, 'agent missed a pong: terminating');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      conn.ws.ping();
+    }
+  }
+
+  private send(conn: Connection, frame: GatewayFrame): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeFrame(frame));
+  }
+
+  private sendError(conn: Connection, code: string, message: string, inReplyTo: string | undefined): void {
+    this.send(conn, { type: 'error', code, message, ...(inReplyTo === undefined ? {} : { in_reply_to: inReplyTo }) });
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ error_message: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}
+
+function waitClosed(ws: WebSocket): Promise<void> {
+  if (ws.readyState === ws.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => ws.once('close', () => resolve()));
+}

@@ -1,0 +1,78 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** The one implicit team of the local gateway: every sk-/dk- key belongs to it. */
+export const LOCAL_TEAM_ID = '00000000-0000-4000-8000-000000000001';
+
+export type AuthResult =
+  | { ok: true; teamId: string; keyKind: 'sk' | 'dk' | 'ak' }
+  | { ok: false; status: 401 | 403; message: string };
+
+/**
+ * A set of keys checked in constant time per candidate (keys are compared as SHA-256 digests, so
+ * neither their content nor their length leaks through timing).
+ */
+export class KeySet {
+  private readonly digests: Buffer[];
+
+  constructor(keys: readonly string[]) {
+    this.digests = keys.filter((k) => k.length > 0).map(digest);
+  }
+
+  has(key: string): boolean {
+    const d = digest(key);
+    let found = false;
+    for (const candidate of this.digests) found = timingSafeEqual(candidate, d) || found;
+    return found;
+  }
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * REST API auth: `sk-` integration keys and `dk-` device keys, team from the key (any X-Team-ID
+ * is ignored). Agent keys are refused with 403; user JWTs are not supported by the local gateway.
+ */
+export function authenticateApi(header: string | undefined, apiKeys: KeySet): AuthResult {
+  const token = bearerToken(header);
+  if (token === undefined) {
+    return { ok: false, status: 401, message: 'missing or malformed Authorization header: send "Authorization: Bearer sk-…" (or a dk- device key)' };
+  }
+  if (token.startsWith('ak-')) {
+    return {
+      ok: false,
+      status: 403,
+      message: 'agent keys (ak-…) authenticate only the agent tunnel at /api/v1/agent/connect; use an sk- or dk- key for the REST API',
+    };
+  }
+  if (!token.startsWith('sk-') && !token.startsWith('dk-')) {
+    return { ok: false, status: 401, message: 'the local gateway accepts only sk- integration keys and dk- device keys (user JWTs are not supported here)' };
+  }
+  if (!apiKeys.has(token)) {
+    return { ok: false, status: 401, message: 'invalid API key: not one of this gateway\'s sk-/dk- keys' };
+  }
+  return { ok: true, teamId: LOCAL_TEAM_ID, keyKind: token.startsWith('sk-') ? 'sk' : 'dk' };
+}
+
+/** Agent endpoint auth: only `ak-` keys. */
+export function authenticateAgent(header: string | undefined, agentKeys: KeySet): AuthResult {
+  const token = bearerToken(header);
+  if (token === undefined) {
+    return { ok: false, status: 401, message: 'missing Authorization header: the agent must send "Authorization: Bearer ak-…"' };
+  }
+  if (!token.startsWith('ak-')) {
+    return { ok: false, status: 401, message: 'the agent endpoint accepts only agent keys (ak-…)' };
+  }
+  if (!agentKeys.has(token)) {
+    return { ok: false, status: 401, message: 'agent key rejected: not one of this gateway\'s agent keys (check the ak- key the agent uses)' };
+  }
+  return { ok: true, teamId: LOCAL_TEAM_ID, keyKind: 'ak' };
+}

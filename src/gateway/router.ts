@@ -1,0 +1,69 @@
+import type { IncomingMessage } from 'node:http';
+import type { BodyResult, HttpResult } from './http-io.js';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  /** `:name` segments of the pattern, URI-decoded; `*` holds the rest of the path. */
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** Reads the JSON body (size-limited); call at most once. */
+  readBody(): Promise<BodyResult>;
+}
+
+export interface Route {
+  /** An HTTP method, or '*' for any. */
+  method: string;
+  /** Segments: literal, `:param`, or a final `*` (one or more remaining segments). */
+  pattern: string;
+  handler: (ctx: RouteContext) => HttpResult | Promise<HttpResult>;
+}
+
+export type Match =
+  | { kind: 'found'; route: Route; params: Record<string, string> }
+  | { kind: 'method-not-allowed'; allow: string[] }
+  | { kind: 'not-found' };
+
+/** First route whose pattern and method match `path`. Pure. */
+export function matchRoute(routes: readonly Route[], method: string, path: string): Match {
+  const segments = path.split('/').slice(1);
+  const allow: string[] = [];
+  for (const route of routes) {
+    const params = matchPattern(route.pattern, segments);
+    if (params === undefined) continue;
+    if (route.method === '*' || route.method === method) return { kind: 'found', route, params };
+    allow.push(route.method);
+  }
+  return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
+}
+
+function matchPattern(pattern: string, segments: string[]): Record<string, string> | undefined {
+  const parts = pattern.split('/').slice(1);
+  const params: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] ?? '';
+    if (part === '*') {
+      if (segments.length <= i) return undefined;
+      params['*'] = segments.slice(i).join('/');
+      return params;
+    }
+    const segment = segments[i];
+    if (segment === undefined) return undefined;
+    if (part.startsWith(':')) {
+      if (segment === '') return undefined;
+      const decoded = safeDecode(segment);
+      if (decoded === undefined) return undefined;
+      params[part.slice(1)] = decoded;
+    } else if (part !== segment) {
+      return undefined;
+    }
+  }
+  return segments.length === parts.length ? params : undefined;
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

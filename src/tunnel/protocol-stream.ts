@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Proxied HTTP streams carried inside the tunnel (schemas only; the multiplexer is a later issue).
+ *
+ * Stream lifecycle (one stream = one proxied HTTP exchange or WebSocket upgrade):
+ *
+ *   gateway                                   agent
+ *   stream.open {stream_id, method, path…} ──▶
+ *   [binary: id | request body chunk]  …   ──▶           (each side sends data only within the
+ *                                           ◀── stream.window {credit}   credit the peer granted)
+ *   stream.end {stream_id}                 ──▶           (request half closed)
+ *                                           ◀── stream.response {status, headers}
+ *                                           ◀── [binary: id | response body chunk] …
+ *                                           ◀── stream.end {stream_id}
+ *   either side, any time: stream.reset {stream_id, code} aborts both directions.
+ *
+ * Stream ids are chosen by the gateway (the opener), unique per connection, 1 … 2^32-1.
+ * Every stream starts with STREAM_INITIAL_WINDOW bytes of credit in each direction.
+ */
+export const STREAM_INITIAL_WINDOW = 256 * 1024;
+/** Bytes of the stream id prefix on a binary data frame (unsigned 32-bit big-endian). */
+export const STREAM_ID_BYTES = 4;
+export const MAX_STREAM_ID = 0xffff_ffff;
+
+const streamId = z.number().int().min(1).max(MAX_STREAM_ID);
+const headerValue = z.union([z.string(), z.array(z.string())]);
+const headers = z.record(z.string(), headerValue);
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** gateway → agent: a new proxied request for a service. `path` includes the query. */
+export const streamOpenFrame = z.object({
+  type: z.literal('stream.open'),
+  stream_id: streamId,
+  service_id: z.string().min(1),
+  method: z.enum(HTTP_METHODS),
+  path: z.string().startsWith('/'),
+  headers,
+  /** True for a WebSocket upgrade: after stream.response 101 the data frames carry raw bytes. */
+  upgrade: z.boolean().optional(),
+});
+
+/** agent → gateway: the upstream's response head. */
+export const streamResponseFrame = z.object({
+  type: z.literal('stream.response'),
+  stream_id: streamId,
+  status: z.number().int().min(100).max(599),
+  headers,
+});
+
+/** either direction: the sender may send `credit` more bytes of data on the stream. */
+export const streamWindowFrame = z.object({
+  type: z.literal('stream.window'),
+  stream_id: streamId,
+  credit: z.number().int().min(1).max(MAX_STREAM_ID),
+});
+
+/** either direction: the sender will send no more data on the stream (half close). */
+export const streamEndFrame = z.object({
+  type: z.literal('stream.end'),
+  stream_id: streamId,
+});
+
+/** either direction: abort the stream; no further frames for it are valid. */
+export const streamResetFrame = z.object({
+  type: z.literal('stream.reset'),
+  stream_id: streamId,
+  code: z.string().min(1),
+  message: z.string().optional(),
+});
+
+export type StreamOpenFrame = z.infer<typeof streamOpenFrame>;
+export type StreamResponseFrame = z.infer<typeof streamResponseFrame>;
+export type StreamWindowFrame = z.infer<typeof streamWindowFrame>;
+export type StreamEndFrame = z.infer<typeof streamEndFrame>;
+export type StreamResetFrame = z.infer<typeof streamResetFrame>;
+
+export interface DataFrame {
+  streamId: number;
+  payload: Buffer;
+}
+
+/** A binary data frame: [stream id, u32 BE][payload]. */
+export function encodeDataFrame(streamIdValue: number, payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(STREAM_ID_BYTES + payload.byteLength);
+  out.writeUInt32BE(streamIdValue, 0);
+  out.set(payload, STREAM_ID_BYTES);
+  return out;
+}
+
+/** Decodes a binary data frame; undefined when it is too short or names stream 0. */
+export function decodeDataFrame(frame: Buffer): DataFrame | undefined {
+  if (frame.byteLength < STREAM_ID_BYTES) return undefined;
+  const id = frame.readUInt32BE(0);
+  if (id === 0) return undefined;
+  return { streamId: id, payload: frame.subarray(STREAM_ID_BYTES) };
+}

@@ -1,0 +1,321 @@
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import type { AgentCore } from '../agent-core.js';
+import { fullJitterBackoff } from '../domain/backoff.js';
+import type { ServiceStatusReport } from '../domain/status-types.js';
+import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import type { HostInventory } from '../host/types.js';
+import type { Logger } from '../log.js';
+import type { DesiredService } from '../spec/types.js';
+import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
+import { applySync } from './apply-sync.js';
+import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame } from './protocol.js';
+
+/**
+ * Tunnel state, emitted to `onState` listeners on every change:
+ *
+ *   connecting ──welcome──▶ connected ──lost──▶ disconnected{reason, retryInMs} ──timer──▶ connecting
+ *        └──────refused / failed──────────────────────▲
+ *   any ──close()──▶ closed
+ */
+export type TunnelState =
+  | { kind: 'connecting'; attempt: number }
+  | { kind: 'connected'; since: number }
+  | { kind: 'disconnected'; reason: string; retryInMs: number; attempt: number }
+  | { kind: 'closed' };
+
+export interface TunnelClientOptions {
+  /** ws(s)://…/api/v1/agent/connect */
+  url: string;
+  /** ak-… */
+  agentKey: string;
+  /** Extra CA (PEM) trusted for the gateway's TLS certificate; verification stays on. */
+  caPem?: string;
+  agentId: string;
+  agentVersion: string;
+  labels: () => string[];
+  inventory: () => HostInventory | undefined;
+  core: AgentCore;
+  logger: Logger;
+  /** Full-jitter exponential reconnect; default 1 s → 60 s; reset after a welcome. */
+  reconnect?: { baseMs: number; capMs: number };
+  random?: () => number;
+  /** WebSocket ping interval; a missed pong terminates the connection. Default 20 s. */
+  pingIntervalMs?: number;
+  /** Period of the full status snapshot. Default 30 s. */
+  snapshotIntervalMs?: number;
+  /** Opening handshake timeout. Default 15 s. */
+  handshakeTimeoutMs?: number;
+}
+
+/**
+ * The agent's side of the tunnel. Dials the gateway, says hello, applies every `services.sync` to
+ * the core, and reports status and heartbeats. Reconnects forever (a wrong key included: operators
+ * fix keys without restarting) until `close()`. A lost tunnel never touches workloads.
+ *
+ * While offline only the latest status per service is kept (bounded by the number of services);
+ * it is flushed, followed by a full snapshot, after the next welcome.
+ */
+export class TunnelClient {
+  private ws: WebSocket | undefined;
+  private state: TunnelState = { kind: 'closed' };
+  private readonly listeners = new Set<(state: TunnelState) => void>();
+  private readonly pending = new Map<string, ServiceStatusReport>();
+  private lastApplied = new Map<string, DesiredService>();
+  private attempt = 0;
+  private started = false;
+  private stopped = false;
+  private failureReason: string | undefined;
+  private welcomed = false;
+  private alive = true;
+  private timers: NodeJS.Timeout[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly options: TunnelClientOptions) {}
+
+  /** Starts connecting. Idempotent. */
+  start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    this.unsubscribe = this.options.core.onStatusChange((report) => this.onStatus(report));
+    this.connect();
+  }
+
+  /** Listens to state changes; returns an unsubscribe function. */
+  onState(listener: (state: TunnelState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  currentState(): TunnelState {
+    return this.state;
+  }
+
+  /** Stops reconnecting and closes the tunnel cleanly (1000). Workloads are untouched. Idempotent. */
+  async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.retryTimer);
+    this.clearTimers();
+    const ws = this.ws;
+    if (ws !== undefined && ws.readyState !== ws.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      if (ws.readyState === ws.CONNECTING) ws.terminate();
+      else ws.close(1000, 'agent shutting down');
+      const force = setTimeout(() => ws.terminate(), 2000);
+      await closed;
+      clearTimeout(force);
+    }
+    this.setState({ kind: 'closed' });
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { options } = this;
+    this.failureReason = undefined;
+    this.welcomed = false;
+    this.alive = true;
+    this.setState({ kind: 'connecting', attempt: this.attempt });
+    const ws = new WebSocket(options.url, {
+      headers: { authorization: `Bearer ${options.agentKey}` },
+      ...(options.caPem === undefined ? {} : { ca: options.caPem }),
+      rejectUnauthorized: true,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 15_000,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+    });
+    this.ws = ws;
+    ws.on('unexpected-response', (req, res) => this.onRefused(ws, req, res));
+    ws.on('open', () => this.onOpen(ws));
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('error', (err) => {
+      this.failureReason ??= describeError(err, options.url);
+    });
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+  }
+
+  private onRefused(ws: WebSocket, req: ClientRequest, res: IncomingMessage): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (): void => {
+      const message = errorMessageOf(Buffer.concat(chunks).toString('utf8'));
+      this.failureReason =
+        res.statusCode === 401 || res.statusCode === 403
+          ? `gateway refused the agent key (HTTP ${res.statusCode}${message === undefined ? '' : `: ${message}`}): check the ak- key`
+          : `gateway answered the upgrade with HTTP ${res.statusCode ?? '?'}${message === undefined ? '' : `: ${message}`}`;
+      req.destroy();
+      ws.terminate();
+    };
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.byteLength;
+      if (size <= 4096) chunks.push(chunk);
+    });
+    res.once('end', finish);
+    res.once('error', finish);
+  }
+
+  private onOpen(ws: WebSocket): void {
+    const { options } = this;
+    options.logger.info({ url: options.url }, 'tunnel open: sending hello');
+    this.send(
+      buildHello({
+        agentId: options.agentId,
+        agentVersion: options.agentVersion,
+        labels: options.labels(),
+        inventory: options.inventory(),
+        fallbackPlatformArch: nodePlatformArch(process.platform, process.arch),
+        snapshot: options.core.statusSnapshot(),
+      }),
+    );
+    this.every(options.pingIntervalMs ?? 20_000, () => {
+      if (!this.alive) {
+        this.failureReason ??= 'gateway missed a pong: connection presumed dead';
+        ws.terminate();
+        return;
+      }
+      this.alive = false;
+      ws.ping();
+    });
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    const log = this.options.logger;
+    if (isBinary) {
+      this.send({ type: 'error', code: ProtocolErrorCodes.NOT_IMPLEMENTED, message: 'binary stream data frames are not supported by this agent yet' });
+      return;
+    }
+    const parsed = parseGatewayFrame(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8'));
+    if (!parsed.ok) {
+      log.warn({ code: parsed.code, problem: parsed.message }, 'invalid frame from gateway');
+      this.send({ type: 'error', code: parsed.code, message: parsed.message, ...(parsed.inReplyTo === undefined ? {} : { in_reply_to: parsed.inReplyTo }) });
+      return;
+    }
+    this.onFrame(parsed.frame);
+  }
+
+  private onFrame(frame: GatewayFrame): void {
+    const log = this.options.logger;
+    switch (frame.type) {
+      case 'welcome':
+        this.onWelcome(frame.heartbeat_interval_ms);
+        return;
+      case 'services.sync': {
+        const result = applySync(frame, this.lastApplied);
+        for (const error of result.errors) this.send(error);
+        this.lastApplied = new Map(result.desired.map((s) => [s.id, s]));
+        try {
+          this.options.core.applyDesired(result.desired, frame.revision, 'gateway');
+          log.info({ revision: frame.revision, services: result.desired.length, invalid: result.errors.length }, 'services.sync applied');
+        } catch (err) {
+          log.error({ err, revision: frame.revision }, 'applying services.sync failed');
+          this.send({ type: 'error', code: 'apply_failed', message: `revision ${frame.revision} could not be applied: ${errorMessage(err)}`, in_reply_to: 'services.sync' });
+        }
+        return;
+      }
+      case 'error':
+        log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to }, 'gateway reported an error');
+        return;
+      case 'stream.open':
+        this.send({ type: 'stream.reset', stream_id: frame.stream_id, code: ProtocolErrorCodes.NOT_IMPLEMENTED, message: 'proxied streams are not supported by this agent yet' });
+        return;
+      case 'stream.window':
+      case 'stream.end':
+      case 'stream.reset':
+        log.debug({ type: frame.type, streamId: frame.stream_id }, 'stream frame for an unknown stream ignored');
+        return;
+    }
+  }
+
+  private onWelcome(heartbeatIntervalMs: number): void {
+    const { options } = this;
+    if (this.welcomed) return;
+    this.welcomed = true;
+    this.attempt = 0;
+    this.setState({ kind: 'connected', since: Date.now() });
+    options.logger.info({ heartbeatIntervalMs }, 'tunnel connected');
+    for (const report of this.pending.values()) this.send({ type: 'service.status', status: report });
+    this.pending.clear();
+    this.sendSnapshot();
+    const heartbeat = (): void => this.send(buildHeartbeat(options.core.statusSnapshot(), options.inventory()));
+    heartbeat();
+    this.every(heartbeatIntervalMs, heartbeat);
+    this.every(options.snapshotIntervalMs ?? 30_000, () => this.sendSnapshot());
+  }
+
+  private onStatus(report: ServiceStatusReport): void {
+    if (this.welcomed && this.ws?.readyState === WebSocket.OPEN) this.send({ type: 'service.status', status: report });
+    else this.pending.set(report.serviceId, report);
+  }
+
+  private sendSnapshot(): void {
+    this.send({ type: 'status.snapshot', services: this.options.core.statusSnapshot() });
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.clearTimers();
+    this.ws = undefined;
+    this.welcomed = false;
+    if (this.stopped) return;
+    const why = this.failureReason ?? `connection closed by the gateway (code ${code}${reason === '' ? '' : `: ${reason}`})`;
+    const { baseMs, capMs } = this.options.reconnect ?? { baseMs: 1000, capMs: 60_000 };
+    const delay = fullJitterBackoff(this.attempt, baseMs, capMs, this.options.random ?? Math.random);
+    this.attempt += 1;
+    const err = new AgentError(ErrorCodes.TUNNEL, why, { retryable: true });
+    this.options.logger.warn({ err, retryInMs: delay, attempt: this.attempt }, 'tunnel disconnected');
+    this.setState({ kind: 'disconnected', reason: why, retryInMs: delay, attempt: this.attempt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private send(frame: AgentFrame): void {
+    const ws = this.ws;
+    if (ws !== undefined && ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(frame));
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  private setState(state: TunnelState): void {
+    this.state = state;
+    for (const listener of this.listeners) {
+      try {
+        listener(state);
+      } catch (err) {
+        this.options.logger.error({ err }, 'tunnel state listener failed');
+      }
+    }
+  }
+}
+
+function errorMessageOf(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { error_message?: unknown };
+    if (typeof parsed.error_message === 'string') return parsed.error_message;
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  const trimmed = body.trim().slice(0, 200);
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function describeError(err: Error, url: string): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = new URL(url).host;
+  if (code === 'ECONNREFUSED') return `cannot reach the gateway at ${where}: connection refused`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the gateway host ${where}`;
+  if (code !== undefined && /CERT|SELF_SIGNED|TLS|SSL/.test(code)) return `TLS verification of ${where} failed (${code}): configure the gateway CA file`;
+  return `tunnel error talking to ${where}: ${err.message}`;
+}

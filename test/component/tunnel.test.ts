@@ -1,0 +1,338 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetch } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+
+import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import type { HostInventory } from '../../src/host/types.js';
+import { silentLogger } from '../../src/log.js';
+import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
+import { TunnelClient, type TunnelState } from '../../src/tunnel/tunnel-client.js';
+import { FakeAgentCore, statusReport, waitFor } from '../helpers/fake-agent-core.js';
+
+const SK = 'sk-tunnel-test';
+const AK = 'ak-tunnel-test';
+const RECONNECT = { baseMs: 50, capMs: 400 };
+
+const h100: HostInventory = {
+  gpus: [
+    { id: '0', index: 0, uuid: 'GPU-0', vendor: 'NVIDIA', model: 'NVIDIA H100 80GB HBM3', vramTotalMb: 81559, vramFreeMb: 80000, busId: undefined, driverVersion: '550' },
+  ],
+  cpu: { model: 'x', cores: 8 },
+  memoryBytes: 1,
+  platformArch: 'linux/amd64',
+  hardwareLabels: ['gpu', 'gpu-h100'],
+  gpuSource: 'nvidia-smi',
+};
+
+const spec = (slug: string, over: Record<string, unknown> = {}) => ({ service_slug: slug, display_name: slug, docker_image: 'busybox:1', ...over });
+
+describe('tunnel: TunnelClient ↔ local gateway', () => {
+  let dataDir: string;
+  let gateway: Gateway;
+  const clients: TunnelClient[] = [];
+  const sockets: WebSocket[] = [];
+
+  const start = (port = 0): Promise<Gateway> =>
+    startGateway({ port, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200, pingIntervalMs: 500 });
+
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const res = await fetch(`${gateway.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${SK}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  const runtime = async (slug: string) => (await api('GET', `/r/containers/${slug}`)).body;
+
+  const agent = (agentId: string, opts: { labels?: string[]; key?: string; inventory?: HostInventory } = {}) => {
+    const core = new FakeAgentCore();
+    const states: TunnelState[] = [];
+    const client = new TunnelClient({
+      url: gateway.agentUrl,
+      agentKey: opts.key ?? AK,
+      agentId,
+      agentVersion: '0.1.0-test',
+      labels: () => opts.labels ?? [],
+      inventory: () => opts.inventory,
+      core,
+      logger: silentLogger(),
+      reconnect: RECONNECT,
+      pingIntervalMs: 500,
+      snapshotIntervalMs: 300,
+    });
+    client.onState((s) => states.push(s));
+    clients.push(client);
+    client.start();
+    return { core, client, states };
+  };
+
+  const deployNew = async (slug: string, over: Record<string, unknown> = {}): Promise<string> => {
+    const created = await api('POST', '/containers', spec(slug, over));
+    expect(created.status).toBe(200);
+    const id = String(created.body.id);
+    expect((await api('POST', `/containers/${id}/deploy`)).body).toEqual({ is_success: true });
+    return id;
+  };
+
+  beforeEach(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cyberun-tunnel-'));
+    gateway = await start();
+  });
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    for (const s of sockets.splice(0)) s.terminate();
+    await gateway.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('hello → welcome → services.sync, status makes it running, undeploy stops it', async () => {
+    const { core, client } = agent('host-a', { labels: ['gpu', 'gpu-h100'], inventory: h100 });
+    await waitFor('connected', () => client.currentState().kind === 'connected');
+    await waitFor('initial empty sync', () => core.lastApplied()?.services.length === 0);
+    expect(core.lastApplied()?.source).toBe('gateway');
+
+    const agents = await api('GET', '/agents');
+    expect(agents.body.data).toMatchObject([
+      {
+        agent_id: 'host-a',
+        agent_status: 'idle',
+        agent_labels: ['gpu', 'gpu-h100'],
+        agent_version: '0.1.0-test',
+        platform_arch: 'linux/amd64',
+        gpu_capacity: 1,
+        system_stats: { gpu_devices: [{ device_name: 'NVIDIA H100 80GB HBM3', device_type: 'nvidia', vram_total: 81559, vram_free: 80000 }] },
+      },
+    ]);
+
+    const id = await deployNew('llm', { gpu_count: 1, replica_count: 1 });
+    const sync = await waitFor('sync with the service', () => core.lastApplied()?.services.find((s) => s.id === id));
+    expect(sync.spec).toMatchObject({ service_slug: 'llm', gpu_count: 1, exposed_port: 8080 });
+    const revisions = core.applied.map((a) => a.revision);
+    expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
+    expect((await runtime('llm')).service_status).toBe('deploying');
+
+    core.emit(statusReport(id, 'llm'));
+    await waitFor('running', async () => (await runtime('llm')).service_status === 'running');
+    const detail = (await runtime('llm')).status_detail as { agents: { agent_id: string; state: string; replicas: { phase: string }[] }[] };
+    expect(detail.agents).toMatchObject([{ agent_id: 'host-a', state: 'running', replicas: [{ phase: 'ready' }] }]);
+    await waitFor('busy agent', async () => ((await api('GET', '/agents')).body.data as { agent_status: string }[])[0]?.agent_status === 'busy');
+
+    await api('POST', `/containers/${id}/undeploy`);
+    await waitFor('sync without it', () => core.lastApplied()?.services.length === 0);
+    expect((await runtime('llm')).service_status).toBe('stopping');
+    core.emit(statusReport(id, 'llm', { state: 'stopped', readyReplicas: 0, replicas: [] }));
+    await waitFor('stopped', async () => (await runtime('llm')).service_status === 'stopped');
+  });
+
+  it('reconnects to a restarted gateway and resyncs a definition changed while it was down', async () => {
+    const { core, client, states } = agent('host-a');
+    const id = await deployNew('web');
+    await waitFor('first sync', () => core.lastApplied()?.services.some((s) => s.id === id));
+    const port = gateway.port;
+    await gateway.close();
+    await waitFor('disconnected', () => client.currentState().kind === 'disconnected');
+
+    // While the tunnel is down, another gateway process on the same data dir changes the definitions.
+    gateway = await start();
+    await api('POST', `/containers/${id}/undeploy`);
+    expect((await api('PUT', `/containers/${id}`, { display_name: 'Web v2', replica_count: 2 })).status).toBe(200);
+    await api('POST', `/containers/${id}/deploy`);
+    const added = await deployNew('web-extra');
+    await gateway.close();
+
+    core.emit(statusReport(id, 'web', { state: 'deploying', readyReplicas: 1, reason: 'buffered while offline' }));
+    gateway = await start(port);
+    const reconnectedAt = Date.now();
+    await waitFor('reconnected', () => client.currentState().kind === 'connected', 3000);
+    expect(Date.now() - reconnectedAt).toBeLessThan(RECONNECT.capMs + 1500);
+    const sync = await waitFor('resync', () => {
+      const last = core.lastApplied();
+      return last !== undefined && last.services.length === 2 ? last : undefined;
+    });
+    expect(sync.services.find((s) => s.id === id)?.spec).toMatchObject({ display_name: 'Web v2', replica_count: 2 });
+    expect(sync.services.some((s) => s.id === added)).toBe(true);
+    expect(states.some((s) => s.kind === 'disconnected' && /connection refused|closed/.test(s.reason))).toBe(true);
+    // The status buffered while offline reached the new gateway.
+    await waitFor('buffered status delivered', async () => {
+      const agents = ((await runtime('web')).status_detail as { agents: { reason: string | null }[] }).agents;
+      return agents[0]?.reason === 'buffered while offline';
+    });
+  });
+
+  it('answers a malformed frame with an error frame and leaves other agents alone', async () => {
+    const good = agent('host-good');
+    await waitFor('good agent connected', () => good.client.currentState().kind === 'connected');
+    const goodStates = good.states.length;
+
+    const raw = new WebSocket(gateway.agentUrl, { headers: { authorization: `Bearer ${AK}` } });
+    sockets.push(raw);
+    const frames: Record<string, unknown>[] = [];
+    raw.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => raw.once('open', r));
+    raw.send(JSON.stringify({ type: 'heartbeat', running_count: 0, gpu_capacity: 0, gpu_memory_free: null }));
+    await waitFor('error for a frame before hello', () => frames.find((f) => f.code === 'unexpected_frame'));
+    raw.send(JSON.stringify({ type: 'hello', agent_id: 'raw', agent_version: '1', protocol_version: PROTOCOL_VERSION, labels: [], platform_arch: 'linux/amd64', gpu_devices: [], service_ids: [] }));
+    await waitFor('welcome', () => frames.find((f) => f.type === 'welcome'));
+    raw.send('this is not json');
+    raw.send(JSON.stringify({ type: 'heartbeat', running_count: 'many', gpu_capacity: 0, gpu_memory_free: null }));
+    raw.send(JSON.stringify({ type: 'teleport' }));
+    raw.send(Buffer.from([0, 0, 0, 1, 42]));
+    const errors = await waitFor('four error frames', () => {
+      const e = frames.filter((f) => f.type === 'error').slice(1);
+      return e.length >= 4 ? e : undefined;
+    });
+    expect(errors.map((e) => e.code)).toEqual(['invalid_json', 'invalid_frame', 'unknown_type', 'not_implemented']);
+    expect(errors[1]?.message).toMatch(/heartbeat: running_count/);
+    expect(errors[1]?.in_reply_to).toBe('heartbeat');
+
+    expect(raw.readyState).toBe(WebSocket.OPEN);
+    expect(good.client.currentState().kind).toBe('connected');
+    expect(good.states.length).toBe(goodStates);
+    const listed = ((await api('GET', '/agents')).body.data as { agent_id: string }[]).map((a) => a.agent_id);
+    expect(listed).toEqual(['host-good', 'raw']);
+  });
+
+  it('refuses a hello of another protocol version with an error frame and close 4002', async () => {
+    const raw = new WebSocket(gateway.agentUrl, { headers: { authorization: `Bearer ${AK}` } });
+    sockets.push(raw);
+    const frames: Record<string, unknown>[] = [];
+    raw.on('message', (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    const closed = new Promise<number>((r) => raw.once('close', (code) => r(code)));
+    await new Promise((r) => raw.once('open', r));
+    raw.send(JSON.stringify({ type: 'hello', agent_id: 'old', agent_version: '0', protocol_version: PROTOCOL_VERSION + 1, labels: [], platform_arch: 'linux/amd64', gpu_devices: [], service_ids: [] }));
+    expect(await closed).toBe(4002);
+    expect(frames).toMatchObject([{ type: 'error', code: 'unsupported_version', in_reply_to: 'hello' }]);
+  });
+
+  it('refuses a wrong agent key with a clear reason and keeps retrying', async () => {
+    const bad = agent('host-bad', { key: 'ak-wrong' });
+    const good = agent('host-ok');
+    await waitFor('two refusals', () => bad.states.filter((s) => s.kind === 'disconnected').length >= 2);
+    const refused = bad.states.find((s) => s.kind === 'disconnected');
+    expect(refused?.kind === 'disconnected' && refused.reason).toMatch(/refused the agent key \(HTTP 401: agent key rejected.*\): check the ak- key/);
+    await waitFor('good agent connected', () => good.client.currentState().kind === 'connected');
+    const listed = ((await api('GET', '/agents')).body.data as { agent_id: string }[]).map((a) => a.agent_id);
+    expect(listed).toEqual(['host-ok']);
+  });
+
+  it('places a service with required_labels only on the matching agent, and explains when none matches', async () => {
+    const cpu = agent('host-cpu', { labels: ['cpu'] });
+    const gpu = agent('host-gpu', { labels: ['gpu', 'gpu-h100'], inventory: h100 });
+    await waitFor('both connected', () => cpu.client.currentState().kind === 'connected' && gpu.client.currentState().kind === 'connected');
+
+    const id = await deployNew('h100-only', { required_labels: ['gpu-h100'], gpu_count: 1 });
+    await waitFor('sync on the gpu agent', () => gpu.core.lastApplied()?.services.some((s) => s.id === id));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(cpu.core.applied.every((a) => a.services.length === 0)).toBe(true);
+
+    const spread = await deployNew('spread', { replica_count: 3 });
+    const onCpu = await waitFor('cpu share', () => cpu.core.lastApplied()?.services.find((s) => s.id === spread));
+    const onGpu = await waitFor('gpu share', () => gpu.core.lastApplied()?.services.find((s) => s.id === spread));
+    expect(onCpu.spec.replica_count + onGpu.spec.replica_count).toBe(3);
+
+    await deployNew('a100-only', { required_labels: ['gpu-a100'] });
+    const view = await runtime('a100-only');
+    expect(view.service_status).toBe('deploying');
+    expect((view.status_detail as { reason: string }).reason).toBe('no connected agent has labels [gpu-a100]');
+  });
+});
+
+describe('tunnel: TunnelClient against a scripted gateway', () => {
+  let server: WebSocketServer;
+  let url: string;
+  const received: Record<string, unknown>[] = [];
+  let peer: WebSocket | undefined;
+  let client: TunnelClient | undefined;
+
+  beforeEach(async () => {
+    received.length = 0;
+    server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => server.once('listening', r));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/agent/connect`;
+    server.on('connection', (ws, req) => {
+      peer = ws;
+      received.push({ type: '(connect)', authorization: req.headers.authorization });
+      ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+    });
+  });
+  afterEach(async () => {
+    await client?.close();
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('applies the valid specs of a sync, reports the invalid one by id and path, and resets streams', async () => {
+    const core = new FakeAgentCore();
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => ['x'], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT });
+    client.start();
+    await waitFor('hello', () => received.find((f) => f.type === 'hello'));
+    expect(received[0]?.authorization).toBe(`Bearer ${AK}`);
+    peer?.send(JSON.stringify({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 1000 }));
+    peer?.send(
+      JSON.stringify({
+        type: 'services.sync',
+        revision: 3,
+        services: [
+          { id: 'good', spec: spec('good-svc') },
+          { id: 'bad', spec: spec('bad-svc', { replica_count: 99, exposed_port: 'x' }) },
+        ],
+      }),
+    );
+    const applied = await waitFor('applied', () => core.lastApplied());
+    expect(applied.revision).toBe(3);
+    expect(applied.services.map((s) => s.id)).toEqual(['good']);
+    const error = await waitFor('error frame', () => received.find((f) => f.type === 'error'));
+    expect(error).toMatchObject({ code: 'invalid_service', service_id: 'bad', in_reply_to: 'services.sync' });
+    expect(error.message).toMatch(/service bad \(bad-svc\) has an invalid spec at .*exposed_port.*replica_count|replica_count.*exposed_port/);
+
+    peer?.send(JSON.stringify({ type: 'services.sync', revision: -4, services: [] }));
+    const invalid = await waitFor('invalid frame answered', () => received.find((f) => f.type === 'error' && f.code === 'invalid_frame'));
+    expect(invalid.message).toMatch(/services\.sync: revision/);
+    expect(core.applied).toHaveLength(1);
+
+    peer?.send(JSON.stringify({ type: 'stream.open', stream_id: 7, service_id: 'good', method: 'GET', path: '/', headers: {} }));
+    expect(await waitFor('reset', () => received.find((f) => f.type === 'stream.reset'))).toMatchObject({ stream_id: 7, code: 'not_implemented' });
+    expect(await waitFor('heartbeat', () => received.find((f) => f.type === 'heartbeat'))).toMatchObject({ running_count: 0, gpu_capacity: 0 });
+  });
+
+  it('buffers only the latest status per service while offline and flushes it after welcome', async () => {
+    const core = new FakeAgentCore();
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT });
+    client.start();
+    await waitFor('hello', () => received.find((f) => f.type === 'hello'));
+    peer?.send(JSON.stringify({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 1000 }));
+    await waitFor('first snapshot', () => received.find((f) => f.type === 'status.snapshot'));
+    peer?.terminate();
+    await waitFor('second hello', () => received.filter((f) => f.type === 'hello').length === 2);
+    received.length = 0;
+    // Connected again but not welcomed yet: still offline for status purposes.
+    for (let i = 0; i < 50; i++) core.emit(statusReport('a', 'a-svc', { readyReplicas: i % 2, reason: `update ${i}` }));
+    core.emit(statusReport('b', 'b-svc'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received.some((f) => f.type === 'service.status')).toBe(false);
+    peer?.send(JSON.stringify({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 1000 }));
+    await waitFor('snapshot', () => received.find((f) => f.type === 'status.snapshot'));
+    const statuses = received.filter((f) => f.type === 'service.status').map((f) => f.status as { serviceId: string; reason?: string });
+    expect(statuses.map((s) => `${s.serviceId}:${s.reason ?? ''}`)).toEqual(['a:update 49', 'b:']);
+  });
+
+  it('terminates a connection whose pongs stop and reconnects', async () => {
+    const core = new FakeAgentCore();
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT, pingIntervalMs: 100 });
+    const states: TunnelState[] = [];
+    client.onState((s) => states.push(s));
+    client.start();
+    await waitFor('hello', () => received.find((f) => f.type === 'hello'));
+    // Stop answering pings: ws answers them automatically unless the socket is paused.
+    peer?.pause();
+    const lost = await waitFor('missed pong', () => states.find((s) => s.kind === 'disconnected'), 3000);
+    expect(lost.kind === 'disconnected' && lost.reason).toMatch(/missed a pong/);
+    await waitFor('second hello', () => received.filter((f) => f.type === 'hello').length >= 2, 3000);
+  });
+});

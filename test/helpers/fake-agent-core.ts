@@ -1,0 +1,73 @@
+import type { AgentCore } from '../../src/agent-core.js';
+import type { ReadyEndpoint, ServiceStatusReport } from '../../src/domain/status-types.js';
+import type { DesiredService } from '../../src/spec/types.js';
+
+export interface AppliedCall {
+  services: DesiredService[];
+  revision: number;
+  source: string;
+}
+
+/** An AgentCore that records applyDesired calls and lets the test emit status changes. */
+export class FakeAgentCore implements AgentCore {
+  readonly applied: AppliedCall[] = [];
+  private readonly reports = new Map<string, ServiceStatusReport>();
+  private readonly listeners = new Set<(report: ServiceStatusReport) => void>();
+
+  applyDesired(services: DesiredService[], revision: number, source: string): void {
+    this.applied.push({ services, revision, source });
+  }
+
+  statusSnapshot(): ServiceStatusReport[] {
+    return [...this.reports.values()];
+  }
+
+  onStatusChange(listener: (report: ServiceStatusReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  readyEndpoints(): ReadyEndpoint[] {
+    return [];
+  }
+
+  /** The last desired set handed over, or undefined before the first. */
+  lastApplied(): AppliedCall | undefined {
+    return this.applied.at(-1);
+  }
+
+  /** Records a status change (a `stopped` report also drops the service from the snapshot). */
+  emit(report: ServiceStatusReport): void {
+    if (report.state === 'stopped') this.reports.delete(report.serviceId);
+    else this.reports.set(report.serviceId, report);
+    for (const listener of this.listeners) listener(report);
+  }
+}
+
+export function statusReport(serviceId: string, slug: string, over: Partial<ServiceStatusReport> = {}): ServiceStatusReport {
+  return {
+    serviceId,
+    slug,
+    state: 'running',
+    reason: undefined,
+    desiredReplicas: 1,
+    readyReplicas: 1,
+    replicas: [
+      { index: 0, phase: 'ready', reason: undefined, containerId: 'c0', gpuIds: [], restartCount: 0, pull: undefined, since: 1, specHash: 'h' },
+    ],
+    specHash: 'h',
+    updatedAt: Date.now(),
+    ...over,
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
