@@ -100,6 +100,8 @@ export interface ContainerRuntime {
   stopContainer(id: string, timeoutMs: number): Promise<void>;
   /** Removes (force). A missing container is not an error. */
   removeContainer(id: string): Promise<void>;
+  /** Renames a container (running or not). Used to give a surge replica its stable name. */
+  renameContainer(id: string, name: string): Promise<void>;
   /** undefined when the container does not exist. */
   inspectContainer(id: string): Promise<ObservedContainer | undefined>;
   /** All containers (any state) carrying every given label (value '' = key present). */

@@ -1,0 +1,300 @@
+import type { IncomingMessage } from 'node:http';
+import type DockerModem from 'docker-modem';
+import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { PullOptions, PullProgress } from './container-runtime.js';
+import { dockerStatusCode, engineMessage } from './docker-errors.js';
+import { engineRequest, streamLines } from './engine-request.js';
+import type { RegistryAuth } from './registry-auth.js';
+
+/**
+ * Image presence and pulls.
+ *
+ * A pull is one POST /images/create whose JSON-lines answer is folded into PullProgress per layer
+ * id. Two timers guard it: the stall timer (restarted whenever the aggregate changes) and the
+ * total timer; either aborts the HTTP stream, which makes the engine cancel the pull, and rejects
+ * with IMAGE_PULL_STALLED / IMAGE_PULL_TIMEOUT (retryable). An `{"error": …}` line, or an error
+ * answer before the stream, rejects with IMAGE_PULL_FAILED naming the image and the registry's
+ * message.
+ *
+ * Concurrent pulls of one ref share one in-flight pull (its timeouts are the first caller's); each
+ * caller gets every progress event. A caller's own signal detaches only that caller (ABORTED); the
+ * shared pull is aborted when no caller is left.
+ */
+
+export interface ImagePullerOptions {
+  modem: DockerModem;
+  auth: RegistryAuth;
+  logger: Logger;
+  apiTimeoutMs: number;
+}
+
+interface Caller {
+  onProgress: ((p: PullProgress) => void) | undefined;
+}
+
+interface InFlight {
+  promise: Promise<void>;
+  callers: Set<Caller>;
+  controller: AbortController;
+}
+
+interface LayerProgress {
+  current: number;
+  total: number;
+  done: boolean;
+}
+
+interface PullMessage {
+  status?: unknown;
+  id?: unknown;
+  error?: unknown;
+  errorDetail?: { message?: unknown };
+  progressDetail?: { current?: unknown; total?: unknown };
+}
+
+/** Statuses Docker reports per layer; other lines (e.g. "Pulling from …" with id = tag) are not layers. */
+const LAYER_STATUSES = new Set([
+  'Pulling fs layer',
+  'Waiting',
+  'Downloading',
+  'Verifying Checksum',
+  'Download complete',
+  'Extracting',
+  'Pull complete',
+  'Already exists',
+]);
+
+/** Splits a reference into the `fromImage` and `tag` parameters of POST /images/create. */
+export function splitReference(ref: string): { fromImage: string; tag: string } {
+  const at = ref.indexOf('@');
+  if (at >= 0) return { fromImage: ref.slice(0, at), tag: ref.slice(at + 1) };
+  const lastSlash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > lastSlash) return { fromImage: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  // Without a tag the engine would pull every tag of the repository.
+  return { fromImage: ref, tag: 'latest' };
+}
+
+/** Folds pull JSON messages into PullProgress. Returns whether the aggregate changed. */
+export class PullProgressTracker {
+  private readonly layers = new Map<string, LayerProgress>();
+
+  apply(message: PullMessage): boolean {
+    const status = typeof message.status === 'string' ? message.status : undefined;
+    const id = typeof message.id === 'string' ? message.id : undefined;
+    if (status === undefined || id === undefined || !LAYER_STATUSES.has(status)) return false;
+    const before = JSON.stringify(this.snapshot());
+    const layer = this.layers.get(id) ?? { current: 0, total: 0, done: false };
+    this.layers.set(id, layer);
+    if (status === 'Downloading') {
+      const current = Number(message.progressDetail?.current);
+      const total = Number(message.progressDetail?.total);
+      if (Number.isFinite(current)) layer.current = current;
+      if (Number.isFinite(total) && total > 0) layer.total = total;
+    } else if (status === 'Download complete' || status === 'Verifying Checksum') {
+      layer.current = layer.total;
+    } else if (status === 'Pull complete' || status === 'Already exists') {
+      layer.current = layer.total;
+      layer.done = true;
+    }
+    return JSON.stringify(this.snapshot()) !== before;
+  }
+
+  snapshot(): PullProgress {
+    let currentBytes = 0;
+    let totalBytes = 0;
+    let layersDone = 0;
+    for (const layer of this.layers.values()) {
+      currentBytes += layer.current;
+      totalBytes += layer.total;
+      if (layer.done) layersDone++;
+    }
+    return { currentBytes, totalBytes, layers: this.layers.size, layersDone };
+  }
+}
+
+export class ImagePuller {
+  private readonly inFlight = new Map<string, InFlight>();
+
+  constructor(private readonly options: ImagePullerOptions) {}
+
+  /** One GET /images/{ref}/json: true when the engine has the image. */
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await engineRequest(
+        this.options.modem,
+        { method: 'GET', path: `/images/${ref}/json`, ok: [200] },
+        { call: 'inspect image', object: ref },
+        this.options.apiTimeoutMs,
+      );
+      return true;
+    } catch (err) {
+      if (isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) return false;
+      throw err;
+    }
+  }
+
+  async pull(ref: string, options: PullOptions): Promise<void> {
+    const caller: Caller = { onProgress: options.onProgress };
+    let flight = this.inFlight.get(ref);
+    if (flight === undefined) {
+      const controller = new AbortController();
+      const created: InFlight = { callers: new Set([caller]), controller, promise: Promise.resolve() };
+      created.promise = this.run(ref, options, created).finally(() => this.inFlight.delete(ref));
+      flight = created;
+      this.inFlight.set(ref, flight);
+    } else {
+      flight.callers.add(caller);
+      this.options.logger.debug({ image: ref }, 'joining in-flight pull');
+    }
+    return this.follow(ref, flight, caller, options.signal);
+  }
+
+  private follow(ref: string, flight: InFlight, caller: Caller, signal: AbortSignal | undefined): Promise<void> {
+    if (signal === undefined) return flight.promise;
+    return new Promise<void>((resolve, reject) => {
+      const leave = (): void => {
+        flight.callers.delete(caller);
+        if (flight.callers.size === 0) {
+          flight.controller.abort(new AgentError(ErrorCodes.ABORTED, `pull of image "${ref}" aborted: no caller is waiting for it`));
+        }
+        reject(new AgentError(ErrorCodes.ABORTED, `pull of image "${ref}" aborted`, { cause: signal.reason }));
+      };
+      if (signal.aborted) return leave();
+      signal.addEventListener('abort', leave, { once: true });
+      flight.promise.then(
+        () => {
+          signal.removeEventListener('abort', leave);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', leave);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private async run(ref: string, options: PullOptions, flight: InFlight): Promise<void> {
+    const { modem, logger, auth } = this.options;
+    const started = Date.now();
+    const tracker = new PullProgressTracker();
+    const abortWith = (error: AgentError): void => flight.controller.abort(error);
+    let stallTimer: NodeJS.Timeout | undefined;
+    const armStall = (): void => {
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(
+        () =>
+          abortWith(
+            new AgentError(ErrorCodes.IMAGE_PULL_STALLED, `pull of image "${ref}" stalled: no progress for ${options.stallTimeoutMs} ms`, {
+              retryable: true,
+              details: { image: ref, progress: tracker.snapshot() },
+            }),
+          ),
+        options.stallTimeoutMs,
+      );
+    };
+    const totalTimer = setTimeout(
+      () =>
+        abortWith(
+          new AgentError(ErrorCodes.IMAGE_PULL_TIMEOUT, `pull of image "${ref}" did not finish within ${options.totalTimeoutMs} ms`, {
+            retryable: true,
+            details: { image: ref, progress: tracker.snapshot() },
+          }),
+        ),
+      options.totalTimeoutMs,
+    );
+    armStall();
+
+    try {
+      const credentials = await auth.forImage(ref);
+      logger.info({ image: ref, authenticated: credentials !== undefined }, 'pulling image');
+      let stream: IncomingMessage;
+      try {
+        stream = await engineRequest<IncomingMessage>(
+          modem,
+          {
+            method: 'POST',
+            path: '/images/create?',
+            query: splitReference(ref),
+            ok: [200],
+            isStream: true,
+            ...(credentials === undefined ? {} : { authconfig: { ...credentials } }),
+          },
+          { call: 'pull image', object: `"${ref}"` },
+          undefined,
+          flight.controller.signal,
+        );
+      } catch (err) {
+        throw this.translateStartError(ref, err, flight.controller.signal);
+      }
+      await this.consume(ref, stream, tracker, flight, armStall);
+      logger.info({ image: ref, ms: Date.now() - started, progress: tracker.snapshot() }, 'image pulled');
+    } catch (err) {
+      const reason: unknown = flight.controller.signal.reason;
+      const error = flight.controller.signal.aborted && reason instanceof AgentError ? reason : err;
+      logger.warn({ image: ref, err: error, ms: Date.now() - started }, 'image pull failed');
+      throw error;
+    } finally {
+      clearTimeout(stallTimer);
+      clearTimeout(totalTimer);
+    }
+  }
+
+  private translateStartError(ref: string, err: unknown, signal: AbortSignal): unknown {
+    if (signal.aborted && signal.reason instanceof AgentError) return signal.reason;
+    if (isAgentError(err) && (err.code === ErrorCodes.DOCKER_UNAVAILABLE || err.code === ErrorCodes.DOCKER_TIMEOUT || err.code === ErrorCodes.ABORTED)) {
+      return err;
+    }
+    const cause = isAgentError(err) && err.cause !== undefined ? err.cause : err;
+    return new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${engineMessage(cause)}`, {
+      cause: err,
+      details: { image: ref, ...(dockerStatusCode(cause) === undefined ? {} : { statusCode: dockerStatusCode(cause) }) },
+    });
+  }
+
+  private async consume(ref: string, stream: IncomingMessage, tracker: PullProgressTracker, flight: InFlight, onProgress: () => void): Promise<void> {
+    const signal = flight.controller.signal;
+    const onAbort = (): void => {
+      stream.destroy();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const line of streamLines(stream)) {
+        let message: PullMessage;
+        try {
+          message = JSON.parse(line) as PullMessage;
+        } catch {
+          continue;
+        }
+        if (message.error !== undefined || message.errorDetail !== undefined) {
+          const text = typeof message.error === 'string' ? message.error : String(message.errorDetail?.message ?? 'unknown error');
+          throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${text}`, { details: { image: ref } });
+        }
+        if (tracker.apply(message)) {
+          onProgress();
+          const snapshot = tracker.snapshot();
+          for (const caller of flight.callers) caller.onProgress?.({ ...snapshot });
+        }
+      }
+      if (signal.aborted) throw signal.reason;
+      if (!stream.complete) {
+        throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: the engine closed the progress stream early`, {
+          retryable: true,
+          details: { image: ref },
+        });
+      }
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      if (isAgentError(err)) throw err;
+      throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: reading the engine's progress stream: ${engineMessage(err)}`, {
+        cause: err,
+        retryable: true,
+        details: { image: ref },
+      });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
