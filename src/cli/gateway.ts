@@ -23,7 +23,7 @@ export interface GatewayCommandDeps {
   logger?: Logger;
 }
 
-interface KeySource {
+export interface KeySource {
   keys: string[];
   generated: boolean;
   file: string | undefined;
@@ -109,7 +109,7 @@ function parseArgs(args: string[], io: CliIo): { port: number; host: string; dat
  * Keys from the env list when set, else from `<dataDir>/<fileName>` (one per line, `#` comments),
  * else a new key written there with mode 0600. Every key must carry one of `prefixes`.
  */
-async function loadKeys(io: CliIo, dataDir: string, envName: string, fileName: string, prefixes: string[], generatePrefix: string): Promise<KeySource> {
+export async function loadKeys(io: CliIo, dataDir: string, envName: string, fileName: string, prefixes: string[], generatePrefix: string): Promise<KeySource> {
   const fromEnv = io.env[envName];
   if (fromEnv !== undefined && fromEnv.trim() !== '') {
     return { keys: checkKeys(fromEnv.split(','), prefixes, envName), generated: false, file: undefined };

@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Agent } from '../agent.js';
+import { loadConfig } from '../config/load-config.js';
+import { startGateway } from '../gateway/gateway-server.js';
+import { createLogger } from '../log.js';
+import { errorMessage } from '../errors.js';
+import type { CliCommand, CliIo } from './io.js';
+import { printConfigError } from './config-errors.js';
+import { loadKeys } from './gateway.js';
+import { waitForSignal } from './run.js';
+
+const USAGE = `usage: cyberun-agent dev [--port N] [--data-dir D] [agent flags…]
+
+Runs the local gateway and one agent in one process on the local Docker Engine: the whole Cyberun
+path on one machine. The API key is CYBERUN_GATEWAY_API_KEYS when set, else generated on first
+start into <data-dir>/gateway/api-keys and printed. Agent flags are those of "run".
+  --port N        gateway port (default 8080)
+  --data-dir D    gateway data and agent state (default ./.cyberun-dev)
+`;
+
+/** Gateway + agent wiring shared by `dev` and tests: returns a stop function. */
+export async function startDev(options: { port: number; dataDir: string; agentArgs: string[]; io: CliIo }): Promise<{ apiUrl: string; apiKey: string; generated: boolean; stop: () => Promise<void> }> {
+  const { io, dataDir } = options;
+  const gatewayDir = path.join(dataDir, 'gateway');
+  await mkdir(gatewayDir, { recursive: true, mode: 0o700 });
+  const api = await loadKeys(io, gatewayDir, 'CYBERUN_GATEWAY_API_KEYS', 'api-keys', ['sk-', 'dk-'], 'sk-');
+  // The embedded agent's key never leaves the process.
+  const agentKey = `ak-${randomBytes(24).toString('base64url')}`;
+  const loaded = await loadConfig({
+    argv: options.agentArgs,
+    env: { ...io.env, CYBERUN_AGENT_KEY: agentKey, CYBERUN_GATEWAY_URL: 'ws://127.0.0.1:1/placeholder', CYBERUN_STATE_DIR: io.env['CYBERUN_STATE_DIR'] ?? path.join(dataDir, 'agent') },
+    cwd: io.cwd,
+    extraEnvKeys: ['CYBERUN_GATEWAY_API_KEYS', 'CYBERUN_GATEWAY_AGENT_KEYS'],
+  });
+  const logger = createLogger({ level: loaded.config.logLevel });
+  const gateway = await startGateway({ host: '127.0.0.1', port: options.port, dataDir: gatewayDir, apiKeys: api.keys, agentKeys: [agentKey], logger: logger.child({ component: 'gateway' }) });
+  let agent: Agent;
+  try {
+    agent = await Agent.start({ config: { ...loaded.config, gatewayUrl: gateway.agentUrl }, logger });
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+  return {
+    apiUrl: `${gateway.url}/api/v1`,
+    apiKey: api.keys[0] ?? '',
+    generated: api.generated,
+    stop: async () => {
+      await agent.stop();
+      await gateway.close();
+    },
+  };
+}
+
+/** `cyberun-agent dev`: gateway + agent in one process (what `npm start` runs). */
+export const devCommand: CliCommand = async (args, io) => {
+  let port = 8080;
+  let dataDir = path.resolve(io.cwd, '.cyberun-dev');
+  const agentArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-h' || a === '--help') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (flag === '--port' || flag === '--data-dir') {
+      const value = inline ?? args[++i];
+      if (value === undefined) {
+        io.stderr.write(`cyberun-agent dev: ${flag} needs a value\n${USAGE}`);
+        return 2;
+      }
+      if (flag === '--port') {
+        if (!/^\d+$/.test(value) || Number(value) > 65535) {
+          io.stderr.write(`cyberun-agent dev: --port "${value}" must be an integer from 0 to 65535\n`);
+          return 2;
+        }
+        port = Number(value);
+      } else dataDir = path.resolve(io.cwd, value);
+    } else agentArgs.push(a);
+  }
+  let dev;
+  try {
+    dev = await startDev({ port, dataDir, agentArgs, io });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'AGENT_ERR_CONFIG_INVALID') return printConfigError(err, io);
+    io.stderr.write(`cyberun-agent dev: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  const key = dev.generated ? dev.apiKey : '<your sk- key>';
+  io.stderr.write(
+    `\ncyberun-agent dev: gateway + agent running on the local Docker Engine.\n` +
+      `  API:      ${dev.apiUrl}\n` +
+      (dev.generated ? `  API key:  ${dev.apiKey}   (shown once; stored in ${path.join(dataDir, 'gateway', 'api-keys')})\n` : `  API key:  in ${path.join(dataDir, 'gateway', 'api-keys')} or CYBERUN_GATEWAY_API_KEYS\n`) +
+      `\nDeploy something:\n` +
+      `  curl -s -X POST ${dev.apiUrl}/containers -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\\n` +
+      `    -d '{"service_slug":"hello","display_name":"Hello","docker_image":"<a local image>","exposed_port":8080}'\n` +
+      `  curl -s -X POST ${dev.apiUrl}/containers/<id>/deploy -H 'Authorization: Bearer ${key}'\n` +
+      `  curl -s ${dev.apiUrl}/r/containers/hello -H 'Authorization: Bearer ${key}'\n\n`,
+  );
+  await waitForSignal(io);
+  io.stderr.write('cyberun-agent dev: stopping (containers keep running)\n');
+  await dev.stop();
+  return 0;
+};

@@ -1,0 +1,49 @@
+import { Agent } from '../agent.js';
+import { loadConfig } from '../config/load-config.js';
+import { createLogger } from '../log.js';
+import { isAgentError } from '../errors.js';
+import type { CliCommand, CliIo } from './io.js';
+import { printConfigError } from './config-errors.js';
+
+/**
+ * `cyberun-agent run [flags]`: the daemon. Runs until SIGTERM/SIGINT, then stops its own loops and
+ * exits 0; containers keep running and are adopted by the next start.
+ */
+export const runCommand: CliCommand = async (args, io) => {
+  let loaded;
+  try {
+    loaded = await loadConfig({ argv: args, env: io.env, cwd: io.cwd });
+  } catch (err) {
+    return printConfigError(err, io);
+  }
+  const { config } = loaded;
+  const logger = createLogger({ level: config.logLevel });
+  for (const w of loaded.warnings) logger.warn(w);
+  let agent: Agent;
+  try {
+    agent = await Agent.start({ config, logger });
+  } catch (err) {
+    logger.fatal({ err }, 'agent could not start');
+    io.stderr.write(`cyberun-agent: ${isAgentError(err) ? `${err.message} [${err.code}]` : String(err)}\n`);
+    return 1;
+  }
+  logger.info({ agentId: config.agentId, servicesDir: config.servicesDir, gateway: config.gatewayUrl }, 'agent running');
+  await waitForSignal(io);
+  logger.info('shutting down (containers keep running)');
+  await agent.stop();
+  logger.flush();
+  return 0;
+};
+
+/** Resolves on the first SIGTERM or SIGINT. */
+export function waitForSignal(_io: CliIo): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(sig);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}

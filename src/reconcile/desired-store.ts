@@ -1,0 +1,67 @@
+import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import path from 'node:path';
+import { AgentError, ErrorCodes } from '../errors.js';
+import type { DesiredService } from '../spec/types.js';
+
+export interface DesiredSnapshot {
+  revision: number;
+  source: string;
+  services: DesiredService[];
+}
+
+/**
+ * The last full desired set, persisted so that after a restart the agent keeps enforcing it before
+ * any gateway answers (and counts it as the first full snapshot). Writes are atomic: temp file,
+ * fsync, rename. The file holds env values: it is created 0600.
+ */
+export class DesiredStore {
+  readonly file: string;
+  /** Saves run one at a time, in call order; the last call's snapshot is what ends on disk. */
+  private queue: Promise<void> = Promise.resolve();
+  private seq = 0;
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'desired.json');
+  }
+
+  async load(): Promise<DesiredSnapshot | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError(ErrorCodes.STATE_IO, `cannot read ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const parsed = JSON.parse(text) as DesiredSnapshot;
+      if (!Array.isArray(parsed.services)) throw new Error('"services" is not an array');
+      return parsed;
+    } catch (err) {
+      throw new AgentError(ErrorCodes.STATE_IO, `${this.file} is corrupt (${(err as Error).message}); delete it to start from the gateway's state`, { cause: err });
+    }
+  }
+
+  save(snapshot: DesiredSnapshot): Promise<void> {
+    const run = this.queue.then(() => this.write(snapshot));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(snapshot: DesiredSnapshot): Promise<void> {
+    const dir = path.dirname(this.file);
+    const tmp = `${this.file}.${process.pid}.${++this.seq}.tmp`;
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(tmp, JSON.stringify(snapshot), { mode: 0o600 });
+      const fh = await open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch (err) {
+      throw new AgentError(ErrorCodes.STATE_IO, `cannot write ${this.file}: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
+  }
+}

@@ -1,0 +1,236 @@
+import type { AgentCore } from '../agent-core.js';
+import type { Logger } from '../log.js';
+import type { DesiredService } from '../spec/types.js';
+import { containerSpecHash } from '../spec/spec-hash.js';
+import type { ContainerRuntime } from '../runtime/container-runtime.js';
+import { Labels, ownershipFilter } from '../runtime/labels.js';
+import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
+import { aggregateServiceState, serviceReason } from '../domain/service-state.js';
+import { HttpProber } from '../health/http-prober.js';
+import type { DesiredStore } from './desired-store.js';
+import { GpuBook } from './gpu-book.js';
+import { ServiceWorker, type WorkerContext, type WorkerTarget } from './service-worker.js';
+
+export interface ReconcilerOptions extends Omit<WorkerContext, 'prober' | 'gpus' | 'publish'> {
+  store: DesiredStore | undefined;
+  gpuDevices: () => import('../host/types.js').GpuDevice[];
+  health: { intervalMs: number; timeoutMs: number; failureThreshold: number };
+  resyncIntervalMs: number;
+}
+
+interface DesiredEntry {
+  service: DesiredService;
+  hash: string;
+}
+
+/**
+ * The level-triggered reconcile loop and the agent core the tunnel talks to.
+ *
+ *   applyDesired ─┐
+ *   docker events ├─▶ kick(service) ─▶ ServiceWorker pass: observe → plan → act ─▶ status
+ *   probe changes ┤
+ *   resync timer ─┘   (relists every container we own, so orphans and missed events are found)
+ *
+ * Nothing destructive happens to services that are not desired until the first full desired
+ * snapshot arrived (from the gateway, the services dir, or the on-disk copy of the last one).
+ * `stop()` stops the loop only: containers keep running and are adopted on the next start.
+ */
+export class Reconciler implements AgentCore {
+  private readonly desired = new Map<string, DesiredEntry>();
+  private readonly workers = new Map<string, ServiceWorker>();
+  private readonly statuses = new Map<string, ServiceStatusReport>();
+  private readonly listeners = new Set<(r: ServiceStatusReport) => void>();
+  private readonly prober: HttpProber;
+  private readonly gpus: GpuBook;
+  private readonly ctx: WorkerContext;
+  private readonly log: Logger;
+  private readonly abort = new AbortController();
+  private snapshotSeen = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private revision = -1;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.log = options.logger.child({ component: 'reconciler' });
+    this.prober = new HttpProber({
+      ...options.health,
+      logger: options.logger,
+      onChange: (containerId) => this.kickByContainer(containerId),
+    });
+    this.gpus = new GpuBook(options.gpuDevices, () => this.kickAll());
+    this.ctx = { ...options, prober: this.prober, gpus: this.gpus, publish: (id, replicas) => this.publish(id, replicas) };
+  }
+
+  /** Connects to the engine, restores the last desired set from disk, adopts what runs. */
+  async start(): Promise<void> {
+    const { runtime } = this.options;
+    await runtime.ping();
+    await runtime.ensureNetwork(this.options.network);
+    const saved = await this.options.store?.load().catch((err: unknown) => {
+      this.log.error({ err }, 'ignoring unreadable desired-state file');
+      return undefined;
+    });
+    if (saved && !this.snapshotSeen) {
+      this.log.info({ services: saved.services.length, revision: saved.revision }, 'restored desired state from disk');
+      this.applyDesired(saved.services, saved.revision, 'disk');
+    }
+    runtime.watchEvents(
+      ownershipFilter(this.options.agentId),
+      (e) => {
+        const id = e.labels[Labels.SERVICE_ID];
+        if (id) this.worker(id).kick();
+      },
+      this.abort.signal,
+      (err) => this.log.warn({ err }, 'docker event stream lost; reconnecting'),
+    );
+    await this.resync();
+    this.resyncTimer = setInterval(() => void this.resync(), this.options.resyncIntervalMs);
+    this.resyncTimer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.resyncTimer);
+    for (const w of this.workers.values()) w.close();
+    await this.prober.close();
+  }
+
+  applyDesired(services: DesiredService[], revision: number, source: string): void {
+    const next = new Map(services.map((s) => [s.id, { service: s, hash: containerSpecHash(s.spec) }]));
+    const touched = new Set([...this.desired.keys(), ...next.keys()]);
+    for (const id of touched) {
+      const a = this.desired.get(id);
+      const b = next.get(id);
+      if (a && b && a.hash === b.hash && JSON.stringify(a.service.spec) === JSON.stringify(b.service.spec)) touched.delete(id);
+    }
+    this.desired.clear();
+    for (const [id, e] of next) this.desired.set(id, e);
+    const first = !this.snapshotSeen;
+    this.snapshotSeen = true;
+    this.revision = revision;
+    this.log.info({ source, revision, services: services.length, changed: touched.size }, 'desired state applied');
+    if (source !== 'disk') {
+      this.options.store?.save({ revision, source, services }).catch((err: unknown) => this.log.error({ err }, 'could not persist desired state'));
+    }
+    for (const id of touched) this.worker(id).kick();
+    // The first snapshot also enables orphan removal for everything already observed.
+    if (first) for (const w of this.workers.values()) w.kick();
+  }
+
+  statusSnapshot(): ServiceStatusReport[] {
+    return [...this.statuses.values()];
+  }
+
+  onStatusChange(listener: (report: ServiceStatusReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  readyEndpoints(serviceId: string): ReadyEndpoint[] {
+    const entry = this.desired.get(serviceId);
+    const worker = this.workers.get(serviceId);
+    if (!entry || !worker) return [];
+    const out: ReadyEndpoint[] = [];
+    for (const c of worker.containers) {
+      const probe = this.prober.view(c.id);
+      if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
+      const ep = this.options.runtime.replicaEndpoint(c, entry.service.spec.exposed_port);
+      if (ep) out.push({ serviceId, replicaIndex: Number(c.labels[Labels.REPLICA]), containerId: c.id, ...ep });
+    }
+    return out;
+  }
+
+  /** The GPU claims table, for `inventory` and the admin endpoint. */
+  gpuClaims() {
+    return this.gpus.claims();
+  }
+
+  get desiredRevision(): number {
+    return this.revision;
+  }
+
+  /** Relists every container we own: finds orphans and anything events missed, then kicks all. */
+  private async resync(): Promise<void> {
+    try {
+      const all = await this.options.runtime.listContainers(ownershipFilter(this.options.agentId));
+      const ids = new Set(all.map((c) => c.labels[Labels.SERVICE_ID]).filter((x): x is string => Boolean(x)));
+      for (const id of ids) this.gpus.observe(id, all.filter((c) => c.labels[Labels.SERVICE_ID] === id));
+      for (const id of new Set([...ids, ...this.desired.keys()])) this.worker(id).kick();
+    } catch (err) {
+      this.log.warn({ err }, 'resync failed; will retry');
+    }
+  }
+
+  private worker(serviceId: string): ServiceWorker {
+    let w = this.workers.get(serviceId);
+    if (!w) {
+      w = new ServiceWorker(serviceId, this.ctx, () => this.target(serviceId), (id, empty) => this.idle(id, empty));
+      this.workers.set(serviceId, w);
+    }
+    return w;
+  }
+
+  private target(serviceId: string): WorkerTarget {
+    const e = this.desired.get(serviceId);
+    return { serviceId, spec: e?.service.spec, specHash: e?.hash, destructiveAllowed: this.snapshotSeen };
+  }
+
+  /** A worker of an undesired service with nothing left is done: drop it and its status. */
+  private idle(serviceId: string, empty: boolean): void {
+    if (!empty || this.desired.has(serviceId)) return;
+    this.workers.get(serviceId)?.close();
+    this.workers.delete(serviceId);
+    const last = this.statuses.get(serviceId);
+    this.statuses.delete(serviceId);
+    if (last && last.state !== 'stopped') this.emit({ ...last, state: 'stopped', replicas: [], readyReplicas: 0, reason: undefined, updatedAt: this.options.now() });
+  }
+
+  private publish(serviceId: string, replicas: ReplicaStatus[]): void {
+    const entry = this.desired.get(serviceId);
+    const prev = this.statuses.get(serviceId);
+    const now = this.options.now();
+    const withSince = replicas.map((r) => {
+      const before = prev?.replicas.find((p) => p.index === r.index && p.containerId === r.containerId);
+      return before && before.phase === r.phase ? { ...r, since: before.since } : { ...r, since: now };
+    });
+    const desiredReplicas = entry?.service.spec.service_type === 'deployed' ? entry.service.spec.replica_count : 0;
+    const report: ServiceStatusReport = {
+      serviceId,
+      slug: entry?.service.spec.service_slug ?? prev?.slug ?? serviceId,
+      state: entry?.service.spec.service_type === 'external' ? 'running' : aggregateServiceState(withSince, desiredReplicas, !entry),
+      reason: serviceReason(withSince),
+      desiredReplicas,
+      readyReplicas: withSince.filter((r) => r.phase === 'ready' && r.index < desiredReplicas).length,
+      replicas: withSince,
+      specHash: entry?.hash ?? prev?.specHash ?? '',
+      updatedAt: now,
+    };
+    if (prev && sameReport(prev, report)) return;
+    this.statuses.set(serviceId, report);
+    this.emit(report);
+  }
+
+  private emit(report: ServiceStatusReport): void {
+    for (const l of this.listeners) {
+      try {
+        l(report);
+      } catch (err) {
+        this.log.error({ err }, 'status listener failed');
+      }
+    }
+  }
+
+  private kickByContainer(containerId: string): void {
+    for (const w of this.workers.values()) {
+      if (w.containers.some((c) => c.id === containerId)) w.kick();
+    }
+  }
+
+  private kickAll(): void {
+    for (const w of this.workers.values()) w.kick();
+  }
+}
+
+function sameReport(a: ServiceStatusReport, b: ServiceStatusReport): boolean {
+  const strip = (r: ServiceStatusReport) => JSON.stringify({ ...r, updatedAt: 0, replicas: r.replicas.map((x) => ({ ...x, since: 0 })) });
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,387 @@
+import { realpath } from 'node:fs/promises';
+import type { Logger } from '../log.js';
+import type { ServiceDefinition } from '../spec/types.js';
+import type { ContainerRuntime, ObservedContainer, PullProgress } from '../runtime/container-runtime.js';
+import { Labels, ownershipFilter } from '../runtime/labels.js';
+import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
+import { checkHostPath } from '../domain/volume-policy.js';
+import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
+import { errorMessage } from '../errors.js';
+import type { HttpProber } from '../health/http-prober.js';
+import type { GpuBook } from './gpu-book.js';
+
+/** What a worker needs from its surroundings; the reconciler passes one shared instance. */
+export interface WorkerContext {
+  agentId: string;
+  runtime: ContainerRuntime;
+  prober: HttpProber;
+  gpus: GpuBook;
+  logger: Logger;
+  network: string;
+  allowedRoots: () => string[];
+  /** Placement verdict for this host (labels, GPU counts that can never fit). */
+  placement: (spec: ServiceDefinition) => { kind: 'eligible' } | { kind: 'rejected'; reason: string };
+  policy: PlanPolicy;
+  pull: { stallTimeoutMs: number; totalTimeoutMs: number };
+  stopTimeoutMs: number;
+  orphanGraceMs: number;
+  gpuDeviceStyle: 'device-ids' | 'cdi';
+  now: () => number;
+  random: () => number;
+  /** Called after every pass with the replica statuses (the reconciler aggregates and publishes). */
+  publish: (serviceId: string, replicas: ReplicaStatus[]) => void;
+}
+
+export interface WorkerTarget {
+  serviceId: string;
+  /** undefined: not desired here (removal). */
+  spec: ServiceDefinition | undefined;
+  specHash: string | undefined;
+  /** Destructive actions on undesired services wait for the first full snapshot. */
+  destructiveAllowed: boolean;
+}
+
+interface Transient {
+  phase: ReplicaPhase;
+  reason: string | undefined;
+  pull?: PullProgress & { startedAt: number };
+}
+
+/**
+ * One serialized worker per service (kubelet pod worker): passes never overlap; a request made
+ * while a pass runs triggers exactly one more pass afterwards, which reads the newest target, so a
+ * newer spec replaces a queued one and a removal is never dropped.
+ */
+export class ServiceWorker {
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private memory = new Map<number, ReplicaMemory>();
+  private transient = new Map<number, Transient>();
+  /** Replicas waiting for GPUs, with the allocator's reason; cleared when an allocation succeeds. */
+  private pendingGpus = new Map<number, string>();
+  private lastReplicas: ReplicaStatus[] = [];
+  private lastContainers: ObservedContainer[] = [];
+  private closed = false;
+
+  constructor(
+    readonly serviceId: string,
+    private readonly ctx: WorkerContext,
+    private readonly target: () => WorkerTarget,
+    private readonly onIdle: (serviceId: string, empty: boolean) => void,
+  ) {}
+
+  get containers(): readonly ObservedContainer[] {
+    return this.lastContainers;
+  }
+
+  /** Ask for a pass soon. Idempotent and cheap; safe to call from event handlers. */
+  kick(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    queueMicrotask(() => void this.loop());
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        const more = await this.pass().catch((err: unknown) => {
+          this.ctx.logger.warn({ err, service: this.serviceId }, 'reconcile pass failed; retrying');
+          this.wakeAt(this.ctx.now() + 2_000);
+          return false;
+        });
+        if (more) this.again = true;
+      } while (this.again && !this.closed);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private wakeAt(t: number): void {
+    clearTimeout(this.timer);
+    const delay = Math.max(0, t - this.ctx.now());
+    this.timer = setTimeout(() => this.kick(), delay);
+    this.timer.unref?.();
+  }
+
+  /** One observe → plan → act step. Returns true when it acted (another pass takes the next step). */
+  private async pass(): Promise<boolean> {
+    const { ctx } = this;
+    const target = this.target();
+    const now = ctx.now();
+    let containers = await this.observe();
+    this.lastContainers = containers;
+    ctx.gpus.observe(this.serviceId, containers);
+
+    if (!target.spec || !target.specHash || target.spec.service_type === 'external') {
+      if (!target.destructiveAllowed) return this.finish([], false);
+      // Orphans younger than the grace period are left alone for now (a racing create elsewhere).
+      const old = containers.filter((c) => now - c.createdAt >= ctx.orphanGraceMs);
+      if (old.length < containers.length) this.wakeAt(Math.min(...containers.map((c) => c.createdAt)) + ctx.orphanGraceMs + 1);
+      containers = old;
+    } else {
+      const rejected = await this.rejection(target.spec);
+      if (rejected) {
+        const replicas = Array.from({ length: target.spec.replica_count }, (_, index) => this.status(index, 'rejected', rejected, undefined));
+        ctx.publish(this.serviceId, replicas);
+        return false;
+      }
+    }
+
+    const desired = target.spec && target.specHash && target.spec.service_type === 'deployed'
+      ? { replicaCount: target.spec.replica_count, specHash: target.specHash, healthPath: target.spec.health_path }
+      : undefined;
+    this.ensureProbes(containers, target.spec);
+    const gpuCount = target.spec?.gpu_count ?? 0;
+    const plan = planService({
+      now,
+      random: ctx.random,
+      serviceSlug: target.spec?.service_slug ?? containers[0]?.labels[Labels.SERVICE_SLUG] ?? this.serviceId,
+      desired,
+      containers,
+      probes: ctx.prober.views(),
+      memory: this.memory,
+      policy: ctx.policy,
+      startFirst: gpuCount === 0 || ctx.gpus.freeCount() >= Math.max(gpuCount, 0),
+    });
+    this.memory = plan.memory;
+    if (plan.wakeAt !== undefined) this.wakeAt(plan.wakeAt);
+
+    const wanted = new Set(plan.actions.filter((a) => a.kind === 'create').map((a) => a.index));
+    for (const i of [...this.pendingGpus.keys()]) if (!wanted.has(i)) this.pendingGpus.delete(i);
+    this.lastReplicas = plan.replicas.map((r) => {
+      const c = containers.find((x) => x.id === r.containerId);
+      return { ...this.status(r.index, r.phase, r.reason, r.containerId, c ? ctx.gpus.idsOf(c) : []), restartCount: r.restartCount, specHash: r.specHash };
+    });
+    this.publishNow();
+    if (plan.actions.length === 0) return this.finish(this.lastReplicas, containers.length === 0);
+
+    const acted = await this.execute(plan.actions, target);
+    this.publishNow();
+    return acted;
+  }
+
+  /** Publishes the last planned replicas with the live overlays (pull progress, GPU waits). */
+  private publishNow(): void {
+    this.ctx.publish(
+      this.serviceId,
+      this.lastReplicas.map((r) => {
+        const t = this.transient.get(r.index);
+        const pending = this.pendingGpus.get(r.index);
+        if (t) return { ...this.status(r.index, t.phase, t.reason, r.containerId, r.gpuIds), restartCount: r.restartCount, specHash: r.specHash };
+        if (pending && r.phase === 'creating') return { ...r, phase: 'pending' as const, reason: pending };
+        return r;
+      }),
+    );
+  }
+
+  /**
+   * Lists the service's containers, then inspects each: the list API carries no StartedAt,
+   * FinishedAt, exit code or start error, and the planner needs all of them. A container that
+   * vanishes between list and inspect is simply gone.
+   */
+  private async observe(): Promise<ObservedContainer[]> {
+    const { runtime, agentId } = this.ctx;
+    const listed = await runtime.listContainers({ ...ownershipFilter(agentId), [Labels.SERVICE_ID]: this.serviceId });
+    const inspected = await Promise.all(listed.map((c) => runtime.inspectContainer(c.id)));
+    return inspected.filter((c): c is ObservedContainer => c !== undefined);
+  }
+
+  private finish(replicas: ReplicaStatus[], empty: boolean): false {
+    this.onIdle(this.serviceId, empty && replicas.length === 0);
+    return false;
+  }
+
+  /** Why this service can never run here, or undefined. Volume policy and placement. */
+  private async rejection(spec: ServiceDefinition): Promise<string | undefined> {
+    const verdict = this.ctx.placement(spec);
+    if (verdict.kind === 'rejected') return verdict.reason;
+    const roots = this.ctx.allowedRoots();
+    for (const [i, v] of spec.volume_config.entries()) {
+      let resolved: string;
+      try {
+        resolved = await realpath(v.host_path);
+      } catch {
+        return `volume_config[${i}].host_path "${v.host_path}" does not exist on this host (create it first; the agent never creates host directories)`;
+      }
+      const check = checkHostPath(v.host_path, resolved, roots, i);
+      if (!check.ok) return check.reason;
+    }
+    return undefined;
+  }
+
+  private ensureProbes(containers: readonly ObservedContainer[], spec: ServiceDefinition | undefined): void {
+    const keep = new Set<string>();
+    for (const c of containers) {
+      if (c.state !== 'running' || !spec || !c.startedAt) continue;
+      const endpoint = this.ctx.runtime.replicaEndpoint(c, spec.exposed_port);
+      if (!endpoint) continue;
+      keep.add(c.id);
+      this.ctx.prober.ensure({ containerId: c.id, startedAt: c.startedAt, host: endpoint.host, port: endpoint.port, path: spec.health_path });
+    }
+    const mine = new Set(this.lastContainers.map((c) => c.id));
+    this.ctx.prober.retain(keep, (id) => mine.has(id));
+  }
+
+  private status(index: number, phase: ReplicaPhase, reason: string | undefined, containerId: string | undefined, gpuIds: string[] = []): ReplicaStatus {
+    const t = this.transient.get(index);
+    const pull = t?.pull;
+    let eta: number | undefined;
+    if (pull && pull.currentBytes > 0 && pull.totalBytes > pull.currentBytes) {
+      const rate = pull.currentBytes / Math.max(1, this.ctx.now() - pull.startedAt);
+      eta = Math.round((pull.totalBytes - pull.currentBytes) / rate / 1000);
+    }
+    return {
+      index,
+      phase: t?.phase ?? phase,
+      reason: t ? t.reason : reason,
+      containerId,
+      gpuIds,
+      restartCount: this.memory.get(index)?.restart.totalRestarts ?? 0,
+      pull: pull ? { currentBytes: pull.currentBytes, totalBytes: pull.totalBytes, etaSeconds: eta } : undefined,
+      since: this.ctx.now(),
+      specHash: undefined,
+    };
+  }
+
+  /** Runs actions in stages (free resources first, then start new ones). True if anything changed. */
+  private async execute(actions: Action[], target: WorkerTarget): Promise<boolean> {
+    const order: Record<Action['kind'], number> = { stop: 0, remove: 0, fail: 1, rename: 1, start: 2, create: 2 };
+    let acted = false;
+    for (const stage of [0, 1, 2]) {
+      const batch = actions.filter((a) => order[a.kind] === stage);
+      const results = await Promise.all(batch.map((a) => this.act(a, target)));
+      acted ||= results.some(Boolean);
+    }
+    return acted;
+  }
+
+  private async act(action: Action, target: WorkerTarget): Promise<boolean> {
+    const { ctx } = this;
+    const log = ctx.logger.child({ service: target.spec?.service_slug ?? this.serviceId, replica: action.index });
+    try {
+      switch (action.kind) {
+        case 'remove':
+          log.info({ container: action.containerId, reason: action.reason }, 'removing replica');
+          ctx.prober.forget(action.containerId);
+          await ctx.runtime.stopContainer(action.containerId, ctx.stopTimeoutMs);
+          await ctx.runtime.removeContainer(action.containerId);
+          ctx.gpus.release(action.containerId);
+          return true;
+        case 'stop':
+          log.warn({ container: action.containerId, reason: action.reason }, 'stopping replica for restart');
+          ctx.prober.forget(action.containerId);
+          await ctx.runtime.stopContainer(action.containerId, ctx.stopTimeoutMs);
+          return true;
+        case 'rename':
+          await ctx.runtime.renameContainer(action.containerId, action.name);
+          return true;
+        case 'fail': {
+          const tail = await ctx.runtime.logsTail(action.containerId, 20).catch(() => '');
+          const lines = tail.trim().split('\n').slice(-10).join('\n');
+          const reason = `crash loop: ${action.exit}${lines ? `; last log lines:\n${lines}` : ''}`;
+          const mem = this.memory.get(action.index);
+          if (mem) this.memory.set(action.index, { ...mem, failedReason: reason });
+          log.error({ container: action.containerId, exit: action.exit }, 'replica failed: crash loop, not restarting');
+          return true;
+        }
+        case 'start':
+          log.info({ container: action.containerId, reason: action.reason }, 'starting replica');
+          await this.startOrRecord(action.index, action.containerId, target);
+          return true;
+        case 'create':
+          return await this.create(action, target, log);
+      }
+    } catch (err) {
+      log.warn({ err, action: action.kind }, 'replica action failed');
+      return true;
+    } finally {
+      this.transient.delete(action.index);
+    }
+  }
+
+  private async startOrRecord(index: number, containerId: string, target: WorkerTarget): Promise<void> {
+    try {
+      await this.ctx.runtime.startContainer(containerId);
+    } catch (err) {
+      if (target.specHash) {
+        const reason = errorMessage(err);
+        this.memory.set(index, recordStartFailure(this.memory.get(index), target.specHash, reason, this.ctx.policy.restart, this.ctx.now(), this.ctx.random));
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Allocate GPUs, ensure the image, create, start. Returns false when the replica must wait for
+   * GPUs (the GpuBook wakes every worker when GPUs are released). Any other failure is recorded
+   * like a crash, so a broken image or registry backs off instead of looping hot.
+   */
+  private async create(action: Extract<Action, { kind: 'create' }>, target: WorkerTarget, log: Logger): Promise<boolean> {
+    const { ctx } = this;
+    const spec = target.spec;
+    if (!spec?.docker_image || !target.specHash) return false;
+    const claim = ctx.gpus.reserve(this.serviceId, spec.service_slug, action.index, spec.gpu_count);
+    if (claim.kind !== 'allocated') {
+      if (!this.pendingGpus.has(action.index)) log.info({ reason: claim.reason }, 'replica waits for GPUs');
+      this.pendingGpus.set(action.index, claim.reason);
+      return false;
+    }
+    this.pendingGpus.delete(action.index);
+    let createdId: string;
+    try {
+      if (!(await ctx.runtime.hasImage(spec.docker_image))) {
+        const startedAt = ctx.now();
+        this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${spec.docker_image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
+        log.info({ image: spec.docker_image }, 'pulling image');
+        await ctx.runtime.pullImage(spec.docker_image, {
+          ...ctx.pull,
+          onProgress: (p) => {
+            this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${spec.docker_image}`, pull: { ...p, startedAt } });
+            this.publishNow();
+          },
+        });
+      }
+      this.transient.set(action.index, { phase: 'creating', reason: undefined });
+      const env = ctx.gpus.environment(spec.env_config, claim.gpuIds);
+      const id = await ctx.runtime.createContainer({
+        name: action.name,
+        image: spec.docker_image,
+        env,
+        labels: {
+          ...ownershipFilter(ctx.agentId),
+          [Labels.SERVICE_ID]: this.serviceId,
+          [Labels.SERVICE_SLUG]: spec.service_slug,
+          [Labels.REPLICA]: String(action.index),
+          [Labels.SPEC_HASH]: target.specHash,
+          [Labels.GPUS]: claim.gpuIds.join(','),
+        },
+        binds: spec.volume_config.map((v) => `${v.host_path}:${v.container_path}`),
+        exposedPort: spec.exposed_port,
+        network: ctx.network,
+        publishPort: ctx.runtime.publishesPorts,
+        gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },
+      });
+      ctx.gpus.bind(this.serviceId, action.index, id);
+      log.info({ container: id, name: action.name, gpus: claim.gpuIds, reason: action.reason }, 'created replica');
+      createdId = id;
+    } catch (err) {
+      this.memory.set(action.index, recordStartFailure(this.memory.get(action.index), target.specHash, errorMessage(err), ctx.policy.restart, ctx.now(), ctx.random));
+      throw err;
+    } finally {
+      ctx.gpus.unreserve(this.serviceId, action.index);
+    }
+    await this.startOrRecord(action.index, createdId, target);
+    return true;
+  }
+}

@@ -1,0 +1,84 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from '../../src/agent.js';
+import type { AgentConfig } from '../../src/config/types.js';
+import type { HostInventory } from '../../src/host/types.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import type { ServiceStatusReport } from '../../src/domain/status-types.js';
+import { DOCKER_SOCKET } from './docker.js';
+
+/** An AgentConfig with short timers, for tests against the real engine. */
+export function testConfig(runId: string, stateDir: string, over: Partial<AgentConfig> = {}): AgentConfig {
+  return {
+    gatewayUrl: undefined,
+    agentId: `test-${runId}`.slice(0, 60),
+    agentKey: undefined,
+    agentKeyFile: undefined,
+    gatewayCaFile: undefined,
+    agentLabels: [],
+    stateDir,
+    servicesDir: undefined,
+    docker: { socketPath: DOCKER_SOCKET, host: undefined, network: `cyberun-${runId}`.slice(0, 60), addressing: 'ip', apiTimeoutMs: 30_000 },
+    volumes: { allowedRoots: [] },
+    gpu: { detect: 'none', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
+    health: { intervalMs: 250, timeoutMs: 1_000, startBudgetMs: 60_000, failureThreshold: 2 },
+    restart: { backoffBaseMs: 300, backoffCapMs: 1_500, stableAfterMs: 60_000, crashLoopLimit: 3, stopTimeoutMs: 2_000 },
+    pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 },
+    reconcile: { resyncIntervalMs: 2_000, orphanGraceMs: 1_000 },
+    proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true },
+    logLevel: (process.env['TEST_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'warn',
+    ...over,
+  };
+}
+
+export const noGpuInventory: HostInventory = {
+  gpus: [],
+  cpu: { model: 'test', cores: 2 },
+  memoryBytes: 1 << 30,
+  platformArch: 'linux/amd64',
+  hardwareLabels: [],
+  gpuSource: 'none',
+};
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), `cyberun-${prefix}-`));
+}
+
+export interface TestAgent {
+  agent: Agent;
+  config: AgentConfig;
+  /** Every status report published, in order. */
+  reports: ServiceStatusReport[];
+  status(serviceId: string): ServiceStatusReport | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startTestAgent(config: AgentConfig, inventory: HostInventory = noGpuInventory, logger?: Logger): Promise<TestAgent> {
+  const agent = await Agent.start({ config, logger: logger ?? createLogger({ level: config.logLevel }), readInventory: async () => inventory });
+  const reports: ServiceStatusReport[] = [];
+  agent.reconciler.onStatusChange((r) => reports.push(r));
+  return {
+    agent,
+    config,
+    reports,
+    status: (id) => agent.reconciler.statusSnapshot().find((r) => r.serviceId === id),
+    stop: () => agent.stop(),
+  };
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes; throws with `what` on timeout. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 30_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

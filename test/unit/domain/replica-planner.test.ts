@@ -1,0 +1,255 @@
+import { describe, expect, it } from 'vitest';
+import { planService, recordStartFailure, stableName, surgeName, type PlanInput, type ProbeView, type ReplicaMemory } from '../../../src/domain/replica-planner.js';
+import type { ObservedContainer } from '../../../src/runtime/container-runtime.js';
+import { Labels } from '../../../src/runtime/labels.js';
+
+const T0 = Date.parse('2026-11-29T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const H = 'aaaaaaaaaaaaaaaa';
+const OLD = 'bbbbbbbbbbbbbbbb';
+
+let seq = 0;
+function container(index: number, over: Partial<ObservedContainer> & { hash?: string } = {}): ObservedContainer {
+  const { hash = H, ...rest } = over;
+  seq += 1;
+  return {
+    id: `c${seq}`,
+    name: stableName('web', index),
+    image: 'img:1',
+    labels: { [Labels.REPLICA]: String(index), [Labels.SPEC_HASH]: hash, [Labels.SERVICE_SLUG]: 'web' },
+    state: 'running',
+    createdAt: T0 - 60_000,
+    startedAt: iso(T0 - 60_000),
+    finishedAt: undefined,
+    exitCode: undefined,
+    oomKilled: false,
+    error: undefined,
+    ipAddress: '172.20.0.2',
+    publishedPort: undefined,
+    gpuDeviceIds: [],
+    ...rest,
+  };
+}
+
+function ready(c: ObservedContainer, over: Partial<ProbeView> = {}): [string, ProbeView] {
+  return [c.id, { startedAt: c.startedAt ?? '', ready: true, everReady: true, consecutiveFailures: 0, lastError: undefined, ...over }];
+}
+
+function input(over: Partial<PlanInput> = {}): PlanInput {
+  return {
+    now: T0,
+    random: () => 0.5,
+    serviceSlug: 'web',
+    desired: { replicaCount: 2, specHash: H, healthPath: '/health' },
+    containers: [],
+    probes: new Map(),
+    memory: new Map(),
+    policy: { startBudgetMs: 20 * 60_000, failureThreshold: 3, restart: { backoffBaseMs: 1_000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5 } },
+    startFirst: true,
+    ...over,
+  };
+}
+
+const kinds = (r: ReturnType<typeof planService>) => r.actions.map((a) => `${a.kind}:${a.index}`).sort();
+
+describe('planService', () => {
+  it('creates every missing replica of a fresh service at once, with stable names', () => {
+    const r = planService(input({ desired: { replicaCount: 3, specHash: H, healthPath: '/health' } }));
+    expect(kinds(r)).toEqual(['create:0', 'create:1', 'create:2']);
+    expect(r.actions.map((a) => (a.kind === 'create' ? a.name : ''))).toEqual(['cyberun-web-0', 'cyberun-web-1', 'cyberun-web-2']);
+    expect(r.replicas.map((x) => x.phase)).toEqual(['creating', 'creating', 'creating']);
+  });
+
+  it('does nothing when every replica is current and ready', () => {
+    const a = container(0);
+    const b = container(1);
+    const r = planService(input({ containers: [a, b], probes: new Map([ready(a), ready(b)]) }));
+    expect(r.actions).toEqual([]);
+    expect(r.replicas.map((x) => x.phase)).toEqual(['ready', 'ready']);
+  });
+
+  it('adopts running containers without restarting them (a probe that has not answered yet = starting)', () => {
+    const a = container(0);
+    const r = planService(input({ desired: { replicaCount: 1, specHash: H, healthPath: '/health' }, containers: [a] }));
+    expect(r.actions).toEqual([]);
+    expect(r.replicas[0]?.phase).toBe('starting');
+  });
+
+  it.each([
+    ['scale down removes the highest indices', 1, ['remove:1']],
+    ['removal removes everything', undefined, ['remove:0', 'remove:1']],
+  ])('%s', (_name, count, expected) => {
+    const a = container(0);
+    const b = container(1);
+    const r = planService(input({ desired: count === undefined ? undefined : { replicaCount: count, specHash: H, healthPath: '/health' }, containers: [a, b], probes: new Map([ready(a), ready(b)]) }));
+    expect(kinds(r)).toEqual(expected);
+  });
+
+  it('removes duplicates of one index, keeping the running one', () => {
+    const a = container(0);
+    const dup = container(0, { state: 'exited', createdAt: T0 - 1_000 });
+    const r = planService(input({ desired: { replicaCount: 1, specHash: H, healthPath: '/health' }, containers: [a, dup], probes: new Map([ready(a)]) }));
+    expect(r.actions).toEqual([{ kind: 'remove', index: 0, containerId: dup.id, reason: 'duplicate replica' }]);
+  });
+
+  describe('rolling update', () => {
+    it('starts one replacement beside the old replica (start-first), under a surge name', () => {
+      const a = container(0, { hash: OLD });
+      const b = container(1, { hash: OLD });
+      const r = planService(input({ containers: [a, b], probes: new Map([ready(a), ready(b)]) }));
+      expect(r.actions).toEqual([{ kind: 'create', index: 0, name: surgeName('web', 0, H), reason: expect.any(String) }]);
+      expect(r.replicas.map((x) => x.phase)).toEqual(['ready', 'ready']);
+    });
+
+    it('waits while the replacement is not ready, and does not touch the next replica', () => {
+      const a = container(0, { hash: OLD });
+      const b = container(1, { hash: OLD });
+      const n = container(0, { name: surgeName('web', 0, H) });
+      const r = planService(input({ containers: [a, b, n], probes: new Map([ready(a), ready(b)]) }));
+      expect(r.actions).toEqual([]);
+    });
+
+    it('removes the old replica once its replacement is ready, then moves on', () => {
+      const a = container(0, { hash: OLD });
+      const b = container(1, { hash: OLD });
+      const n = container(0, { name: surgeName('web', 0, H) });
+      const r = planService(input({ containers: [a, b, n], probes: new Map([ready(a), ready(b), ready(n)]) }));
+      expect(kinds(r)).toEqual(['create:1', 'remove:0']);
+    });
+
+    it('renames the surge container to the stable name once the old one is gone', () => {
+      const n = container(0, { name: surgeName('web', 0, H) });
+      const b = container(1);
+      const r = planService(input({ containers: [n, b], probes: new Map([ready(n), ready(b)]) }));
+      expect(r.actions).toEqual([{ kind: 'rename', index: 0, containerId: n.id, name: 'cyberun-web-0' }]);
+    });
+
+    it('stops the old replica first when a replacement cannot start beside it (GPUs)', () => {
+      const a = container(0, { hash: OLD });
+      const b = container(1, { hash: OLD });
+      const r = planService(input({ containers: [a, b], probes: new Map([ready(a), ready(b)]), startFirst: false }));
+      expect(kinds(r)).toEqual(['remove:0']);
+      expect(r.replicas[0]?.phase).toBe('stopping');
+      expect(r.replicas[1]?.phase).toBe('ready');
+    });
+
+    it('replaces a dead old replica at once, outside the rollout slot', () => {
+      const a = container(0, { hash: OLD, state: 'exited', exitCode: 1, finishedAt: iso(T0 - 1000) });
+      const r = planService(input({ desired: { replicaCount: 1, specHash: H, healthPath: '/health' }, containers: [a] }));
+      expect(kinds(r)).toEqual(['create:0', 'remove:0']);
+    });
+  });
+
+  describe('restarts and backoff', () => {
+    const exited = (over: Partial<ObservedContainer> = {}) =>
+      container(0, { state: 'exited', exitCode: 3, startedAt: iso(T0 - 2_000), finishedAt: iso(T0 - 1_000), ...over });
+    const one = { replicaCount: 1, specHash: H, healthPath: '/health' };
+
+    it('a crashed container waits a full-jitter backoff, then is started again', () => {
+      const c = exited({ finishedAt: iso(T0 - 100) });
+      const first = planService(input({ desired: one, containers: [c], random: () => 0.5 }));
+      // attempt 0: delay = 0.5 * min(cap, 1000 * 2^0) = 500 ms after death
+      expect(first.actions).toEqual([]);
+      expect(first.replicas[0]).toMatchObject({ phase: 'backoff', restartCount: 1 });
+      expect(first.wakeAt).toBe(T0 - 100 + 500);
+      const later = planService(input({ desired: one, containers: [c], memory: first.memory, now: T0 + 400 }));
+      expect(later.actions).toEqual([{ kind: 'start', index: 0, containerId: c.id, reason: 'exited with code 3' }]);
+    });
+
+    it('does not count the same death twice', () => {
+      const c = exited();
+      const a = planService(input({ desired: one, containers: [c] }));
+      const b = planService(input({ desired: one, containers: [c], memory: a.memory, now: T0 + 5 }));
+      expect(b.memory.get(0)?.restart.restarts).toBe(1);
+    });
+
+    it.each([
+      [0, 0.999, 999],
+      [1, 0.999, 1998],
+      [3, 0.5, 4000],
+      [20, 0.999, 299_700],
+    ])('after %i earlier restarts the delay is random * min(cap, base*2^n): random %f → %i ms', (earlier, rnd, delay) => {
+      const c = exited();
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: earlier, notBefore: 0, totalRestarts: earlier }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const r = planService(input({ desired: one, containers: [c], memory, random: () => rnd, policy: { ...input().policy, restart: { ...input().policy.restart, crashLoopLimit: 100 } } }));
+      expect(r.memory.get(0)?.restart.notBefore).toBe(T0 - 1_000 + delay);
+    });
+
+    it('a run longer than the stable period resets the count', () => {
+      const c = exited({ startedAt: iso(T0 - 3_600_000) });
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 9 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const r = planService(input({ desired: one, containers: [c], memory }));
+      expect(r.memory.get(0)?.restart).toMatchObject({ restarts: 1, totalRestarts: 10 });
+    });
+
+    it('a crash loop becomes failed, asks once for the logs, and never restarts hot', () => {
+      const c = exited();
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 4 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const r = planService(input({ desired: one, containers: [c], memory }));
+      expect(r.actions).toEqual([{ kind: 'fail', index: 0, containerId: c.id, exit: 'exited with code 3' }]);
+      expect(r.replicas[0]?.phase).toBe('failed');
+      const withReason = new Map(r.memory);
+      withReason.set(0, { ...r.memory.get(0)!, failedReason: 'crash loop: exited with code 3; last log lines: x' });
+      const again = planService(input({ desired: one, containers: [c], memory: withReason, now: T0 + 3_600_000 }));
+      expect(again.actions).toEqual([]);
+      expect(again.replicas[0]).toMatchObject({ phase: 'failed', reason: 'crash loop: exited with code 3; last log lines: x' });
+    });
+
+    it('a new spec starts from a clean slate', () => {
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: OLD, restart: { restarts: 5, notBefore: T0 + 10_000, totalRestarts: 5 }, lastDeath: undefined, expectedStop: undefined, lastExit: 'x', failedReason: 'y' }]]);
+      const r = planService(input({ desired: one, memory }));
+      expect(kinds(r)).toEqual(['create:0']);
+    });
+
+    it('a failed start (Docker keeps no timestamps) is counted by recordStartFailure and backs off', () => {
+      const c = container(0, { state: 'created', startedAt: '0001-01-01T00:00:00Z', error: 'could not select device driver "" with capabilities: [[gpu]]', exitCode: 128 });
+      const mem = recordStartFailure(undefined, H, 'start failed', input().policy.restart, T0, () => 0.5);
+      const r = planService(input({ desired: one, containers: [c], memory: new Map([[0, mem]]) }));
+      expect(r.actions).toEqual([]);
+      expect(r.replicas[0]?.phase).toBe('backoff');
+      expect(r.replicas[0]?.reason).toContain('start failed');
+    });
+
+    it('a container created but never started (agent died in between) is started', () => {
+      const c = container(0, { state: 'created', startedAt: '0001-01-01T00:00:00Z' });
+      const r = planService(input({ desired: one, containers: [c] }));
+      expect(r.actions).toEqual([{ kind: 'start', index: 0, containerId: c.id, reason: 'created but not started' }]);
+    });
+  });
+
+  describe('health', () => {
+    const one = { replicaCount: 1, specHash: H, healthPath: '/health' };
+    it('unhealthy after ready (failures reach the threshold) → stopped for a restart, death counted once', () => {
+      const c = container(0);
+      const r = planService(input({ desired: one, containers: [c], probes: new Map([ready(c, { ready: false, consecutiveFailures: 3, lastError: 'HTTP 500' })]) }));
+      expect(r.actions).toEqual([{ kind: 'stop', index: 0, containerId: c.id, reason: expect.stringContaining('HTTP 500') }]);
+      expect(r.replicas[0]?.phase).toBe('unhealthy');
+      const stopped = { ...c, state: 'exited' as const, exitCode: 143, finishedAt: iso(T0 + 100) };
+      const after = planService(input({ desired: one, containers: [stopped], memory: r.memory, now: T0 + 200 }));
+      expect(after.memory.get(0)?.restart.restarts).toBe(1);
+    });
+
+    it('below the threshold the replica keeps running', () => {
+      const c = container(0);
+      const r = planService(input({ desired: one, containers: [c], probes: new Map([ready(c, { ready: true, consecutiveFailures: 2, lastError: 'HTTP 500' })]) }));
+      expect(r.actions).toEqual([]);
+    });
+
+    it('never healthy within the start budget → restarted; within it → starting with a wake-up at the budget', () => {
+      const young = container(0, { startedAt: iso(T0 - 60_000) });
+      const a = planService(input({ desired: one, containers: [young], probes: new Map([ready(young, { ready: false, everReady: false, lastError: 'ECONNREFUSED' })]) }));
+      expect(a.actions).toEqual([]);
+      expect(a.replicas[0]).toMatchObject({ phase: 'starting', reason: expect.stringContaining('ECONNREFUSED') });
+      expect(a.wakeAt).toBe(T0 - 60_000 + 20 * 60_000 + 1);
+      const old = container(0, { startedAt: iso(T0 - 21 * 60_000) });
+      const b = planService(input({ desired: one, containers: [old], probes: new Map([ready(old, { ready: false, everReady: false })]) }));
+      expect(b.actions.map((x) => x.kind)).toEqual(['stop']);
+    });
+
+    it('a probe result from before a restart does not count', () => {
+      const c = container(0, { startedAt: iso(T0 - 1_000) });
+      const r = planService(input({ desired: one, containers: [c], probes: new Map([[c.id, { startedAt: iso(T0 - 90_000), ready: true, everReady: true, consecutiveFailures: 0, lastError: undefined }]]) }));
+      expect(r.replicas[0]?.phase).toBe('starting');
+    });
+  });
+});
