@@ -25,12 +25,13 @@ interface ProbeEntry {
   view: ProbeView;
   timer: NodeJS.Timeout | undefined;
   abort: AbortController;
+  attempts: number;
 }
 
 /**
  * Agent-side HTTP health probes: GET http://<host>:<port><path> every interval; 2xx (and 3xx, as
  * the kubelet does) is success. One loop per container, started by `ensure` and ended by `forget`.
- * The first probe runs at once so that fast services become ready without waiting an interval.
+ * The first probe runs at once.
  */
 export class HttpProber {
   private readonly entries = new Map<string, ProbeEntry>();
@@ -62,6 +63,7 @@ export class HttpProber {
       view: { startedAt: target.startedAt, ready: false, everReady: false, consecutiveFailures: 0, lastError: undefined },
       timer: undefined,
       abort: new AbortController(),
+      attempts: 0,
     };
     this.entries.set(target.containerId, entry);
     void this.tick(entry);
@@ -97,8 +99,19 @@ export class HttpProber {
       before.ready !== entry.view.ready ||
       (entry.view.everReady && entry.view.consecutiveFailures === this.options.failureThreshold);
     if (changed) this.options.onChange(target.containerId);
-    entry.timer = setTimeout(() => void this.tick(entry), this.options.intervalMs);
+    entry.attempts += 1;
+    entry.timer = setTimeout(() => void this.tick(entry), this.nextDelay(entry));
     entry.timer.unref?.();
+  }
+
+  /**
+   * Until a container is first ready it is probed quickly (100 ms, slowing by 50 ms per attempt up
+   * to the interval): a fast service becomes ready within ~100 ms of listening, not an interval
+   * later, while a slow model server soon settles at the normal interval.
+   */
+  private nextDelay(entry: ProbeEntry): number {
+    if (entry.view.everReady) return this.options.intervalMs;
+    return Math.min(this.options.intervalMs, 100 + 50 * entry.attempts);
   }
 
   /** undefined on success, else a short reason ("HTTP 503", "ECONNREFUSED", "timeout after 3000ms"). */

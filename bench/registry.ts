@@ -1,0 +1,5 @@
+import type { Benchmark } from './types.js';
+import { deployBenchmark } from './deploy.bench.js';
+
+/** Every benchmark `npm run bench` runs, in order. Add new ones here. */
+export const benchmarks: Benchmark[] = [deployBenchmark];
