@@ -27,7 +27,7 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 },
     reconcile: { resyncIntervalMs: 2_000, orphanGraceMs: 1_000 },
     proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true },
-    logLevel: (process.env['TEST_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'warn',
+    logLevel: (process.env['TEST_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'error',
     ...over,
   };
 }
