@@ -1,5 +1,12 @@
-import type Dockerode from 'dockerode';
 import type { ContainerCreateSpec, ContainerState, GpuRequest, ObservedContainer } from './container-runtime.js';
+import type {
+  EngineContainerCreateOptions,
+  EngineContainerInspect,
+  EngineContainerListEntry,
+  EngineDeviceRequest,
+  EngineEndpointSettings,
+  EngineHostConfig,
+} from './engine-types.js';
 
 /**
  * Pure translation between the agent's container model and Docker Engine API JSON. No IO.
@@ -35,7 +42,7 @@ export function portKey(port: number): string {
   return `${port}/tcp`;
 }
 
-function deviceRequests(gpu: GpuRequest): Dockerode.DeviceRequest[] | undefined {
+function deviceRequests(gpu: GpuRequest): EngineDeviceRequest[] | undefined {
   if (gpu.kind === 'none') return undefined;
   if (gpu.style === 'cdi') return [{ Driver: 'cdi', DeviceIDs: gpu.ids.map((id) => CDI_GPU_PREFIX + id) }];
   return [{ Driver: 'nvidia', DeviceIDs: [...gpu.ids], Capabilities: [['gpu']] }];
@@ -53,10 +60,10 @@ function envWithGpuVisibility(env: readonly string[], gpu: GpuRequest): string[]
  * are the agent's job), an init process reaping zombies, GPUs only through explicit device ids,
  * and an ephemeral host port only when `spec.publishPort`.
  */
-export function toCreateOptions(spec: ContainerCreateSpec): Dockerode.ContainerCreateOptions {
+export function toCreateOptions(spec: ContainerCreateSpec): EngineContainerCreateOptions {
   const port = portKey(spec.exposedPort);
   const requests = deviceRequests(spec.gpu);
-  const hostConfig: Dockerode.HostConfig = {
+  const hostConfig: EngineHostConfig = {
     Binds: [...spec.binds],
     NetworkMode: spec.network,
     Privileged: false,
@@ -89,7 +96,7 @@ function toState(value: string | undefined): ContainerState {
   return value !== undefined && KNOWN_STATES.has(value) ? (value as ContainerState) : 'dead';
 }
 
-function gpuIdsOf(requests: readonly Dockerode.DeviceRequest[] | null | undefined): string[] {
+function gpuIdsOf(requests: readonly EngineDeviceRequest[] | null | undefined): string[] {
   const ids: string[] = [];
   for (const request of requests ?? []) {
     for (const id of request.DeviceIDs ?? []) {
@@ -99,15 +106,11 @@ function gpuIdsOf(requests: readonly Dockerode.DeviceRequest[] | null | undefine
   return ids;
 }
 
-interface NetworkAddress {
-  IPAddress?: string | undefined;
-}
-
 /**
  * The container's IP on the first of `preferredNetworks` it is attached to; else on any network
  * that gave it an address (e.g. a container created by hand on another network).
  */
-function pickIp(networks: Record<string, NetworkAddress> | null | undefined, preferredNetworks: readonly string[]): string | undefined {
+function pickIp(networks: Record<string, EngineEndpointSettings> | null | undefined, preferredNetworks: readonly string[]): string | undefined {
   if (networks === null || networks === undefined) return undefined;
   for (const name of preferredNetworks) {
     const ip = networks[name]?.IPAddress;
@@ -127,12 +130,10 @@ function nonEmpty(value: string | undefined | null): string | undefined {
   return value === undefined || value === null || value === '' ? undefined : value;
 }
 
-type PortMap = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null | undefined>;
-
 /** The host port bound to the first port the container asked to publish. */
-function publishedFromInspect(info: Dockerode.ContainerInspectInfo): number | undefined {
-  const ports = (info.NetworkSettings?.Ports ?? {}) as PortMap;
-  const requested = Object.keys((info.HostConfig?.PortBindings ?? {}) as Record<string, unknown>);
+function publishedFromInspect(info: EngineContainerInspect): number | undefined {
+  const ports = info.NetworkSettings.Ports ?? {};
+  const requested = Object.keys(info.HostConfig?.PortBindings ?? {});
   const keys = requested.length > 0 ? requested : Object.keys(ports);
   for (const key of keys) {
     for (const binding of ports[key] ?? []) {
@@ -144,7 +145,7 @@ function publishedFromInspect(info: Dockerode.ContainerInspectInfo): number | un
 }
 
 /** Maps GET /containers/{id}/json. */
-export function fromInspect(info: Dockerode.ContainerInspectInfo, preferredNetworks: readonly string[] = []): ObservedContainer {
+export function fromInspect(info: EngineContainerInspect, preferredNetworks: readonly string[] = []): ObservedContainer {
   const state = info.State;
   const started = nonEmpty(state?.StartedAt);
   const finished = nonEmpty(state?.FinishedAt);
@@ -163,14 +164,14 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo, preferredNetwo
     exitCode: finished !== undefined && !finished.startsWith('0001-') ? state?.ExitCode : undefined,
     oomKilled: state?.OOMKilled === true,
     error: nonEmpty(state?.Error),
-    ipAddress: attached ? pickIp(info.NetworkSettings?.Networks as Record<string, NetworkAddress> | undefined, preferredNetworks) : undefined,
+    ipAddress: attached ? pickIp(info.NetworkSettings.Networks, preferredNetworks) : undefined,
     publishedPort: attached ? publishedFromInspect(info) : undefined,
     gpuDeviceIds: gpuIdsOf(info.HostConfig?.DeviceRequests),
   };
 }
 
 /** Maps one entry of GET /containers/json (all=true). */
-export function fromListEntry(entry: Dockerode.ContainerInfo, preferredNetworks: readonly string[] = []): ObservedContainer {
+export function fromListEntry(entry: EngineContainerListEntry, preferredNetworks: readonly string[] = []): ObservedContainer {
   const published = (entry.Ports ?? []).find((p) => p.Type === 'tcp' && typeof p.PublicPort === 'number' && p.PublicPort > 0);
   const state = toState(entry.State);
   const attached = ATTACHED_STATES.has(state);

@@ -1,9 +1,10 @@
 import { AgentError, ErrorCodes, type ErrorCode } from '../errors.js';
 
 /**
- * Translation of dockerode / docker-modem failures into AgentError, at the adapter edge.
+ * Translation of Engine API failures (engine-client.ts: EngineHttpError, Node socket errors) into
+ * AgentError, at the adapter edge.
  *
- * | what dockerode gave                               | code               | retryable |
+ * | what the call gave                                | code               | retryable |
  * |---------------------------------------------------|--------------------|-----------|
  * | our call's timeout signal fired / ETIMEDOUT       | DOCKER_TIMEOUT     | yes       |
  * | ECONNREFUSED, ENOENT, EACCES, ECONNRESET, EPIPE   | DOCKER_UNAVAILABLE | yes       |
@@ -26,7 +27,7 @@ export interface DockerCall {
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-interface DockerodeErrorShape {
+interface EngineErrorShape {
   statusCode?: unknown;
   code?: unknown;
   name?: unknown;
@@ -36,13 +37,13 @@ interface DockerodeErrorShape {
 
 /** The HTTP status the engine answered with, when the error came from an engine response. */
 export function dockerStatusCode(err: unknown): number | undefined {
-  const status = (err as DockerodeErrorShape | null)?.statusCode;
+  const status = (err as EngineErrorShape | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
 }
 
 /** The engine's own message (`{"message": …}` body), else the error's message, trimmed. */
 export function engineMessage(err: unknown): string {
-  const shape = err as DockerodeErrorShape | null;
+  const shape = err as EngineErrorShape | null;
   const json = shape?.json;
   if (json !== null && typeof json === 'object' && typeof (json as { message?: unknown }).message === 'string') {
     return (json as { message: string }).message.trim();
@@ -57,7 +58,7 @@ export function engineMessage(err: unknown): string {
     }
     return text.trim();
   }
-  if (err instanceof Error) return err.message.replace(/^\(HTTP code \d+\) [a-z ]+ - /, '').trim();
+  if (err instanceof Error) return err.message.trim();
   return String(err);
 }
 
@@ -65,7 +66,7 @@ function errnoCode(err: unknown): string | undefined {
   let current: unknown = err;
   // Node wraps socket errors once in a while (AggregateError from happy-eyeballs, cause chains).
   for (let depth = 0; depth < 3 && current !== null && typeof current === 'object'; depth++) {
-    const code = (current as DockerodeErrorShape).code;
+    const code = (current as EngineErrorShape).code;
     if (typeof code === 'string') return code;
     const errors = (current as { errors?: unknown }).errors;
     if (Array.isArray(errors) && errors.length > 0) {
@@ -84,14 +85,14 @@ export function classifyDockerError(err: unknown, timedOut: boolean): { code: Er
   if (status === 409) return { code: ErrorCodes.DOCKER_CONFLICT, retryable: false };
   if (status !== undefined) return { code: ErrorCodes.DOCKER_API, retryable: false };
   const code = errnoCode(err);
-  if (timedOut || (code !== undefined && TIMEOUT_CODES.has(code)) || (err as DockerodeErrorShape | null)?.name === 'TimeoutError') {
+  if (timedOut || (code !== undefined && TIMEOUT_CODES.has(code)) || (err as EngineErrorShape | null)?.name === 'TimeoutError') {
     return { code: ErrorCodes.DOCKER_TIMEOUT, retryable: true };
   }
   if (code !== undefined && UNAVAILABLE_CODES.has(code)) return { code: ErrorCodes.DOCKER_UNAVAILABLE, retryable: true };
   return { code: ErrorCodes.DOCKER_API, retryable: false };
 }
 
-/** Translates any error thrown by a dockerode call. An AgentError passes through unchanged. */
+/** Translates any error of an Engine API call. An AgentError passes through unchanged. */
 export function translateDockerError(err: unknown, what: DockerCall): AgentError {
   if (err instanceof AgentError) return err;
   const timedOut = what.timedOutAfterMs !== undefined;

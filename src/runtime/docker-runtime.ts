@@ -1,5 +1,3 @@
-import Docker from 'dockerode';
-import type Dockerode from 'dockerode';
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type {
@@ -11,7 +9,9 @@ import type {
 } from './container-runtime.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
 import { engineMessage } from './docker-errors.js';
+import { EngineClient } from './engine-client.js';
 import { engineRequest, type EngineRequest } from './engine-request.js';
+import type { EngineContainerInspect, EngineContainerListEntry } from './engine-types.js';
 import { watchContainerEvents } from './event-watcher.js';
 import { ImagePuller } from './image-puller.js';
 import { Labels } from './labels.js';
@@ -59,13 +59,13 @@ export function demultiplexLogs(buffer: Buffer): string {
 }
 
 /**
- * ContainerRuntime on a Docker Engine through dockerode's modem. Stateless apart from the
- * in-flight pulls and the names of networks passed to ensureNetwork (preferred when picking a
- * container's IP); safe to use from many workers at once.
+ * ContainerRuntime on a Docker Engine through EngineClient (node:http; engine-client.ts says why not
+ * dockerode). Stateless apart from the in-flight pulls and the names of networks passed to
+ * ensureNetwork (preferred when picking a container's IP); safe to use from many workers at once.
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly publishesPorts: boolean;
-  private readonly docker: Docker;
+  private readonly client: EngineClient;
   private readonly engineHost: string;
   private readonly logger: Logger;
   private readonly apiTimeoutMs: number;
@@ -80,15 +80,15 @@ export class DockerRuntime implements ContainerRuntime {
     if (options.host !== undefined && options.host !== '') {
       const url = new URL(options.host.replace(/^tcp:\/\//, 'http://'));
       this.engineHost = url.hostname;
-      this.docker = new Docker({ host: url.hostname, port: url.port === '' ? 2375 : Number(url.port), protocol: 'http' });
+      this.client = new EngineClient({ host: url.hostname, port: url.port === '' ? 2375 : Number(url.port) });
     } else {
       this.engineHost = '127.0.0.1';
-      this.docker = new Docker({ socketPath: options.socketPath });
+      this.client = new EngineClient({ socketPath: options.socketPath });
     }
     this.publishesPorts =
       options.addressing === 'published' || (options.addressing === 'auto' && options.host !== undefined && options.host !== '');
     this.puller = new ImagePuller({
-      modem: this.docker.modem,
+      client: this.client,
       logger: options.logger,
       apiTimeoutMs: options.apiTimeoutMs,
       auth: new RegistryAuth({ logger: options.logger, ...(options.dockerConfigDir === undefined ? {} : { dockerConfigDir: options.dockerConfigDir }) }),
@@ -96,18 +96,18 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   private api<T>(request: EngineRequest, call: string, object: string, timeoutMs: number | undefined = this.apiTimeoutMs): Promise<T> {
-    return engineRequest<T>(this.docker.modem, request, { call, object }, timeoutMs);
+    return engineRequest<T>(this.client, request, { call, object }, timeoutMs);
   }
 
   async ping(): Promise<void> {
-    await this.api({ method: 'GET', path: '/_ping', ok: [200] }, 'ping', 'the Docker Engine');
+    await this.api({ method: 'GET', path: '/_ping', ok: [200], response: 'buffer' }, 'ping', 'the Docker Engine');
   }
 
   async ensureNetwork(name: string): Promise<void> {
     if (!this.networks.includes(name)) this.networks.push(name);
     // The `name` filter matches substrings: compare exactly.
     const existing = await this.api<Array<{ Name: string }>>(
-      { method: 'GET', path: '/networks?', query: { filters: { name: [name] } }, ok: [200] },
+      { method: 'GET', path: '/networks', query: { filters: { name: [name] } }, ok: [200] },
       'list networks',
       `named "${name}"`,
     );
@@ -116,7 +116,7 @@ export class DockerRuntime implements ContainerRuntime {
       await this.api(
         {
           method: 'POST',
-          path: '/networks/create?',
+          path: '/networks/create',
           body: { Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [Labels.MANAGED]: 'true' } },
           ok: [201],
         },
@@ -141,7 +141,7 @@ export class DockerRuntime implements ContainerRuntime {
   async createContainer(spec: ContainerCreateSpec): Promise<string> {
     const { name, ...body } = toCreateOptions(spec);
     const created = await this.api<{ Id: string; Warnings?: string[] | null }>(
-      { method: 'POST', path: '/containers/create?', query: { name }, body, ok: [201] },
+      { method: 'POST', path: '/containers/create', query: { name }, body, ok: [201] },
       'create container',
       `"${spec.name}" from image "${spec.image}"`,
     );
@@ -167,7 +167,7 @@ export class DockerRuntime implements ContainerRuntime {
     const seconds = Math.max(0, Math.ceil(timeoutMs / 1000));
     try {
       // The engine itself escalates to SIGKILL after `t`; our deadline only guards a hung engine.
-      await this.api({ method: 'POST', path: `/containers/${id}/stop?`, query: { t: seconds }, ok: [204, 304] }, 'stop container', id, seconds * 1000 + this.apiTimeoutMs);
+      await this.api({ method: 'POST', path: `/containers/${id}/stop`, query: { t: seconds }, ok: [204, 304] }, 'stop container', id, seconds * 1000 + this.apiTimeoutMs);
     } catch (err) {
       if (!isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) throw err;
     }
@@ -175,19 +175,19 @@ export class DockerRuntime implements ContainerRuntime {
 
   async removeContainer(id: string): Promise<void> {
     try {
-      await this.api({ method: 'DELETE', path: `/containers/${id}?`, query: { force: true, v: true }, ok: [204] }, 'remove container', id);
+      await this.api({ method: 'DELETE', path: `/containers/${id}`, query: { force: true, v: true }, ok: [204] }, 'remove container', id);
     } catch (err) {
       if (!isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) throw err;
     }
   }
 
   async renameContainer(id: string, name: string): Promise<void> {
-    await this.api({ method: 'POST', path: `/containers/${id}/rename?`, query: { name }, ok: [204] }, 'rename container', `${id} to "${name}"`);
+    await this.api({ method: 'POST', path: `/containers/${id}/rename`, query: { name }, ok: [204] }, 'rename container', `${id} to "${name}"`);
   }
 
   async inspectContainer(id: string): Promise<ObservedContainer | undefined> {
     try {
-      const info = await this.api<Dockerode.ContainerInspectInfo>({ method: 'GET', path: `/containers/${id}/json`, ok: [200] }, 'inspect container', id);
+      const info = await this.api<EngineContainerInspect>({ method: 'GET', path: `/containers/${id}/json`, ok: [200] }, 'inspect container', id);
       return fromInspect(info, this.networks);
     } catch (err) {
       if (isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) return undefined;
@@ -196,8 +196,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async listContainers(labels: Record<string, string>): Promise<ObservedContainer[]> {
-    const entries = await this.api<Dockerode.ContainerInfo[]>(
-      { method: 'GET', path: '/containers/json?', query: { all: true, filters: { label: labelFilters(labels) } }, ok: [200] },
+    const entries = await this.api<EngineContainerListEntry[]>(
+      { method: 'GET', path: '/containers/json', query: { all: true, filters: { label: labelFilters(labels) } }, ok: [200] },
       'list containers',
       `labelled ${labelFilters(labels).join(',')}`,
     );
@@ -205,14 +205,12 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async logsTail(id: string, lines: number): Promise<string> {
-    const raw = await this.api<Buffer | string | object>(
-      { method: 'GET', path: `/containers/${id}/logs?`, query: { stdout: true, stderr: true, tail: String(lines), follow: false }, ok: [200] },
+    const raw = await this.api<Buffer>(
+      { method: 'GET', path: `/containers/${id}/logs`, query: { stdout: true, stderr: true, tail: String(lines), follow: false }, ok: [200], response: 'buffer' },
       'read logs of container',
       id,
     );
-    // docker-modem parses the body as JSON when it happens to be JSON; logs are text.
-    if (Buffer.isBuffer(raw)) return demultiplexLogs(raw);
-    return typeof raw === 'string' ? raw : JSON.stringify(raw);
+    return demultiplexLogs(raw);
   }
 
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined {
@@ -223,7 +221,7 @@ export class DockerRuntime implements ContainerRuntime {
   /** See event-watcher.ts: reconnects with `since`, ends when `signal` aborts. */
   watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal, onError?: (err: Error) => void): void {
     watchContainerEvents({
-      modem: this.docker.modem,
+      client: this.client,
       filters: { type: ['container'], label: labelFilters(labels) },
       connectTimeoutMs: this.apiTimeoutMs,
       reconnectDelayMs: this.reconnectDelayMs,

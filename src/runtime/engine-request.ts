@@ -1,37 +1,29 @@
-import type { IncomingMessage } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
-import type DockerModem from 'docker-modem';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { translateDockerError, type DockerCall } from './docker-errors.js';
+import { readBody, type EngineClient, type EngineHttpRequest } from './engine-client.js';
 
 /**
- * One Engine API call through docker-modem, with a per-call deadline and error translation.
+ * One Engine API call with a per-call deadline and error translation, over EngineClient.
  *
- * Why not dockerode's `timeout` option: docker-modem applies it as a socket idle timeout to every
- * request of the Docker instance, which would also cut event streams, long pulls and
- * `stop`/`wait`. Why not dockerode's per-method `abortSignal`: several methods drop it
- * (Image/Network `inspect` in dockerode 5.0). So every call goes through `modem.dial` with an
- * AbortSignal of our own: `timeoutMs` bounds the call until the engine's answer (for streams: until
- * the response headers), and `signal` (optional) aborts it at any time, streams included.
+ * The deadline is per call, not per client: a socket idle timeout shared by every request would
+ * also cut event streams, long pulls and `stop`/`wait`. `timeoutMs` bounds the call until the
+ * engine's whole answer (for `response: 'stream'`: until the response headers), and `signal`
+ * (optional) aborts it at any time, streams included.
  *
  * Rejects with AgentError only: DOCKER_TIMEOUT when the deadline fired, ABORTED when `signal`
  * aborted, else the translation of docker-errors.ts.
  */
-export interface EngineRequest {
-  method: 'GET' | 'POST' | 'DELETE' | 'PUT';
-  /** Path with a trailing '?' when `query`/`body` carry parameters (docker-modem's convention). */
-  path: string;
-  query?: Record<string, unknown>;
-  body?: unknown;
-  /** Status codes that count as success (others become errors carrying `statusCode`). */
-  ok: number[];
-  isStream?: boolean;
-  /** X-Registry-Auth payload (docker-modem base64url-encodes it). */
-  authconfig?: Record<string, unknown>;
+export interface EngineRequest extends EngineHttpRequest {
+  /**
+   * What to resolve with: 'json' (default) the parsed body, undefined when empty; 'buffer' the raw
+   * body; 'stream' the response itself, once its headers arrived (the caller must consume it).
+   */
+  response?: 'json' | 'buffer' | 'stream';
 }
 
 export async function engineRequest<T>(
-  modem: DockerModem,
+  client: EngineClient,
   request: EngineRequest,
   what: DockerCall,
   timeoutMs: number | undefined,
@@ -49,43 +41,36 @@ export async function engineRequest<T>(
         }, timeoutMs);
   const onAbort = (): void => controller.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
+  const kind = request.response ?? 'json';
 
-  const statusCodes: Record<number, boolean | string> = { 304: 'not modified', 404: 'not found', 409: 'conflict', 500: 'server error' };
-  for (const code of request.ok) statusCodes[code] = true;
-  // docker-modem sends `_body` (or, without it, the options themselves) as a POST's JSON body, and
-  // drops a '{}' body; the query comes from `_query`, or the options themselves.
-  const options: Record<string, unknown> =
-    request.body === undefined ? { ...(request.query ?? {}) } : { _query: request.query ?? {}, _body: request.body };
-
+  let streaming = false;
   try {
-    const result = await new Promise<unknown>((resolve, reject) => {
-      modem.dial(
-        {
-          path: request.path,
-          method: request.method,
-          options,
-          statusCodes,
-          isStream: request.isStream === true,
-          abortSignal: controller.signal,
-          ...(request.authconfig === undefined ? {} : { authconfig: request.authconfig }),
-        },
-        (err, data) => (err ? reject(err) : resolve(data)),
-      );
-    });
-    if (request.isStream === true && signal !== undefined) {
+    const res = await client.send(request, controller.signal);
+    if (kind === 'stream') {
       // The caller's signal keeps governing the stream; drop our listener when it ends.
-      (result as IncomingMessage).once('close', () => signal.removeEventListener('abort', onAbort));
-    } else {
-      signal?.removeEventListener('abort', onAbort);
+      streaming = true;
+      if (signal !== undefined) res.once('close', () => signal.removeEventListener('abort', onAbort));
+      return res as T;
     }
-    return result as T;
+    const body = await readBody(res);
+    if (kind === 'buffer') return body as T;
+    return parseJson<T>(body, what);
   } catch (err) {
-    signal?.removeEventListener('abort', onAbort);
     if (timedOut) throw translateDockerError(err, { ...what, timedOutAfterMs: timeoutMs });
     if (signal !== undefined && isAborted(signal)) throw abortedError(what, signal, err);
     throw translateDockerError(err, what);
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+    if (!streaming) signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function parseJson<T>(body: Buffer, what: DockerCall): T {
+  if (body.length === 0) return undefined as T;
+  try {
+    return JSON.parse(body.toString('utf8')) as T;
+  } catch (err) {
+    throw new AgentError(ErrorCodes.DOCKER_API, `${what.call} ${what.object} failed: the Docker Engine's answer is not JSON`, { cause: err });
   }
 }
 

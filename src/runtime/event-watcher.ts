@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type DockerModem from 'docker-modem';
 import { AgentError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RuntimeEvent } from './container-runtime.js';
+import type { EngineClient } from './engine-client.js';
 import { engineRequest, streamLines } from './engine-request.js';
 
 /**
@@ -18,7 +18,7 @@ import { engineRequest, streamLines } from './engine-request.js';
  * connectTimeoutMs; an open stream may stay quiet forever.
  */
 export interface ContainerEventsOptions {
-  modem: DockerModem;
+  client: EngineClient;
   /** Engine filters, e.g. { type: ['container'], label: ['k=v'] }. */
   filters: Record<string, string[]>;
   connectTimeoutMs: number;
@@ -42,7 +42,7 @@ interface EngineEvent {
 }
 
 export function watchContainerEvents(options: ContainerEventsOptions): void {
-  const { modem, filters, signal, logger } = options;
+  const { client, filters, signal, logger } = options;
   let sinceNano: bigint | undefined;
   const loop = async (): Promise<void> => {
     while (!signal.aborted) {
@@ -50,8 +50,8 @@ export function watchContainerEvents(options: ContainerEventsOptions): void {
         const query: Record<string, unknown> = { filters };
         if (sinceNano !== undefined) query['since'] = nanoToDockerTimestamp(sinceNano + 1n);
         const stream = await engineRequest<IncomingMessage>(
-          modem,
-          { method: 'GET', path: '/events?', query, ok: [200], isStream: true },
+          client,
+          { method: 'GET', path: '/events', query, ok: [200], response: 'stream' },
           { call: 'watch events of containers', object: `filtered by ${JSON.stringify(filters)}` },
           options.connectTimeoutMs,
           signal,

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import type DockerModem from 'docker-modem';
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PullOptions, PullProgress } from './container-runtime.js';
 import { dockerStatusCode, engineMessage } from './docker-errors.js';
+import type { EngineClient } from './engine-client.js';
 import { engineRequest, streamLines } from './engine-request.js';
 import type { RegistryAuth } from './registry-auth.js';
 
@@ -23,7 +23,7 @@ import type { RegistryAuth } from './registry-auth.js';
  */
 
 export interface ImagePullerOptions {
-  modem: DockerModem;
+  client: EngineClient;
   auth: RegistryAuth;
   logger: Logger;
   apiTimeoutMs: number;
@@ -123,8 +123,8 @@ export class ImagePuller {
   async hasImage(ref: string): Promise<boolean> {
     try {
       await engineRequest(
-        this.options.modem,
-        { method: 'GET', path: `/images/${ref}/json`, ok: [200] },
+        this.options.client,
+        { method: 'GET', path: `/images/${ref}/json`, ok: [200], response: 'buffer' },
         { call: 'inspect image', object: ref },
         this.options.apiTimeoutMs,
       );
@@ -177,7 +177,7 @@ export class ImagePuller {
   }
 
   private async run(ref: string, options: PullOptions, flight: InFlight): Promise<void> {
-    const { modem, logger, auth } = this.options;
+    const { client, logger, auth } = this.options;
     const started = Date.now();
     const tracker = new PullProgressTracker();
     const abortWith = (error: AgentError): void => flight.controller.abort(error);
@@ -213,14 +213,14 @@ export class ImagePuller {
       let stream: IncomingMessage;
       try {
         stream = await engineRequest<IncomingMessage>(
-          modem,
+          client,
           {
             method: 'POST',
-            path: '/images/create?',
+            path: '/images/create',
             query: splitReference(ref),
             ok: [200],
-            isStream: true,
-            ...(credentials === undefined ? {} : { authconfig: { ...credentials } }),
+            response: 'stream',
+            ...(credentials === undefined ? {} : { registryAuth: { ...credentials } }),
           },
           { call: 'pull image', object: `"${ref}"` },
           undefined,

@@ -1,5 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -179,6 +180,47 @@ describe('DockerRuntime against a fake engine', () => {
     expect(connections).toBe(seen);
   });
 
+  it('tcp host: requests go to host:port, with Docker query conventions; ping accepts a text answer', async () => {
+    const seen: Array<{ method: string; url: string }> = [];
+    const server = createServer((req, res) => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '' });
+      if (req.url === '/_ping') res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
+      else json(res, 200, []);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const runtime = new DockerRuntime({ socketPath: '/nonexistent/docker.sock', host: `tcp://127.0.0.1:${port}`, apiTimeoutMs: 2_000, addressing: 'auto', logger: silentLogger() });
+    await runtime.ping();
+    expect(await runtime.listContainers({ a: '1', b: '' })).toEqual([]);
+    expect(runtime.publishesPorts).toBe(true);
+    expect(seen[0]).toEqual({ method: 'GET', url: '/_ping' });
+    const list = new URL(seen[1]!.url, 'http://engine');
+    expect(list.pathname).toBe('/containers/json');
+    expect(list.searchParams.get('all')).toBe('true');
+    expect(JSON.parse(list.searchParams.get('filters') ?? '')).toEqual({ label: ['a=1', 'b'] });
+  });
+
+  it('logsTail: demultiplexes the frames, and returns log lines that happen to be JSON as text', async () => {
+    const frame = (stream: number, text: string): Buffer => {
+      const header = Buffer.alloc(8);
+      header[0] = stream;
+      header.writeUInt32BE(Buffer.byteLength(text), 4);
+      return Buffer.concat([header, Buffer.from(text)]);
+    };
+    let url = '';
+    const { socketPath } = await fakeEngine((req, res) => {
+      url = req.url ?? '';
+      res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+      res.end(Buffer.concat([frame(1, '{"level":"info"}\n'), frame(2, 'boom\n')]));
+    });
+    expect(await runtimeOn(socketPath).logsTail('abc', 2)).toBe('{"level":"info"}\nboom\n');
+    expect(new URL(url, 'http://engine').searchParams.get('tail')).toBe('2');
+  });
+
   describe('pulls', () => {
     const line = (o: unknown): string => JSON.stringify(o) + '\r\n';
 
@@ -195,6 +237,14 @@ describe('DockerRuntime against a fake engine', () => {
       expect(isAgentError(err, ErrorCodes.IMAGE_PULL_FAILED)).toBe(true);
       expect((err as Error).message).toBe('pull of image "acme/app:1" failed: unauthorized: authentication required');
       expect(progress.at(-1)).toEqual({ currentBytes: 10, totalBytes: 100, layers: 1, layersDone: 0 });
+    });
+
+    it('an error answer to the pull request → IMAGE_PULL_FAILED with the engine message and status', async () => {
+      const { socketPath } = await fakeEngine((_req, res) => json(res, 404, { message: 'pull access denied for acme/nope, repository does not exist' }));
+      const err = await rejection(runtimeOn(socketPath).pullImage('acme/nope:1', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000 }));
+      expect(isAgentError(err, ErrorCodes.IMAGE_PULL_FAILED)).toBe(true);
+      expect((err as Error).message).toBe('pull of image "acme/nope:1" failed: pull access denied for acme/nope, repository does not exist');
+      expect((err as { details: unknown }).details).toEqual({ image: 'acme/nope:1', statusCode: 404 });
     });
 
     it('sends registry credentials from the docker config as X-Registry-Auth, and asks for one tag', async () => {

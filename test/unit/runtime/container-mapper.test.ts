@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import type { ContainerCreateSpec, ObservedContainer } from '../../../src/runtime/container-runtime.js';
 import { fromInspect, fromListEntry, toCreateOptions } from '../../../src/runtime/container-mapper.js';
+import type { EngineContainerInspect, EngineContainerListEntry, EngineEndpointSettings } from '../../../src/runtime/engine-types.js';
 import { demultiplexLogs, labelFilters } from '../../../src/runtime/docker-runtime.js';
 import { PullProgressTracker, splitReference } from '../../../src/runtime/image-puller.js';
 
@@ -59,7 +59,7 @@ describe('fromInspect (captured docker inspect)', () => {
     ['inspect-published', { name: 'fixture-published', state: 'running', ipAddress: '172.23.0.4', publishedPort: 32771 }],
     ['inspect-cdi', { name: 'fixture-cdi', state: 'created', gpuDeviceIds: ['1'], error: 'could not select device driver "cdi" with capabilities: []' }],
   ])('%s', (name, expected) => {
-    const info = fixture<Dockerode.ContainerInspectInfo>(name);
+    const info = fixture<EngineContainerInspect>(name);
     const observed = fromInspect(info, [NETWORK]);
     expect(observed).toMatchObject(expected);
     expect(observed.id).toBe(info.Id);
@@ -67,8 +67,8 @@ describe('fromInspect (captured docker inspect)', () => {
   });
 
   it('prefers the agent network when attached to several', () => {
-    const info = fixture<Dockerode.ContainerInspectInfo>('inspect-running');
-    const networks = info.NetworkSettings.Networks as Record<string, Dockerode.NetworkInfo>;
+    const info = fixture<EngineContainerInspect>('inspect-running');
+    const networks = info.NetworkSettings.Networks as Record<string, EngineEndpointSettings>;
     networks['bridge'] = { ...networks[NETWORK]!, IPAddress: '172.17.0.9' };
     const ordered = { bridge: networks['bridge'], [NETWORK]: networks[NETWORK]! };
     info.NetworkSettings.Networks = ordered;
@@ -78,8 +78,8 @@ describe('fromInspect (captured docker inspect)', () => {
 });
 
 describe('fromListEntry (captured GET /containers/json?all=true)', () => {
-  const entries = fixture<Dockerode.ContainerInfo[]>('list');
-  const byName = (name: string): Dockerode.ContainerInfo => {
+  const entries = fixture<EngineContainerListEntry[]>('list');
+  const byName = (name: string): EngineContainerListEntry => {
     const entry = entries.find((e) => e.Names[0] === `/${name}`);
     if (entry === undefined) throw new Error(`fixture ${name} missing`);
     return entry;
@@ -102,7 +102,7 @@ describe('fromListEntry (captured GET /containers/json?all=true)', () => {
 
   it('list and inspect agree on what both carry', () => {
     for (const name of ['running', 'published', 'crashed']) {
-      const inspected = fromInspect(fixture<Dockerode.ContainerInspectInfo>(`inspect-${name}`), [NETWORK]);
+      const inspected = fromInspect(fixture<EngineContainerInspect>(`inspect-${name}`), [NETWORK]);
       const listed = fromListEntry(byName(`fixture-${name}`), [NETWORK]);
       expect(listed).toMatchObject({
         id: inspected.id,
