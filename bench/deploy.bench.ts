@@ -6,10 +6,10 @@ import { request } from 'undici';
 import { Agent } from '../src/agent.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { createLogger } from '../src/log.js';
-import type { ServiceDefinition } from '../src/spec/types.js';
 import { dockerAvailable, engineCall, removeTestNetwork } from '../test/helpers/docker.js';
 import { ensureTestImages } from '../test/helpers/test-images.js';
 import { sweepByLabel } from '../test/helpers/engine.js';
+import { serviceSpec } from '../test/helpers/service-spec.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 const REPLICAS = 10;
@@ -61,19 +61,7 @@ async function baseline(network: string, label: string): Promise<number> {
 }
 
 async function viaAgent(agent: Agent, round: number): Promise<number> {
-  const spec: ServiceDefinition = {
-    service_slug: `bench-${round}`,
-    display_name: 'bench',
-    service_type: 'deployed',
-    docker_image: IMAGE,
-    exposed_port: 8080,
-    health_path: '/health',
-    env_config: [],
-    volume_config: [],
-    required_labels: [],
-    gpu_count: 0,
-    replica_count: REPLICAS,
-  };
+  const spec = serviceSpec(`bench-${round}`, { replica_count: REPLICAS });
   const id = `bench-${round}`;
   const t0 = performance.now();
   const done = new Promise<void>((resolve) => {

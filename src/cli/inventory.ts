@@ -4,12 +4,49 @@ import type { ReadInventoryOptions } from '../host/inventory.js';
 import { mergeLabels } from '../host/labels.js';
 import type { HostInventory } from '../host/types.js';
 import type { CliCommand, CliIo } from './io.js';
+import { DockerRuntime } from '../runtime/docker-runtime.js';
+import { Labels } from '../runtime/labels.js';
+import { silentLogger } from '../log.js';
 
 const USAGE = 'usage: cyberun-agent inventory [--json]\n';
 const TIMEOUT_MS = 15_000;
 
+/** One GPU held by one managed container, as read from its labels. */
+export interface GpuAllocation {
+  gpuId: string;
+  serviceSlug: string;
+  replica: string;
+  containerState: string;
+}
+
 export interface InventoryCommandDeps {
   readInventory: (options: ReadInventoryOptions) => Promise<HostInventory>;
+  /** Current allocations, or a reason they cannot be read (e.g. no engine). */
+  allocations: (io: CliIo) => Promise<GpuAllocation[] | string>;
+}
+
+/** Allocations from the labels of managed containers on the local engine (agent running or not). */
+async function engineAllocations(io: CliIo): Promise<GpuAllocation[] | string> {
+  const runtime = new DockerRuntime({
+    socketPath: '/var/run/docker.sock',
+    host: io.env['CYBERUN_DOCKER_HOST'] ?? io.env['DOCKER_HOST'],
+    apiTimeoutMs: 5_000,
+    addressing: 'auto',
+    logger: silentLogger(),
+  });
+  try {
+    const containers = await runtime.listContainers({ [Labels.MANAGED]: 'true' });
+    return containers.flatMap((c) =>
+      (c.labels[Labels.GPUS] ?? '').split(',').filter(Boolean).map((gpuId) => ({
+        gpuId,
+        serviceSlug: c.labels[Labels.SERVICE_SLUG] ?? '?',
+        replica: c.labels[Labels.REPLICA] ?? '?',
+        containerState: c.state,
+      })),
+    );
+  } catch (err) {
+    return `allocations unavailable: ${errorMessage(err)}`;
+  }
 }
 
 /** Labels from `CYBERUN_AGENT_LABELS` (comma-separated). */
@@ -29,16 +66,22 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ') + '\n').join('');
 }
 
-function render(inventory: HostInventory, labels: string[]): string {
+function render(inventory: HostInventory, labels: string[], allocations: GpuAllocation[] | string): string {
   let out = '';
+  const holder = (id: string) => {
+    if (typeof allocations === 'string') return '?';
+    const held = allocations.filter((a) => a.gpuId === id).map((a) => `${a.serviceSlug}/${a.replica} (${a.containerState})`);
+    return held.length > 0 ? held.join(', ') : 'free';
+  };
   if (inventory.gpus.length === 0) {
     out += `GPUs: none (source: ${inventory.gpuSource})\n`;
   } else {
     out += `GPUs (source: ${inventory.gpuSource})\n`;
     out += table([
-      ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID'],
-      ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-']),
+      ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID', 'HELD BY'],
+      ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-', holder(gpu.id)]),
     ]);
+    if (typeof allocations === 'string') out += `(${allocations})\n`;
   }
   const gib = (inventory.memoryBytes / 1024 ** 3).toFixed(1);
   out += '\n';
@@ -73,9 +116,10 @@ export function createInventoryCommand(deps: InventoryCommandDeps): CliCommand {
       return 1;
     }
     const labels = mergeLabels(inventory.hardwareLabels, configuredLabels(io));
-    io.stdout.write(json ? `${JSON.stringify({ ...inventory, labels }, null, 2)}\n` : render(inventory, labels));
+    const allocations = await deps.allocations(io);
+    io.stdout.write(json ? `${JSON.stringify({ ...inventory, labels, allocations }, null, 2)}\n` : render(inventory, labels, allocations));
     return 0;
   };
 }
 
-export const inventoryCommand: CliCommand = createInventoryCommand({ readInventory });
+export const inventoryCommand: CliCommand = createInventoryCommand({ readInventory, allocations: engineAllocations });

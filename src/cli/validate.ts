@@ -7,14 +7,17 @@ import { errorMessage } from '../errors.js';
 import { validateServiceDefinition } from '../spec/service-definition.js';
 import { containerSpecHash } from '../spec/spec-hash.js';
 import type { CliCommand, CliIo } from './io.js';
+import { judgeOnThisHost } from './host-verdict.js';
 
 /** A definition is a few KiB; anything far larger is a wrong file, not a definition. */
 const MAX_BYTES = 1024 * 1024;
 
-const USAGE = `usage: cyberun-agent validate <file.json|file.yaml|->
+const USAGE = `usage: cyberun-agent validate [--host] <file.json|file.yaml|->
 
 Validates a Cyberun service definition (the body of POST /containers) offline.
   <file>  a .json file, a .yaml/.yml file, or - for JSON on stdin
+  --host  also judge it against this host as the agent would (labels from the agent's config plus
+          detected hardware, GPU count, volumes against the allowlist); exit 1 if it can never run here
 
 On success prints the normalized definition (every default applied) as JSON on stdout and its
 containerSpecHash on stderr, exit 0. On any problem prints every issue on stderr, exit 1.
@@ -32,8 +35,10 @@ export const validateCommand: CliCommand = async (args, io) => {
     io.stdout.write(USAGE);
     return 0;
   }
-  const file = args[0];
-  if (args.length !== 1 || file === undefined || (file !== '-' && file.startsWith('-'))) {
+  const onHost = args.includes('--host');
+  const rest = args.filter((a) => a !== '--host');
+  const file = rest[0];
+  if (rest.length !== 1 || file === undefined || (file !== '-' && file.startsWith('-'))) {
     io.stderr.write(USAGE);
     return 2;
   }
@@ -57,11 +62,20 @@ export const validateCommand: CliCommand = async (args, io) => {
   }
   const spec = result.value;
 
-  // ─── HOOK: host placement verdict ────────────────────────────────────────────────────────────
-  // The definition is valid. A placement check goes here: judge `spec` against this host
-  // (inventory, agent labels, GPUs, volume allowlist) and print the verdict to stderr; a "never
-  // placeable here" verdict returns 1. Keep stdout exactly the normalized JSON below.
-  // ─────────────────────────────────────────────────────────────────────────────────────────────
+  if (onHost) {
+    let verdict;
+    try {
+      verdict = await judgeOnThisHost(spec, io);
+    } catch (err) {
+      io.stderr.write(`cyberun-agent validate: cannot judge placement on this host: ${errorMessage(err)}\n`);
+      return 1;
+    }
+    if (verdict.kind === 'rejected') {
+      io.stderr.write(`${label}: valid, but this host can never run it: ${verdict.reason}\n`);
+      return 1;
+    }
+    io.stderr.write(`placement on this host: eligible (labels: ${verdict.labels.join(', ') || 'none'})\n`);
+  }
 
   io.stdout.write(`${JSON.stringify(spec, null, 2)}\n`);
   io.stderr.write(`containerSpecHash: ${containerSpecHash(spec)}\n`);

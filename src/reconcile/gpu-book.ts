@@ -89,6 +89,13 @@ export class GpuBook {
     return this.gpus().filter((g) => !held.has(g.id)).length;
   }
 
+  /** Those of `ids` that the inventory no longer lists (a GPU fell off the bus, a driver reset). */
+  missing(ids: readonly string[]): string[] {
+    if (ids.length === 0) return [];
+    const present = new Set(this.gpus().map((g) => g.id));
+    return ids.filter((id) => !present.has(id));
+  }
+
   idsOf(c: ObservedContainer): string[] {
     const label = c.labels[Labels.GPUS];
     if (label !== undefined) return label === '' ? [] : label.split(',');

@@ -46,6 +46,8 @@ export class Reconciler implements AgentCore {
   private readonly log: Logger;
   private readonly abort = new AbortController();
   private snapshotSeen = false;
+  /** Every service id desired at some point in this agent's life (explicit removals skip the orphan grace). */
+  private readonly everDesired = new Set<string>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private revision = -1;
 
@@ -103,7 +105,10 @@ export class Reconciler implements AgentCore {
       if (a && b && a.hash === b.hash && JSON.stringify(a.service.spec) === JSON.stringify(b.service.spec)) touched.delete(id);
     }
     this.desired.clear();
-    for (const [id, e] of next) this.desired.set(id, e);
+    for (const [id, e] of next) {
+      this.desired.set(id, e);
+      this.everDesired.add(id);
+    }
     const first = !this.snapshotSeen;
     this.snapshotSeen = true;
     this.revision = revision;
@@ -144,6 +149,11 @@ export class Reconciler implements AgentCore {
     return this.gpus.claims();
   }
 
+  /** Runs a pass of every service now, e.g. after a config reload changed labels or policies. */
+  recheck(): void {
+    this.kickAll();
+  }
+
   get desiredRevision(): number {
     return this.revision;
   }
@@ -171,7 +181,7 @@ export class Reconciler implements AgentCore {
 
   private target(serviceId: string): WorkerTarget {
     const e = this.desired.get(serviceId);
-    return { serviceId, spec: e?.service.spec, specHash: e?.hash, destructiveAllowed: this.snapshotSeen };
+    return { serviceId, spec: e?.service.spec, specHash: e?.hash, destructiveAllowed: this.snapshotSeen, removedExplicitly: !e && this.everDesired.has(serviceId) };
   }
 
   /** A worker of an undesired service with nothing left is done: drop it and its status. */

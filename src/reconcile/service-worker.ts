@@ -1,10 +1,9 @@
-import { realpath } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import type { ServiceDefinition } from '../spec/types.js';
 import type { ContainerRuntime, ObservedContainer, PullProgress } from '../runtime/container-runtime.js';
 import { Labels, ownershipFilter } from '../runtime/labels.js';
 import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
-import { checkHostPath } from '../domain/volume-policy.js';
+import { hostRejection, type HostFacts } from './host-rejection.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
 import { errorMessage } from '../errors.js';
 import type { HttpProber } from '../health/http-prober.js';
@@ -18,9 +17,8 @@ export interface WorkerContext {
   gpus: GpuBook;
   logger: Logger;
   network: string;
-  allowedRoots: () => string[];
-  /** Placement verdict for this host (labels, GPU counts that can never fit). */
-  placement: (spec: ServiceDefinition) => { kind: 'eligible' } | { kind: 'rejected'; reason: string };
+  /** Labels, GPUs and volume allowlist of this host, read at each pass (labels reload on SIGHUP). */
+  host: () => HostFacts;
   policy: PlanPolicy;
   pull: { stallTimeoutMs: number; totalTimeoutMs: number };
   stopTimeoutMs: number;
@@ -39,6 +37,12 @@ export interface WorkerTarget {
   specHash: string | undefined;
   /** Destructive actions on undesired services wait for the first full snapshot. */
   destructiveAllowed: boolean;
+  /**
+   * The service was desired earlier in this agent's life (or in the restored snapshot) and has been
+   * removed since: its containers go at once. Containers of services never desired here are
+   * orphans, removed only once older than the grace period.
+   */
+  removedExplicitly: boolean;
 }
 
 interface Transient {
@@ -56,6 +60,7 @@ export class ServiceWorker {
   private running = false;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   private memory = new Map<number, ReplicaMemory>();
   private transient = new Map<number, Transient>();
   /** Replicas waiting for GPUs, with the allocator's reason; cleared when an allocation succeeds. */
@@ -107,10 +112,15 @@ export class ServiceWorker {
     }
   }
 
+  /** Schedules a pass at `t`, unless one is already scheduled earlier. */
   private wakeAt(t: number): void {
+    if (this.timer !== undefined && this.timerAt <= t) return;
     clearTimeout(this.timer);
-    const delay = Math.max(0, t - this.ctx.now());
-    this.timer = setTimeout(() => this.kick(), delay);
+    this.timerAt = t;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kick();
+    }, Math.max(0, t - this.ctx.now()));
     this.timer.unref?.();
   }
 
@@ -125,12 +135,14 @@ export class ServiceWorker {
 
     if (!target.spec || !target.specHash || target.spec.service_type === 'external') {
       if (!target.destructiveAllowed) return this.finish([], false);
-      // Orphans younger than the grace period are left alone for now (a racing create elsewhere).
-      const old = containers.filter((c) => now - c.createdAt >= ctx.orphanGraceMs);
-      if (old.length < containers.length) this.wakeAt(Math.min(...containers.map((c) => c.createdAt)) + ctx.orphanGraceMs + 1);
-      containers = old;
+      if (!target.removedExplicitly) {
+        // Orphans younger than the grace period are left alone for now (a racing create elsewhere).
+        const old = containers.filter((c) => now - c.createdAt >= ctx.orphanGraceMs);
+        if (old.length < containers.length) this.wakeAt(Math.min(...containers.map((c) => c.createdAt)) + ctx.orphanGraceMs + 1);
+        containers = old;
+      }
     } else {
-      const rejected = await this.rejection(target.spec);
+      const rejected = await hostRejection(target.spec, ctx.host());
       if (rejected) {
         const replicas = Array.from({ length: target.spec.replica_count }, (_, index) => this.status(index, 'rejected', rejected, undefined));
         ctx.publish(this.serviceId, replicas);
@@ -152,7 +164,9 @@ export class ServiceWorker {
       probes: ctx.prober.views(),
       memory: this.memory,
       policy: ctx.policy,
-      startFirst: gpuCount === 0 || ctx.gpus.freeCount() >= Math.max(gpuCount, 0),
+      // A replacement can start beside its predecessor only if it needs no GPUs, or enough are free
+      // beside the ones the predecessor holds (never for -1: it needs every GPU).
+      startFirst: gpuCount === 0 || (gpuCount > 0 && ctx.gpus.freeCount() >= gpuCount),
     });
     this.memory = plan.memory;
     if (plan.wakeAt !== undefined) this.wakeAt(plan.wakeAt);
@@ -161,7 +175,10 @@ export class ServiceWorker {
     for (const i of [...this.pendingGpus.keys()]) if (!wanted.has(i)) this.pendingGpus.delete(i);
     this.lastReplicas = plan.replicas.map((r) => {
       const c = containers.find((x) => x.id === r.containerId);
-      return { ...this.status(r.index, r.phase, r.reason, r.containerId, c ? ctx.gpus.idsOf(c) : []), restartCount: r.restartCount, specHash: r.specHash };
+      const gpuIds = c ? ctx.gpus.idsOf(c) : [];
+      const lost = ctx.gpus.missing(gpuIds);
+      const reason = lost.length > 0 ? `GPU ${lost.join(', ')} disappeared from the host inventory${r.reason ? `; ${r.reason}` : ''}` : r.reason;
+      return { ...this.status(r.index, r.phase, reason, r.containerId, gpuIds), restartCount: r.restartCount, specHash: r.specHash };
     });
     this.publishNow();
     if (plan.actions.length === 0) return this.finish(this.lastReplicas, containers.length === 0);
@@ -200,24 +217,6 @@ export class ServiceWorker {
   private finish(replicas: ReplicaStatus[], empty: boolean): false {
     this.onIdle(this.serviceId, empty && replicas.length === 0);
     return false;
-  }
-
-  /** Why this service can never run here, or undefined. Volume policy and placement. */
-  private async rejection(spec: ServiceDefinition): Promise<string | undefined> {
-    const verdict = this.ctx.placement(spec);
-    if (verdict.kind === 'rejected') return verdict.reason;
-    const roots = this.ctx.allowedRoots();
-    for (const [i, v] of spec.volume_config.entries()) {
-      let resolved: string;
-      try {
-        resolved = await realpath(v.host_path);
-      } catch {
-        return `volume_config[${i}].host_path "${v.host_path}" does not exist on this host (create it first; the agent never creates host directories)`;
-      }
-      const check = checkHostPath(v.host_path, resolved, roots, i);
-      if (!check.ok) return check.reason;
-    }
-    return undefined;
   }
 
   private ensureProbes(containers: readonly ObservedContainer[], spec: ServiceDefinition | undefined): void {

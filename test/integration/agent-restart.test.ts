@@ -29,7 +29,7 @@ describe.skipIf(!docker)('agent process killed with SIGKILL and started again', 
 
   const start = () => {
     child = spawn(process.execPath, [BIN, 'run', '--services-dir', servicesDir, '--state-dir', stateDir, '--agent-id', agentId,
-      '--set', `docker.network=${network}`, '--set', 'reconcile.orphan_grace=1s', '--set', 'reconcile.resync_interval=1s',
+      '--set', `docker.network=${network}`, '--set', 'reconcile.resync_interval=1s',
       '--set', 'health.interval=500ms', '--set', 'health.timeout=400ms', '--log-level', 'info'], {
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -10,26 +10,12 @@ import { engineCall, newTestRunId, removeTestNetwork, requireDocker, TEST_RUN_LA
 import { ensureTestImages } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { sweepByLabel, inspect, type InspectInfo } from '../helpers/engine.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('deploy engine integration tests');
 
-function spec(slug: string, over: Partial<ServiceDefinition> = {}): ServiceDefinition {
-  return {
-    service_slug: slug,
-    display_name: slug,
-    service_type: 'deployed',
-    docker_image: 'cyberun-test/busybox-http:1',
-    exposed_port: 8080,
-    health_path: '/health',
-    env_config: [],
-    volume_config: [],
-    required_labels: [],
-    gpu_count: 0,
-    replica_count: 1,
-    ...over,
-  };
-}
+const spec = serviceSpec;
 
 async function httpGet(host: string, port: number, p: string): Promise<{ status: number; body: string }> {
   const res = await request(`http://${host}:${port}${p}`, { signal: AbortSignal.timeout(5_000) });

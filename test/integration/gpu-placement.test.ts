@@ -7,23 +7,12 @@ import { ensureTestImages } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { FAKE_BIN_DIR, fixtureHostDir } from '../fixtures/hosts/gpu-devices.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 const docker = await requireDocker('GPU placement integration tests');
 
-function spec(slug: string, gpuCount: number, replicas = 1): ServiceDefinition {
-  return {
-    service_slug: slug,
-    display_name: slug,
-    service_type: 'deployed',
-    docker_image: 'cyberun-test/busybox-http:1',
-    exposed_port: 8080,
-    health_path: '/health',
-    env_config: [{ env_name: 'CUDA_VISIBLE_DEVICES', env_value: '0,1,2,3' }],
-    volume_config: [],
-    required_labels: [],
-    gpu_count: gpuCount,
-    replica_count: replicas,
-  };
+function spec(slug: string, gpuCount: number): ServiceDefinition {
+  return serviceSpec(slug, { gpu_count: gpuCount, env_config: [{ env_name: 'CUDA_VISIBLE_DEVICES', env_value: '0,1,2,3' }] });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createInventoryCommand } from '../../../src/cli/inventory.js';
+import { createInventoryCommand, type GpuAllocation } from '../../../src/cli/inventory.js';
 import type { CliIo } from '../../../src/cli/io.js';
 import { AgentError, ErrorCodes } from '../../../src/errors.js';
 import type { ReadInventoryOptions } from '../../../src/host/inventory.js';
@@ -34,7 +34,7 @@ function io(env: Record<string, string | undefined> = {}) {
   return { io: value, out: () => out, err: () => err };
 }
 
-function command(result: HostInventory | Error) {
+function command(result: HostInventory | Error, allocations: GpuAllocation[] | string = []) {
   const calls: ReadInventoryOptions[] = [];
   const run = createInventoryCommand({
     readInventory: async (options) => {
@@ -42,24 +42,28 @@ function command(result: HostInventory | Error) {
       if (result instanceof Error) throw result;
       return result;
     },
+    allocations: async () => allocations,
   });
   return { run, calls };
 }
 
 describe('cyberun-agent inventory', () => {
   it('prints a table of GPUs and the labels', async () => {
-    const { run, calls } = command(inventoryOf('a100x4'));
+    const { run, calls } = command(inventoryOf('a100x4'), [
+      { gpuId: '1', serviceSlug: 'llama', replica: '0', containerState: 'running' },
+      { gpuId: '2', serviceSlug: 'llama', replica: '1', containerState: 'exited' },
+    ]);
     const t = io({ PATH: '/x' });
     expect(await run([], t.io)).toBe(0);
     expect(calls).toEqual([{ detect: 'auto', timeoutMs: 15_000, env: { PATH: '/x' } }]);
     expect(t.out()).toBe(
       [
         'GPUs (source: systeminformation)',
-        'INDEX  MODEL                  VRAM TOTAL  VRAM FREE  BUS ID',
-        '0      NVIDIA A100-SXM4-40GB  40960 MiB   37364 MiB  00000000:01:00.0',
-        '1      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:41:00.0',
-        '2      NVIDIA A100-SXM4-40GB  40960 MiB   37372 MiB  00000000:81:00.0',
-        '3      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:C1:00.0',
+        'INDEX  MODEL                  VRAM TOTAL  VRAM FREE  BUS ID            HELD BY',
+        '0      NVIDIA A100-SXM4-40GB  40960 MiB   37364 MiB  00000000:01:00.0  free',
+        '1      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:41:00.0  llama/0 (running)',
+        '2      NVIDIA A100-SXM4-40GB  40960 MiB   37372 MiB  00000000:81:00.0  llama/1 (exited)',
+        '3      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:C1:00.0  free',
         '',
         'CPU       AMD EPYC 7R13 Processor (96 cores)',
         'Memory    2048.0 GiB',
@@ -97,6 +101,14 @@ describe('cyberun-agent inventory', () => {
     expect(parsed.gpus[7]).toEqual(JSON.parse(JSON.stringify(inventory.gpus[7])));
     expect(parsed.hardwareLabels).toEqual(['gpu', 'gpu-h100']);
     expect(parsed.gpuSource).toBe('systeminformation');
+  });
+
+  it('says why allocations are unknown when the engine cannot be asked', async () => {
+    const { run } = command(inventoryOf('a100x4'), 'allocations unavailable: no Docker Engine');
+    const t = io();
+    expect(await run([], t.io)).toBe(0);
+    expect(t.out()).toContain('(allocations unavailable: no Docker Engine)');
+    expect(t.out()).toMatch(/C1:00\.0 {2}\?\n/);
   });
 
   it('exits 1 with the message when the inventory cannot be read', async () => {

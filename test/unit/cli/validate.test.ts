@@ -132,3 +132,41 @@ describe('cyberun-agent validate', () => {
     expect(stdout).toMatch(/^usage: cyberun-agent validate/);
   });
 });
+
+describe('validate --host', () => {
+  async function runIn(cwd: string, env: Record<string, string>, args: string[]): Promise<Run> {
+    let stdout = '';
+    let stderr = '';
+    const io: CliIo = {
+      stdout: { write: (chunk: string) => (stdout += chunk) },
+      stderr: { write: (chunk: string) => (stderr += chunk) },
+      stdin: Readable.from([]),
+      env,
+      cwd,
+    };
+    return { code: await validateCommand(args, io), stdout, stderr };
+  }
+
+  it('prints the placement verdict for this host and exits 1 when it can never run here', async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'cyberun-validate-host-'));
+    const file = path.join(home, 'svc.json');
+    const base = { service_slug: 'needs-label', display_name: 'x', docker_image: 'img:1' };
+    const env = { CYBERUN_GPU_DETECT: 'none', CYBERUN_AGENT_LABELS: 'zone-a', CYBERUN_STATE_DIR: home, HOME: home };
+    await writeFile(file, JSON.stringify({ ...base, required_labels: ['gpu-h100'] }));
+    const rejected = await runIn(home, env, ['--host', file]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.stderr).toContain('this host can never run it');
+    expect(rejected.stderr).toContain('gpu-h100');
+
+    await writeFile(file, JSON.stringify({ ...base, required_labels: ['zone-a'] }));
+    const ok = await runIn(home, env, ['--host', file]);
+    expect(ok.stderr).toContain('placement on this host: eligible (labels: zone-a)');
+    expect(ok.code).toBe(0);
+
+    await writeFile(file, JSON.stringify({ ...base, volume_config: [{ host_path: '/etc', container_path: '/x' }] }));
+    const vol = await runIn(home, env, ['--host', file]);
+    expect(vol.code).toBe(1);
+    expect(vol.stderr).toContain('volume_config[0].host_path "/etc"');
+    await rm(home, { recursive: true, force: true });
+  });
+});
