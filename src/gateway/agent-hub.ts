@@ -17,6 +17,9 @@ import {
   type HeartbeatFrame,
   type HelloFrame,
 } from '../tunnel/protocol.js';
+import type { CredentialResolveFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
+import { StreamMux, wsTransport } from '../tunnel/stream-mux.js';
+import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { authenticateAgent, type KeySet } from './auth.js';
 import { computeDesiredSets } from './desired-sets.js';
 import type { ServicePlacement } from './placement.js';
@@ -33,7 +36,15 @@ export interface AgentHubOptions {
   /** A connection that sent no valid hello within this is closed. */
   helloTimeoutMs: number;
   now: () => number;
+  /**
+   * Answers an agent's credential.resolve; must refuse anything but the credential of a service
+   * placed on that agent. Absent: every request is refused.
+   */
+  resolveCredential?: (request: { agentId: string; serviceId: string; credentialId: string }) => Promise<{ value: string; ttlMs?: number } | { code: string; message: string }>;
 }
+
+/** A stream.open minus what the hub fills in. */
+export type StreamRequest = Omit<StreamOpenFrame, 'type' | 'stream_id'>;
 
 /** A connected agent after its hello, as the REST routes see it. */
 export interface ConnectedAgent {
@@ -57,6 +68,8 @@ interface Connection {
   lastSyncKey: string | undefined;
   alive: boolean;
   helloTimer: NodeJS.Timeout | undefined;
+  /** Proxied streams on this connection. */
+  mux: StreamMux;
 }
 
 /**
@@ -124,6 +137,23 @@ export class AgentHub {
     });
   }
 
+  /**
+   * Opens a proxied stream to a connected agent (stream.open is sent at once); undefined when the
+   * agent is not connected. The caller writes the request body and reads `response` + body.
+   */
+  openStream(agentId: string, request: StreamRequest): TunnelStream | undefined {
+    const conn = this.byAgent.get(agentId);
+    if (conn === undefined || conn.hello === undefined || conn.ws.readyState !== conn.ws.OPEN) return undefined;
+    const stream = conn.mux.open();
+    this.send(conn, { type: 'stream.open', stream_id: stream.id, ...request });
+    return stream;
+  }
+
+  /** Proxied streams open to an agent (0 when not connected). */
+  openStreams(agentId: string): number {
+    return this.byAgent.get(agentId)?.mux.size ?? 0;
+  }
+
   heartbeatIntervalMs(): number {
     return this.options.heartbeatIntervalMs;
   }
@@ -157,6 +187,7 @@ export class AgentHub {
       lastSyncKey: undefined,
       alive: true,
       helloTimer: undefined,
+      mux: new StreamMux({ transport: wsTransport(ws) }),
     };
     this.all.add(conn);
     const log = this.options.logger.child({ conn: conn.id, remote });
@@ -171,6 +202,7 @@ export class AgentHub {
     ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
     ws.on('close', (code, reason) => {
       clearTimeout(conn.helloTimer);
+      conn.mux.closeAll(`agent connection closed (code ${code})`);
       this.all.delete(conn);
       const agentId = conn.hello?.agent_id;
       log.info({ agentId, code, reason: reason.toString() }, 'agent disconnected');
@@ -185,7 +217,8 @@ export class AgentHub {
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     const log = this.options.logger.child({ conn: conn.id, agentId: conn.hello?.agent_id });
     if (isBinary) {
-      this.sendError(conn, ProtocolErrorCodes.NOT_IMPLEMENTED, 'binary stream data frames are not supported by this gateway yet', undefined);
+      const problem = conn.hello === undefined ? 'binary frame before hello: send hello first' : conn.mux.handleData(rawToBuffer(data));
+      if (problem !== undefined) this.sendError(conn, conn.hello === undefined ? ProtocolErrorCodes.UNEXPECTED_FRAME : ProtocolErrorCodes.INVALID_FRAME, problem, undefined);
       return;
     }
     const parsed = parseAgentFrame(rawToString(data));
@@ -234,7 +267,10 @@ export class AgentHub {
       case 'stream.window':
       case 'stream.end':
       case 'stream.reset':
-        this.sendError(conn, ProtocolErrorCodes.NOT_IMPLEMENTED, `${frame.type}: proxied streams are not supported by this gateway yet`, frame.type);
+        conn.mux.handleFrame(frame);
+        return;
+      case 'credential.resolve':
+        void this.answerCredential(conn, frame, log);
         return;
     }
   }
@@ -282,6 +318,25 @@ export class AgentHub {
     }
   }
 
+  private async answerCredential(conn: Connection, frame: CredentialResolveFrame, log: Logger): Promise<void> {
+    const agentId = conn.hello?.agent_id ?? '';
+    const resolve = this.options.resolveCredential;
+    let answer: { value: string; ttlMs?: number } | { code: string; message: string };
+    try {
+      answer = resolve === undefined
+        ? { code: 'unavailable', message: 'this gateway has no credentials store' }
+        : await resolve({ agentId, serviceId: frame.service_id, credentialId: frame.credential_id });
+    } catch (err) {
+      answer = { code: 'unavailable', message: `credentials store failed: ${(err as Error).message}` };
+    }
+    if ('value' in answer) {
+      this.send(conn, { type: 'credential.resolved', request_id: frame.request_id, value: answer.value, ...(answer.ttlMs === undefined ? {} : { ttl_ms: answer.ttlMs }) });
+    } else {
+      log.warn({ serviceId: frame.service_id, credentialId: frame.credential_id, code: answer.code, problem: answer.message }, 'credential.resolve refused');
+      this.send(conn, { type: 'credential.resolved', request_id: frame.request_id, error: { code: answer.code, message: answer.message } });
+    }
+  }
+
   private pingAll(): void {
     for (const conn of this.all) {
       if (!conn.alive) {
@@ -309,6 +364,12 @@ function rejectUpgrade(socket: Duplex, status: number, message: string): void {
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+function rawToBuffer(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
 }
 
 function rawToString(data: RawData): string {

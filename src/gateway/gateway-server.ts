@@ -4,10 +4,12 @@ import type { Logger } from '../log.js';
 import { AGENT_CONNECT_PATH } from '../tunnel/protocol.js';
 import { AgentHub } from './agent-hub.js';
 import { KeySet, authenticateApi } from './auth.js';
-import { fail, readJsonBody, sendJson, type HttpResult } from './http-io.js';
+import { STREAMED, fail, readJsonBody, sendJson, type HttpResult } from './http-io.js';
 import { matchRoute, type Route } from './router.js';
 import { agentRoutes } from './routes-agents.js';
 import { containerRoutes } from './routes-containers.js';
+import { CredentialsStore } from './credentials-store.js';
+import { proxyRoutes } from './routes-proxy.js';
 import { ServiceStore } from './service-store.js';
 
 export interface GatewayOptions {
@@ -55,6 +57,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const store = await ServiceStore.open(options.dataDir, logger.child({ component: 'service-store' }));
   const apiKeys = new KeySet(options.apiKeys);
+  const credentials = new CredentialsStore(options.dataDir);
   const hub = new AgentHub({
     store,
     agentKeys: new KeySet(options.agentKeys),
@@ -63,10 +66,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     pingIntervalMs: options.pingIntervalMs ?? 30_000,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
     now,
+    // Only the credential of an external service placed on the asking agent is ever answered.
+    resolveCredential: async ({ agentId, serviceId, credentialId }) => {
+      const service = store.get(serviceId);
+      const placed = hub.placementOf(serviceId)?.assignments.some((a) => a.agentId === agentId) ?? false;
+      if (service === undefined || service.lifecycle !== 'deployed' || service.definition.service_type !== 'external' || service.definition.external_auth_credential_id !== credentialId || !placed) {
+        return { code: 'forbidden', message: `credential ${credentialId} is not referenced by an external service placed on agent ${agentId}` };
+      }
+      return credentials.lookup(credentialId);
+    },
   });
 
   const routes: Route[] = [
     ...containerRoutes({ store, status: hub, logger: logger.child({ component: 'containers' }), now }),
+    ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }) }),
     ...agentRoutes({
       agents: () => hub.agents(),
       placementOf: (id) => hub.placementOf(id),
@@ -95,6 +108,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         let bodyRead = false;
         result = await match.route.handler({
           req,
+          res,
           params: match.params,
           query: url.searchParams,
           readBody: () => {
@@ -102,13 +116,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             return readJsonBody(req, maxBodyBytes);
           },
         });
-        if (!bodyRead) req.resume();
+        if (!bodyRead && result !== STREAMED) req.resume();
       }
     }
-    sendJson(res, result);
+    if (result !== STREAMED) sendJson(res, result);
   };
 
-  const server = createServer((req, res) => {
+  // No whole-request deadline: proxied uploads and streams may legitimately take long; slow
+  // headers are still cut off by Node's headersTimeout.
+  const server = createServer({ requestTimeout: 0 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       logger.error({ err, method: req.method, path: req.url }, 'gateway request failed');
       if (!res.headersSent) sendJson(res, fail(500, `internal gateway error: ${err instanceof Error ? err.message : String(err)}`));

@@ -7,6 +7,12 @@ export interface HttpResult {
   headers?: Record<string, string>;
 }
 
+/**
+ * Returned by a handler that wrote the response itself (the proxy streams): the server then
+ * neither writes JSON nor drains the request body.
+ */
+export const STREAMED: HttpResult = Object.freeze({ status: 0, body: undefined });
+
 /** The error shape of the Cyberun API: `{"error_message": "…"}`. */
 export function fail(status: number, message: string): HttpResult {
   return { status, body: { error_message: message } };

@@ -1,8 +1,10 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyResult, HttpResult } from './http-io.js';
 
 export interface RouteContext {
   req: IncomingMessage;
+  /** For handlers that stream their answer themselves and return STREAMED (http-io.ts). */
+  res: ServerResponse;
   /** `:name` segments of the pattern, URI-decoded; `*` holds the rest of the path. */
   params: Record<string, string>;
   query: URLSearchParams;

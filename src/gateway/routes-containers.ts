@@ -114,9 +114,6 @@ export function containerRoutes(deps: ContainerRoutesDeps): Route[] {
     return service === undefined ? fail(404, `no service with service_slug "${slug}"`) : ok(runtimeRecord(service, status));
   };
 
-  const notYet = (what: string) => (): HttpResult =>
-    fail(501, `${what} is not implemented by this local gateway yet (it arrives with tunnel stream support)`);
-
   return [
     { method: 'POST', pattern: BASE, handler: create },
     { method: 'GET', pattern: BASE, handler: (ctx) => list(ctx, serviceRecord) },
@@ -127,8 +124,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Route[] {
     { method: 'POST', pattern: `${BASE}/:id/undeploy`, handler: undeploy },
     { method: 'GET', pattern: RUNTIME, handler: (ctx) => list(ctx, runtimeRecord) },
     { method: 'GET', pattern: `${RUNTIME}/:slug`, handler: runtimeGet },
-    { method: '*', pattern: `${RUNTIME}/:slug/*`, handler: notYet('the transparent proxy (ANY /r/containers/{serviceSlug}/*)') },
-    { method: 'POST', pattern: '/api/v1/r/invoke/:slug', handler: notYet('invoke (POST /r/invoke/{serviceSlug})') },
+    // ANY /r/containers/{slug}/* and POST /r/invoke/{slug}: routes-proxy.ts
   ];
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Proxied HTTP streams carried inside the tunnel (schemas only; the multiplexer is a later issue).
+ * Proxied HTTP streams carried inside the tunnel (the multiplexer is stream-mux.ts).
  *
  * Stream lifecycle (one stream = one proxied HTTP exchange or WebSocket upgrade):
  *
@@ -19,9 +19,23 @@ import { z } from 'zod';
  * Every stream starts with STREAM_INITIAL_WINDOW bytes of credit in each direction.
  */
 export const STREAM_INITIAL_WINDOW = 256 * 1024;
+/** Largest payload of one binary data frame a sender produces (fair scheduling across streams). */
+export const STREAM_MAX_CHUNK = 64 * 1024;
 /** Bytes of the stream id prefix on a binary data frame (unsigned 32-bit big-endian). */
 export const STREAM_ID_BYTES = 4;
 export const MAX_STREAM_ID = 0xffff_ffff;
+
+/** `code` values of `stream.reset` frames. Receivers treat unknown codes like `cancelled`. */
+export const StreamResetCodes = {
+  /** The sender no longer wants the stream (client went away, shutdown). */
+  CANCELLED: 'cancelled',
+  /** The peer sent more data than the credit it was granted, or a frame out of order. */
+  PROTOCOL_ERROR: 'protocol_error',
+  /** The upstream failed after the response head was sent. */
+  UPSTREAM_FAILED: 'upstream_failed',
+  /** The receiver refuses a new stream (duplicate id, too many streams, shutting down). */
+  REFUSED: 'refused',
+} as const;
 
 const streamId = z.number().int().min(1).max(MAX_STREAM_ID);
 const headerValue = z.union([z.string(), z.array(z.string())]);
@@ -37,6 +51,12 @@ export const streamOpenFrame = z.object({
   method: z.enum(HTTP_METHODS),
   path: z.string().startsWith('/'),
   headers,
+  /**
+   * Whether a request body follows (data frames, then stream.end). `false`: the request half is
+   * closed from the start (no data, no stream.end follow). Absent: a body follows exactly when
+   * `content-length` is present and not 0. `true` without `content-length`: relayed chunked.
+   */
+  has_body: z.boolean().optional(),
   /** True for a WebSocket upgrade: after stream.response 101 the data frames carry raw bytes. */
   upgrade: z.boolean().optional(),
 });
@@ -70,6 +90,36 @@ export const streamResetFrame = z.object({
   message: z.string().optional(),
 });
 
+const requestId = z.string().min(1).max(64);
+
+/**
+ * agent → gateway: asks for the value of the credential an external service references. The
+ * gateway answers only for `external_auth_credential_id` of `service_id`, and only to an agent the
+ * service is placed on.
+ */
+export const credentialResolveFrame = z.object({
+  type: z.literal('credential.resolve'),
+  request_id: requestId,
+  service_id: z.string().min(1),
+  credential_id: z.string().min(1).max(256),
+});
+
+/**
+ * gateway → agent: the answer to one `credential.resolve`: either `value` (the full Authorization
+ * header value, e.g. `Bearer sk-…`, cacheable for `ttl_ms`) or `error`. Never logged.
+ */
+export const credentialResolvedFrame = z
+  .object({
+    type: z.literal('credential.resolved'),
+    request_id: requestId,
+    value: z.string().min(1).max(16 * 1024).optional(),
+    ttl_ms: z.number().int().min(0).max(86_400_000).optional(),
+    error: z.object({ code: z.string().min(1), message: z.string() }).optional(),
+  })
+  .refine((f) => (f.value === undefined) !== (f.error === undefined), { message: 'exactly one of value and error must be set', path: ['value'] });
+
+export type CredentialResolveFrame = z.infer<typeof credentialResolveFrame>;
+export type CredentialResolvedFrame = z.infer<typeof credentialResolvedFrame>;
 export type StreamOpenFrame = z.infer<typeof streamOpenFrame>;
 export type StreamResponseFrame = z.infer<typeof streamResponseFrame>;
 export type StreamWindowFrame = z.infer<typeof streamWindowFrame>;

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import {
+  credentialResolveFrame,
+  credentialResolvedFrame,
   streamEndFrame,
   streamOpenFrame,
   streamResetFrame,
@@ -188,6 +190,7 @@ const agentFrameSchemas = {
   'stream.window': streamWindowFrame,
   'stream.end': streamEndFrame,
   'stream.reset': streamResetFrame,
+  'credential.resolve': credentialResolveFrame,
 } as const;
 
 const gatewayFrameSchemas = {
@@ -198,6 +201,7 @@ const gatewayFrameSchemas = {
   'stream.window': streamWindowFrame,
   'stream.end': streamEndFrame,
   'stream.reset': streamResetFrame,
+  'credential.resolved': credentialResolvedFrame,
 } as const;
 
 type FrameOf<M extends Record<string, z.ZodType>> = { [K in keyof M]: z.output<M[K]> }[keyof M];

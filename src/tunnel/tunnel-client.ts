@@ -6,6 +6,7 @@ import type { ServiceStatusReport } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { HostInventory } from '../host/types.js';
 import type { Logger } from '../log.js';
+import { AgentStreams, DEFAULT_PROXY_CONFIG, type AgentProxyConfig } from '../proxy/agent-streams.js';
 import type { DesiredService } from '../spec/types.js';
 import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
@@ -46,6 +47,8 @@ export interface TunnelClientOptions {
   snapshotIntervalMs?: number;
   /** Opening handshake timeout. Default 15 s. */
   handshakeTimeoutMs?: number;
+  /** The proxy data path (limits, upstream CA); default DEFAULT_PROXY_CONFIG. */
+  proxy?: AgentProxyConfig;
 }
 
 /**
@@ -71,8 +74,17 @@ export class TunnelClient {
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
+  /** Proxied streams of the current connection (docs/protocol.md, "Proxied streams"). */
+  private readonly streams: AgentStreams;
 
-  constructor(private readonly options: TunnelClientOptions) {}
+  constructor(private readonly options: TunnelClientOptions) {
+    this.streams = new AgentStreams({
+      core: options.core,
+      service: (id) => this.lastApplied.get(id),
+      config: options.proxy ?? DEFAULT_PROXY_CONFIG,
+      logger: options.logger.child({ component: 'proxy' }),
+    });
+  }
 
   /** Starts connecting. Idempotent. */
   start(): void {
@@ -92,10 +104,22 @@ export class TunnelClient {
     return this.state;
   }
 
-  /** Stops reconnecting and closes the tunnel cleanly (1000). Workloads are untouched. Idempotent. */
+  /**
+   * Graceful shutdown, step one (the agent's drain registry calls it): new proxy streams are
+   * answered 503; resolves when open streams finished, or resets them once `deadline` aborts.
+   */
+  drainStreams(deadline: AbortSignal): Promise<void> {
+    return this.streams.drain(deadline);
+  }
+
+  /**
+   * Stops reconnecting and closes the tunnel cleanly (1000) after open proxy streams drained
+   * (bounded by proxy.drainTimeoutMs). Workloads are untouched. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.streams.drain();
     this.unsubscribe?.();
     clearTimeout(this.retryTimer);
     this.clearTimers();
@@ -108,6 +132,7 @@ export class TunnelClient {
       await closed;
       clearTimeout(force);
     }
+    await this.streams.close();
     this.setState({ kind: 'closed' });
   }
 
@@ -125,10 +150,14 @@ export class TunnelClient {
       handshakeTimeout: options.handshakeTimeoutMs ?? 15_000,
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
+      ...(maskingIsMoot(options.url) ? { generateMask: zeroMask } : {}),
     });
     this.ws = ws;
     ws.on('unexpected-response', (req, res) => this.onRefused(ws, req, res));
-    ws.on('open', () => this.onOpen(ws));
+    ws.on('open', () => {
+      this.streams.attach(ws);
+      this.onOpen(ws);
+    });
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -186,7 +215,8 @@ export class TunnelClient {
   private onMessage(data: RawData, isBinary: boolean): void {
     const log = this.options.logger;
     if (isBinary) {
-      this.send({ type: 'error', code: ProtocolErrorCodes.NOT_IMPLEMENTED, message: 'binary stream data frames are not supported by this agent yet' });
+      const problem = this.streams.onBinary(rawToBuffer(data));
+      if (problem !== undefined) this.send({ type: 'error', code: ProtocolErrorCodes.INVALID_FRAME, message: problem });
       return;
     }
     const parsed = parseGatewayFrame(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8'));
@@ -221,12 +251,15 @@ export class TunnelClient {
         log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to }, 'gateway reported an error');
         return;
       case 'stream.open':
-        this.send({ type: 'stream.reset', stream_id: frame.stream_id, code: ProtocolErrorCodes.NOT_IMPLEMENTED, message: 'proxied streams are not supported by this agent yet' });
+        this.streams.onOpen(frame);
         return;
       case 'stream.window':
       case 'stream.end':
       case 'stream.reset':
-        log.debug({ type: frame.type, streamId: frame.stream_id }, 'stream frame for an unknown stream ignored');
+        this.streams.onStreamFrame(frame);
+        return;
+      case 'credential.resolved':
+        this.streams.onCredential(frame);
         return;
     }
   }
@@ -260,6 +293,7 @@ export class TunnelClient {
     if (ws !== this.ws) return;
     this.clearTimers();
     this.ws = undefined;
+    this.streams.detach(`connection closed (code ${code})`);
     this.welcomed = false;
     if (this.stopped) return;
     const why = this.failureReason ?? `connection closed by the gateway (code ${code}${reason === '' ? '' : `: ${reason}`})`;
@@ -298,6 +332,28 @@ export class TunnelClient {
       }
     }
   }
+}
+
+/**
+ * Client frame masking (RFC 6455 §5.3) keeps attacker-chosen bytes from reaching intermediaries
+ * that read the connection in clear text. Over TLS (wss) no intermediary reads it, and on loopback
+ * there is none, so the agent sends an all-zero mask there: ws then skips the per-byte masking on
+ * both ends, which is most of the CPU cost of proxied downloads. Plain ws:// to another host keeps
+ * random masks.
+ */
+export function maskingIsMoot(url: string): boolean {
+  const { protocol, hostname } = new URL(url);
+  return protocol === 'wss:' || hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
+function rawToBuffer(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  return data;
 }
 
 function errorMessageOf(body: string): string | undefined {

@@ -228,12 +228,12 @@ describe('local gateway REST API', () => {
     expect((await api('GET', '/containers', undefined, DK)).status).toBe(200);
   });
 
-  it('answers 501 on the proxy and invoke endpoints, 404/405 elsewhere', async () => {
+  it('answers 409 on the proxy and invoke endpoints of a service that is not deployed, 404/405 elsewhere', async () => {
     await api('POST', '/containers', createExample);
     const proxy = await api('GET', `/r/containers/${createExample.service_slug}/v1/models`);
-    expect(proxy.status).toBe(501);
-    expect(proxy.body.error_message).toMatch(/transparent proxy/);
-    expect((await api('POST', `/r/invoke/${createExample.service_slug}`, { method: 'GET', path: '/' })).status).toBe(501);
+    expect(proxy.status).toBe(409);
+    expect(proxy.body.error_message).toMatch(/require a running service/);
+    expect((await api('POST', `/r/invoke/${createExample.service_slug}`, { method: 'GET', path: '/' })).status).toBe(409);
     expect((await api('GET', '/nothing-here')).status).toBe(404);
     expect((await api('PATCH', '/containers')).status).toBe(405);
   });

@@ -182,12 +182,12 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     raw.send('this is not json');
     raw.send(JSON.stringify({ type: 'heartbeat', running_count: 'many', gpu_capacity: 0, gpu_memory_free: null }));
     raw.send(JSON.stringify({ type: 'teleport' }));
-    raw.send(Buffer.from([0, 0, 0, 1, 42]));
+    raw.send(Buffer.from([0, 0]));
     const errors = await waitFor('four error frames', () => {
       const e = frames.filter((f) => f.type === 'error').slice(1);
       return e.length >= 4 ? e : undefined;
     });
-    expect(errors.map((e) => e.code)).toEqual(['invalid_json', 'invalid_frame', 'unknown_type', 'not_implemented']);
+    expect(errors.map((e) => e.code)).toEqual(['invalid_json', 'invalid_frame', 'unknown_type', 'invalid_frame']);
     expect(errors[1]?.message).toMatch(/heartbeat: running_count/);
     expect(errors[1]?.in_reply_to).toBe('heartbeat');
 
@@ -258,7 +258,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     server.on('connection', (ws, req) => {
       peer = ws;
       received.push({ type: '(connect)', authorization: req.headers.authorization });
-      ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+      ws.on('message', (d, isBinary) => isBinary || received.push(JSON.parse(String(d)) as Record<string, unknown>));
     });
   });
   afterEach(async () => {
@@ -267,7 +267,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     await new Promise((r) => server.close(r));
   });
 
-  it('applies the valid specs of a sync, reports the invalid one by id and path, and resets streams', async () => {
+  it('applies the valid specs of a sync, reports the invalid one by id and path, and answers streams', async () => {
     const core = new FakeAgentCore();
     client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => ['x'], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT });
     client.start();
@@ -296,8 +296,9 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     expect(invalid.message).toMatch(/services\.sync: revision/);
     expect(core.applied).toHaveLength(1);
 
-    peer?.send(JSON.stringify({ type: 'stream.open', stream_id: 7, service_id: 'good', method: 'GET', path: '/', headers: {} }));
-    expect(await waitFor('reset', () => received.find((f) => f.type === 'stream.reset'))).toMatchObject({ stream_id: 7, code: 'not_implemented' });
+    // A stream for a held service without a ready replica is answered 503 (not a crash, not a reset).
+    peer?.send(JSON.stringify({ type: 'stream.open', stream_id: 7, service_id: 'good', method: 'GET', path: '/', headers: {}, has_body: false }));
+    expect(await waitFor('response', () => received.find((f) => f.type === 'stream.response'))).toMatchObject({ stream_id: 7, status: 503 });
     expect(await waitFor('heartbeat', () => received.find((f) => f.type === 'heartbeat'))).toMatchObject({ running_count: 0, gpu_capacity: 0 });
   });
 

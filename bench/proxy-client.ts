@@ -1,0 +1,85 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { Agent as Dispatcher, request } from 'undici';
+
+/**
+ * The load generator of bench/proxy.bench.ts, run in a worker thread so that the client does not
+ * share an event loop with the gateway and agent it measures. Receives {kind, url, headers},
+ * posts back the measurement.
+ */
+
+const SMALL_SECONDS = 3;
+const CONCURRENCY = 16;
+const LATENCY_SAMPLES = 400;
+export const BULK_BYTES = 512 * 1024 * 1024;
+const SSE_SAMPLES = 40;
+
+export const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+};
+
+/** Requests per second of `CONCURRENCY` closed-loop clients for SMALL_SECONDS. */
+async function throughput(url: string, headers: Record<string, string>, dispatcher: Dispatcher): Promise<number> {
+  let count = 0;
+  const end = performance.now() + SMALL_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        const res = await request(url, { headers, dispatcher });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
+        count++;
+      }
+    }),
+  );
+  return count / SMALL_SECONDS;
+}
+
+/** Sequential request latencies in ms. */
+async function latencies(url: string, headers: Record<string, string>, dispatcher: Dispatcher): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const t0 = performance.now();
+    const res = await request(url, { headers, dispatcher });
+    await res.body.text();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+/** MB/s of one download of BULK_BYTES. */
+async function bulk(url: string, headers: Record<string, string>, dispatcher: Dispatcher): Promise<number> {
+  const t0 = performance.now();
+  const res = await request(`${url}?n=${BULK_BYTES}`, { headers, dispatcher });
+  let n = 0;
+  for await (const chunk of res.body) n += (chunk as Buffer).byteLength;
+  if (n !== BULK_BYTES) throw new Error(`bulk: got ${n} bytes`);
+  return BULK_BYTES / 1e6 / ((performance.now() - t0) / 1000);
+}
+
+/** Median ms from request start to the first SSE event. */
+async function firstEvent(url: string, headers: Record<string, string>, dispatcher: Dispatcher): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < SSE_SAMPLES; i++) {
+    const t0 = performance.now();
+    const res = await request(`${url}?n=2&ms=20`, { headers, dispatcher });
+    for await (const chunk of res.body) {
+      if (String(chunk).includes('\n\n')) break;
+    }
+    xs.push(performance.now() - t0);
+    res.body.destroy();
+  }
+  return quantile(xs, 0.5);
+}
+
+
+export type Measure = 'throughput' | 'latencies' | 'bulk' | 'firstEvent';
+
+if (parentPort !== null && workerData !== null && typeof workerData === 'object') {
+  const { kind, url, headers } = workerData as { kind: Measure; url: string; headers: Record<string, string> };
+  const dispatcher = new Dispatcher({ connections: CONCURRENCY * 2 });
+  const run = { throughput, latencies, bulk, firstEvent }[kind];
+  const result = await run(url, headers, dispatcher);
+  await dispatcher.close();
+  parentPort.postMessage(result);
+}

@@ -1,0 +1,176 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../log.js';
+import { appendHeader, fromRawHeaders, headerValue, stripHopByHop, type WireHeaders } from '../proxy/http-headers.js';
+import { HTTP_METHODS, type StreamResponseFrame } from '../tunnel/protocol-stream.js';
+import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import type { StreamRequest } from './agent-hub.js';
+import { STREAMED, fail, ok, type HttpResult } from './http-io.js';
+import { parseInvokeRequest } from './invoke-request.js';
+import { chooseProxyTarget } from './proxy-target.js';
+import type { Route, RouteContext } from './router.js';
+import type { ServiceStore } from './service-store.js';
+import { statusOf, type StatusSource } from './service-view.js';
+
+/** What the proxy routes need from the agent hub. */
+export interface ProxyHub extends StatusSource {
+  openStream(agentId: string, request: StreamRequest): TunnelStream | undefined;
+  openStreams(agentId: string): number;
+}
+
+export interface ProxyRoutesDeps {
+  store: ServiceStore;
+  hub: ProxyHub;
+  logger: Logger;
+  /** Largest response body invoke buffers into its JSON answer; default 10 MiB. */
+  invokeMaxResponseBytes?: number;
+}
+
+const RUNTIME = '/api/v1/r/containers';
+/** Headers the gateway consumes (or that name the gateway) and never relays. */
+const GATEWAY_ONLY = ['host', 'authorization', 'x-team-id'];
+
+/**
+ * The runtime data path of the local gateway (docs/gateway.md):
+ * - `ANY /r/containers/{slug}/*`: the path after the slug and the query go to the service
+ *   unchanged; the response streams back unchanged (status, headers, body chunk by chunk).
+ * - `POST /r/invoke/{slug}`: a JSON-described request, answered as JSON with a base64 body.
+ * Both relay through a tunnel stream to an agent running a ready replica (proxy-target.ts).
+ */
+export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
+  const maxInvoke = deps.invokeMaxResponseBytes ?? 10 * 1024 * 1024;
+
+  const open = (slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } => {
+    const service = deps.store.getBySlug(slug);
+    if (service === undefined) return { result: fail(404, `no service with service_slug "${slug}"`) };
+    const { status, reason } = statusOf(service, deps.hub);
+    const target = chooseProxyTarget({
+      service,
+      status,
+      reason,
+      placement: deps.hub.placementOf(service.id),
+      reports: deps.hub.reportsFor(service.id),
+      load: (agentId) => deps.hub.openStreams(agentId),
+    });
+    if (!target.ok) {
+      const result = fail(target.status, target.message);
+      return { result: target.retryAfterS === undefined ? result : { ...result, headers: { 'retry-after': String(target.retryAfterS) } } };
+    }
+    const stream = deps.hub.openStream(target.agentId, { ...request, service_id: service.id });
+    if (stream === undefined) return { result: { ...fail(503, `the agent running "${slug}" just disconnected; retry`), headers: { 'retry-after': '1' } } };
+    stream.on('error', () => undefined);
+    return { stream };
+  };
+
+  const transparent = async (ctx: RouteContext): Promise<HttpResult> => {
+    const { req, res } = ctx;
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (!(HTTP_METHODS as readonly string[]).includes(method)) {
+      return { ...fail(405, `${method} cannot be proxied (allowed: ${HTTP_METHODS.join(', ')})`), headers: { allow: HTTP_METHODS.join(', ') } };
+    }
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const rawSlug = url.pathname.split('/')[5] ?? '';
+    const path = `${url.pathname.slice(`${RUNTIME}/${rawSlug}`.length) || '/'}${url.search}`;
+    const headers = forwardedHeaders(req);
+    const hasBody = headerValue(headers, 'content-length') !== undefined ? headerValue(headers, 'content-length') !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const opened = open(ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
+    if ('result' in opened) return opened.result;
+    const { stream } = opened;
+    res.once('close', () => {
+      if (!res.writableFinished) stream.destroy();
+    });
+    if (hasBody) req.pipe(stream);
+    else {
+      req.resume();
+      stream.endImplicitly();
+    }
+    const head = await responseHead(stream);
+    if ('error' in head) {
+      return { ...fail(502, `the agent could not answer: ${head.error}`) };
+    }
+    res.writeHead(head.status, stripHopByHop(head.headers));
+    res.flushHeaders();
+    stream.on('error', () => res.destroy());
+    stream.once('end', () => {
+      // Response complete; an upload the service did not wait for is cut off.
+      if (!stream.writableFinished) {
+        req.unpipe(stream);
+        stream.destroy();
+      }
+    });
+    stream.pipe(res);
+    return STREAMED;
+  };
+
+  const invoke = async (ctx: RouteContext): Promise<HttpResult> => {
+    const body = await ctx.readBody();
+    if (!body.ok) return body.result;
+    const parsed = parseInvokeRequest(body.value);
+    if (!parsed.ok) return fail(400, parsed.message);
+    const { method, path, body: payload } = parsed.value;
+    const headers = stripHopByHop(parsed.value.headers, [...GATEWAY_ONLY, 'content-length']);
+    if (payload !== undefined) headers['content-length'] = String(payload.byteLength);
+    const opened = open(ctx.params.slug ?? '', { method, path, headers, has_body: payload !== undefined && payload.byteLength > 0 });
+    if ('result' in opened) return opened.result;
+    const { stream } = opened;
+    ctx.res.once('close', () => stream.destroy());
+    if (payload !== undefined && payload.byteLength > 0) stream.end(payload);
+    else stream.endImplicitly();
+    const head = await responseHead(stream);
+    if ('error' in head) return fail(502, `the agent could not answer: ${head.error}`);
+    const collected = await collect(stream, maxInvoke);
+    if ('error' in collected) return fail(502, collected.error);
+    return ok({ status_code: head.status, headers: stripHopByHop(head.headers, ['content-length']), body_base64: collected.body.toString('base64') });
+  };
+
+  return [
+    { method: '*', pattern: `${RUNTIME}/:slug/*`, handler: transparent },
+    { method: 'POST', pattern: '/api/v1/r/invoke/:slug', handler: invoke },
+  ];
+}
+
+/** The caller's headers minus hop-by-hop and gateway-only ones, plus X-Forwarded-*. */
+function forwardedHeaders(req: IncomingMessage): WireHeaders {
+  const headers = stripHopByHop(fromRawHeaders(req.rawHeaders), GATEWAY_ONLY);
+  appendHeader(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown');
+  if (headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
+  if (headers['x-forwarded-host'] === undefined && req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
+  return headers;
+}
+
+/** Waits for the agent's stream.response (or the stream's failure). */
+function responseHead(stream: TunnelStream): Promise<StreamResponseFrame | { error: string }> {
+  if (stream.response !== undefined) return Promise.resolve(stream.response);
+  return new Promise((resolve) => {
+    const onResponse = (frame: StreamResponseFrame): void => done(frame);
+    const onError = (err: Error): void => done({ error: err.message });
+    const onClose = (): void => done({ error: 'the stream closed before a response' });
+    const done = (v: StreamResponseFrame | { error: string }): void => {
+      stream.off('response', onResponse);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      resolve(v);
+    };
+    stream.on('response', onResponse);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+/** Reads a whole (bounded) response body for invoke. */
+async function collect(stream: TunnelStream, limit: number): Promise<{ body: Buffer } | { error: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).byteLength;
+      if (size > limit) {
+        stream.destroy();
+        return { error: `the response body exceeds invoke's limit of ${limit} bytes: use the transparent proxy (/r/containers/{slug}/…) for large bodies` };
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    return { error: `the response failed while streaming: ${(err as Error).message}` };
+  }
+  return { body: Buffer.concat(chunks) };
+}

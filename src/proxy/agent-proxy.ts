@@ -1,0 +1,274 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
+import type { AgentCore } from '../agent-core.js';
+import type { ReadyEndpoint } from '../domain/status-types.js';
+import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DesiredService } from '../spec/types.js';
+import { StreamResetCodes, type StreamOpenFrame } from '../tunnel/protocol-stream.js';
+import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import type { CredentialCache } from './credential-cache.js';
+import { headerValue, stripHopByHop, type WireHeaders } from './http-headers.js';
+import { ReplicaPicker } from './replica-picker.js';
+import { assertAllowedAddress, externalDispatcher, literalAddress, replicaDispatcher, type Resolve } from './upstream-dispatchers.js';
+
+export interface ProxyLimits {
+  maxBodyBytes: number;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  allowPrivateUpstreams: boolean;
+}
+
+/** Told about every finished proxied request (structurally the admin ProxyMetrics). */
+export interface RequestObserver {
+  observeRequest(serviceSlug: string, status: number, seconds: number): void;
+}
+
+export interface AgentProxyOptions {
+  core: Pick<AgentCore, 'readyEndpoints'>;
+  /** The desired definition of a service this agent holds (from the last services.sync). */
+  service: (serviceId: string) => DesiredService | undefined;
+  credentials: CredentialCache;
+  limits: ProxyLimits;
+  logger: Logger;
+  /** Extra CA (PEM) trusted for external upstreams, besides the system CAs. */
+  upstreamCaPem?: string;
+  /** DNS for external hosts; default the system resolver. */
+  resolve?: Resolve;
+  metrics?: RequestObserver;
+}
+
+/** Seconds a client should wait before retrying when no replica is ready. */
+const RETRY_AFTER_S = 5;
+
+/**
+ * The agent end of the proxy: turns one tunnel stream into one upstream HTTP request and streams
+ * the response back. Deployed services go to a ready replica (least outstanding requests);
+ * external services go to `external_url` with the resolved credential. Bodies stream in both
+ * directions with backpressure (nothing is buffered whole); errors before the response head become
+ * JSON `{"error_message"}` answers (502/503/504/413), errors after it reset the stream.
+ */
+export class AgentProxy {
+  private readonly local: Dispatcher;
+  private readonly external: Dispatcher;
+  private readonly picker = new ReplicaPicker();
+
+  constructor(private readonly options: AgentProxyOptions) {
+    const { limits } = options;
+    this.local = replicaDispatcher(limits);
+    this.external = externalDispatcher({
+      ...limits,
+      allowPrivate: limits.allowPrivateUpstreams,
+      ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
+      ...(options.upstreamCaPem === undefined ? {} : { caPem: options.upstreamCaPem }),
+    });
+  }
+
+  /** Serves one stream. Never throws; every outcome ends or resets the stream. */
+  handle(stream: TunnelStream, open: StreamOpenFrame): void {
+    stream.on('error', () => undefined);
+    const metrics = this.options.metrics;
+    if (metrics !== undefined) {
+      const started = performance.now();
+      const slug = this.options.service(open.service_id)?.spec.service_slug ?? open.service_id;
+      let status = 0;
+      stream.once('sent-response', (s: number) => {
+        status = s;
+      });
+      stream.once('close', () => metrics.observeRequest(slug, status, (performance.now() - started) / 1000));
+    }
+    this.serve(stream, open).catch((err: unknown) => {
+      this.options.logger.error({ err, streamId: open.stream_id }, 'proxy stream failed unexpectedly');
+      stream.destroy(err as Error);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.local.close(), this.external.close()]);
+  }
+
+  private async serve(stream: TunnelStream, open: StreamOpenFrame): Promise<void> {
+    const svc = this.options.service(open.service_id);
+    if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
+    if (open.upgrade === true) return respondError(stream, 501, 'WebSocket upgrade pass-through is not supported by this agent yet');
+    const declared = headerValue(open.headers, 'content-length');
+    if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > this.options.limits.maxBodyBytes)) {
+      return /^\d+$/.test(declared)
+        ? respondError(stream, 413, `request body of ${declared} bytes exceeds the agent's proxy.max_body of ${this.options.limits.maxBodyBytes} bytes`)
+        : respondError(stream, 400, `content-length "${declared}" is not a number`);
+    }
+    const hasBody = open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
+    if (!hasBody) stream.resume();
+    if (svc.spec.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
+    return this.serveReplica(stream, open, svc, hasBody);
+  }
+
+  private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const endpoints = this.options.core.readyEndpoints(svc.id).filter((e) => !tried.has(e.containerId));
+      const ep = this.picker.pick(endpoints);
+      if (ep === undefined) {
+        return respondError(stream, 503, `service ${svc.spec.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
+      }
+      tried.add(ep.containerId);
+      const headers = stripHopByHop(open.headers, ['host']);
+      const done = this.picker.begin(ep);
+      const retryable = !hasBody && attempt === 0;
+      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}${open.path}`, headers, hasBody, this.local, `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`, retryable);
+      done(outcome === 'connect-refused' ? undefined : stream);
+      // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
+      // another ready replica may take it, once. Requests with a body are not retried.
+      if (outcome !== 'connect-refused') return;
+    }
+  }
+
+  private async serveExternal(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
+    const { spec } = svc;
+    let base: URL;
+    try {
+      base = new URL(spec.external_url ?? '');
+    } catch {
+      return respondError(stream, 502, `service ${spec.service_slug} has no valid external_url`);
+    }
+    if (base.protocol !== 'https:') return respondError(stream, 502, `external_url of ${spec.service_slug} must use https`);
+    const literal = literalAddress(base.hostname);
+    try {
+      if (literal !== undefined) assertAllowedAddress(literal, literal, this.options.limits.allowPrivateUpstreams);
+    } catch (err) {
+      return respondError(stream, 502, errorMessage(err));
+    }
+    const headers = stripHopByHop(open.headers, ['host', 'authorization', 'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+    const credentialId = spec.external_auth_credential_id;
+    if (credentialId) {
+      try {
+        headers['authorization'] = await this.options.credentials.get(svc.id, credentialId);
+      } catch (err) {
+        return respondError(stream, 502, `credential ${credentialId} of ${spec.service_slug} could not be resolved: ${errorMessage(err)}`);
+      }
+    }
+    await this.forward(stream, open, joinUrl(base, open.path), headers, hasBody, this.external, `external service ${spec.service_slug}`);
+  }
+
+  /**
+   * One upstream exchange. Resolves when the response is streamed or answered with an error;
+   * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
+   */
+  private async forward(stream: TunnelStream, open: StreamOpenFrame, url: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
+    const abort = new AbortController();
+    const onClose = (): void => abort.abort();
+    stream.once('close', onClose);
+    let tooLarge = false;
+    const body = hasBody
+      ? stream.pipe(
+          new LimitStream(this.options.limits.maxBodyBytes, () => {
+            tooLarge = true;
+          }),
+        )
+      : undefined;
+    try {
+      const res = await request(url, {
+        method: open.method,
+        headers,
+        body: body ?? null,
+        dispatcher,
+        signal: abort.signal,
+        headersTimeout: this.options.limits.headersTimeoutMs,
+        bodyTimeout: this.options.limits.idleTimeoutMs,
+      });
+      stream.sendOrdered({ type: 'stream.response', stream_id: open.stream_id, status: res.statusCode, headers: stripHopByHop(res.headers) });
+      await pipeBody(res.body, stream, what);
+      return 'done';
+    } catch (err) {
+      if (stream.destroyed) return 'done';
+      if (tooLarge) {
+        respondError(stream, 413, `request body exceeds the agent's proxy.max_body of ${this.options.limits.maxBodyBytes} bytes`);
+        return 'done';
+      }
+      const code = (err as { code?: string }).code;
+      if (code === 'ECONNREFUSED' && retryable) return 'connect-refused';
+      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+      const refused = (err as AgentError).details?.['refused'] === true;
+      this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? errorMessage(err) : 'upstream request failed');
+      respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${this.options.limits.headersTimeoutMs} ms` : `${what} failed: ${describe(err)}`);
+      return 'done';
+    } finally {
+      stream.off('close', onClose);
+    }
+  }
+}
+
+/** Streams an upstream body into the tunnel stream; upstream failures reset the stream. */
+function pipeBody(body: Readable, stream: TunnelStream, what: string): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = (): void => {
+      stream.off('finish', finish);
+      stream.off('close', finish);
+      resolve();
+    };
+    stream.once('finish', finish);
+    stream.once('close', finish);
+    body.once('error', (err) => {
+      stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `${what} failed while streaming its body: ${describe(err)}`, { cause: err, details: { reset: StreamResetCodes.UPSTREAM_FAILED } }));
+      finish();
+    });
+    stream.once('close', () => body.destroy());
+    body.pipe(stream);
+  });
+}
+
+/** Answers the stream with a JSON error (Cyberun's `{"error_message"}`) and ends it. */
+export function respondError(stream: TunnelStream, status: number, message: string, extra: Record<string, string> = {}): void {
+  if (stream.destroyed) return;
+  const body = Buffer.from(JSON.stringify({ error_message: message }));
+  stream.sendOrdered({
+    type: 'stream.response',
+    stream_id: stream.id,
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.byteLength), 'cache-control': 'no-store', ...extra },
+  });
+  stream.end(body);
+}
+
+function hostPort(ep: ReadyEndpoint): string {
+  return ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+}
+
+/** external_url + request path: the base path prefixes the request path; queries are joined. */
+export function joinUrl(base: URL, path: string): string {
+  const q = path.indexOf('?');
+  const reqPath = q === -1 ? path : path.slice(0, q);
+  const reqQuery = q === -1 ? '' : path.slice(q + 1);
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  const query = [base.search.slice(1), reqQuery].filter((s) => s !== '').join('&');
+  return `${base.origin}${prefix}${reqPath}${query === '' ? '' : `?${query}`}`;
+}
+
+function describe(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const msg = errorMessage(err);
+  const detail = cause?.message && !msg.includes(cause.message) ? `${msg} (${cause.message})` : msg;
+  return code !== undefined && !detail.includes(code) ? `${detail} [${code}]` : detail;
+}
+
+/** Passes bytes through until `limit`, then fails (the request is aborted and answered 413). */
+class LimitStream extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly onExceeded: () => void,
+  ) {
+    super({ highWaterMark: 64 * 1024 });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.byteLength;
+    if (this.seen > this.limit) {
+      this.onExceeded();
+      cb(new AgentError(ErrorCodes.BAD_REQUEST, `request body exceeds ${this.limit} bytes`));
+      return;
+    }
+    cb(null, chunk);
+  }
+}

@@ -1,0 +1,58 @@
+/** Header maps as they travel in stream frames: lower-case names, repeated fields as arrays. */
+export type WireHeaders = Record<string, string | string[]>;
+
+/**
+ * Connection-specific ("hop-by-hop") fields, RFC 9110 §7.6.1, plus the legacy ones proxies drop:
+ * they describe one connection and are never forwarded. Fields named in `Connection` are too.
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+
+/** `IncomingMessage.rawHeaders` → WireHeaders (names lower-cased, repeats kept in order). */
+export function fromRawHeaders(raw: readonly string[]): WireHeaders {
+  const out: WireHeaders = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase();
+    const value = raw[i + 1] ?? '';
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
+/**
+ * A copy of `headers` without hop-by-hop fields and without `drop` (lower-case names). Pure.
+ * Names are lower-cased; values keep their order.
+ */
+export function stripHopByHop(headers: Readonly<Record<string, string | string[] | undefined>>, drop: readonly string[] = []): WireHeaders {
+  const named = new Set<string>(drop);
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'connection' || value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      for (const token of v.split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t !== '') named.add(t);
+      }
+    }
+  }
+  const out: WireHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    out[lower] = Array.isArray(value) ? [...value] : value;
+  }
+  return out;
+}
+
+/** The single value of a header (the first one when repeated). */
+export function headerValue(headers: WireHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Appends to a comma-list header (e.g. x-forwarded-for). */
+export function appendHeader(headers: WireHeaders, name: string, value: string): void {
+  const prev = headers[name];
+  headers[name] = prev === undefined ? value : `${Array.isArray(prev) ? prev.join(', ') : prev}, ${value}`;
+}

@@ -1,0 +1,228 @@
+import { AgentError, ErrorCodes } from '../errors.js';
+import {
+  MAX_STREAM_ID,
+  STREAM_INITIAL_WINDOW,
+  STREAM_MAX_CHUNK,
+  StreamResetCodes,
+  decodeDataFrame,
+  encodeDataFrame,
+  type StreamEndFrame,
+  type StreamResetFrame,
+  type StreamResponseFrame,
+  type StreamWindowFrame,
+} from './protocol-stream.js';
+import { TunnelStream, type StreamHost } from './tunnel-stream.js';
+
+/** How the mux reaches the WebSocket of one connection. */
+export interface MuxTransport {
+  /** Sends a JSON text frame. A no-op once the socket is closing. */
+  sendText(text: string): void;
+  /** Sends a binary frame; `written` runs once ws handed it to the OS (or the socket is gone). */
+  sendBinary(frame: Buffer, written: () => void): void;
+}
+
+export interface StreamMuxOptions {
+  transport: MuxTransport;
+  /** Largest data frame payload; default STREAM_MAX_CHUNK (64 KiB). */
+  chunkBytes?: number;
+  /** Receive credit kept open per stream; default 1 MiB (never below STREAM_INITIAL_WINDOW). */
+  windowBytes?: number;
+  /** Data bytes handed to ws and not yet written to the socket before the mux pauses; default 1 MiB. */
+  socketHighWaterBytes?: number;
+  /** Most concurrent streams accepted from the peer; default 10 000. */
+  maxStreams?: number;
+}
+
+export type StreamFrame = StreamResponseFrame | StreamWindowFrame | StreamEndFrame | StreamResetFrame;
+
+/**
+ * Multiplexes TunnelStreams over one tunnel connection (one mux per WebSocket; a new connection
+ * gets a new mux, and `closeAll` destroys every stream of the old one).
+ *
+ * Fairness: streams with sendable data wait in a round-robin list and each turn sends at most one
+ * chunk (≤ chunkBytes), so a small response is never queued behind a large body. Backpressure: the
+ * mux stops sending data while more than socketHighWaterBytes sit in ws/socket buffers and
+ * resumes from ws's write callbacks, so memory stays bounded however fast the producers are.
+ *
+ * Ids: the gateway opens streams with strictly increasing ids; the agent accepts an id only if it
+ * is larger than every id it accepted before on this connection.
+ */
+export class StreamMux implements StreamHost {
+  readonly chunkBytes: number;
+  readonly windowBytes: number;
+  private readonly highWater: number;
+  private readonly maxStreams: number;
+  private readonly streams = new Map<number, TunnelStream>();
+  private ready: TunnelStream[] = [];
+  private inflight = 0;
+  private pumping = false;
+  private nextId = 1;
+  private lastAccepted = 0;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: StreamMuxOptions) {
+    this.chunkBytes = options.chunkBytes ?? STREAM_MAX_CHUNK;
+    this.windowBytes = Math.max(STREAM_INITIAL_WINDOW, options.windowBytes ?? 1024 * 1024);
+    this.highWater = options.socketHighWaterBytes ?? 1024 * 1024;
+    this.maxStreams = options.maxStreams ?? 10_000;
+  }
+
+  /** Streams not yet finished or reset. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Opener side: a new stream with the next id. The caller sends its stream.open first. */
+  open(): TunnelStream {
+    if (this.closed) throw new AgentError(ErrorCodes.TUNNEL, 'the tunnel connection is closed', { retryable: true });
+    const id = this.nextId++;
+    if (id > MAX_STREAM_ID) throw new AgentError(ErrorCodes.TUNNEL, 'stream ids of this connection are exhausted', { retryable: true });
+    const stream = new TunnelStream(id, this);
+    this.streams.set(id, stream);
+    return stream;
+  }
+
+  /** Acceptor side: the stream for a peer's stream.open, or undefined after answering a reset. */
+  accept(id: number): TunnelStream | undefined {
+    if (this.closed) return undefined;
+    const problem =
+      id <= this.lastAccepted ? `stream id ${id} is not larger than the last one (${this.lastAccepted})` : this.streams.size >= this.maxStreams ? `more than ${this.maxStreams} concurrent streams` : undefined;
+    if (problem !== undefined) {
+      this.sendControl({ type: 'stream.reset', stream_id: id, code: StreamResetCodes.REFUSED, message: problem });
+      return undefined;
+    }
+    this.lastAccepted = id;
+    const stream = new TunnelStream(id, this);
+    this.streams.set(id, stream);
+    return stream;
+  }
+
+  /** A binary frame from the peer. Returns a problem description when the frame is malformed. */
+  handleData(frame: Buffer): string | undefined {
+    const decoded = decodeDataFrame(frame);
+    if (decoded === undefined) return 'binary frame shorter than its 4-byte stream id, or for stream 0';
+    // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
+    this.streams.get(decoded.streamId)?.onPeerData(decoded.payload);
+    return undefined;
+  }
+
+  /** A stream control frame from the peer; frames for unknown (finished) streams are ignored. */
+  handleFrame(frame: StreamFrame): void {
+    const stream = this.streams.get(frame.stream_id);
+    if (stream === undefined) return;
+    switch (frame.type) {
+      case 'stream.response':
+        stream.onPeerResponse(frame);
+        return;
+      case 'stream.window':
+        stream.onPeerWindow(frame.credit);
+        return;
+      case 'stream.end':
+        stream.onPeerEnd();
+        return;
+      case 'stream.reset':
+        stream.onPeerReset(frame.code, frame.message);
+        return;
+    }
+  }
+
+  /** The connection is gone: every stream is destroyed with a TUNNEL error. Idempotent. */
+  closeAll(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new AgentError(ErrorCodes.TUNNEL, `tunnel connection lost: ${reason}`, { retryable: true });
+    for (const stream of [...this.streams.values()]) stream.destroy(err);
+    this.streams.clear();
+    this.ready = [];
+    this.notifyIdle();
+  }
+
+  /** Resolves once no stream is open, or when `deadline` aborts; true when idle. */
+  async whenIdle(deadline: AbortSignal): Promise<boolean> {
+    if (this.streams.size === 0) return true;
+    if (deadline.aborted) return false;
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve(this.streams.size === 0);
+      deadline.addEventListener('abort', onAbort, { once: true });
+      this.idleWaiters.push(() => {
+        deadline.removeEventListener('abort', onAbort);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Resets every open stream (stream.reset to the peer); the connection stays. */
+  resetAll(reason: string): void {
+    const err = new AgentError(ErrorCodes.ABORTED, reason);
+    for (const stream of [...this.streams.values()]) stream.destroy(err);
+  }
+
+  // ── StreamHost ─────────────────────────────────────────────────────────────────────────────────
+
+  schedule(stream: TunnelStream): void {
+    if (!stream.scheduled) {
+      stream.scheduled = true;
+      this.ready.push(stream);
+    }
+    this.pump();
+  }
+
+  sendControl(frame: Record<string, unknown> & { type: string }): void {
+    if (!this.closed) this.options.transport.sendText(JSON.stringify(frame));
+  }
+
+  retire(stream: TunnelStream): void {
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
+    if (this.streams.size === 0) this.notifyIdle();
+  }
+
+  private pump(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    try {
+      const sendFrame = (frame: Record<string, unknown> & { type: string }): void => this.sendControl(frame);
+      while (this.ready.length > 0 && this.inflight < this.highWater) {
+        const stream = this.ready.shift() as TunnelStream;
+        const turn = stream.sendTurn(sendFrame, (payload) => this.sendData(stream.id, payload));
+        if (turn === 'more') this.ready.push(stream);
+        else stream.scheduled = false;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private sendData(id: number, payload: Buffer): void {
+    const frame = encodeDataFrame(id, payload);
+    const size = frame.byteLength;
+    this.inflight += size;
+    this.options.transport.sendBinary(frame, () => {
+      this.inflight -= size;
+      if (this.inflight < this.highWater / 2 && this.ready.length > 0) this.pump();
+    });
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** The MuxTransport of a `ws` WebSocket. */
+export function wsTransport(ws: { readyState: number; send(data: string | Buffer, options: { binary: boolean }, cb?: (err?: Error) => void): void }): MuxTransport {
+  const OPEN = 1;
+  return {
+    sendText(text) {
+      if (ws.readyState === OPEN) ws.send(text, { binary: false });
+    },
+    sendBinary(frame, written) {
+      if (ws.readyState !== OPEN) {
+        written();
+        return;
+      }
+      ws.send(frame, { binary: true }, () => written());
+    },
+  };
+}

@@ -1,0 +1,227 @@
+import { Duplex } from 'node:stream';
+import { AgentError, ErrorCodes } from '../errors.js';
+import { STREAM_INITIAL_WINDOW, StreamResetCodes, type StreamResponseFrame } from './protocol-stream.js';
+
+/** What a stream needs from its multiplexer (stream-mux.ts). */
+export interface StreamHost {
+  /** Puts the stream on the fair send queue (idempotent). */
+  schedule(stream: TunnelStream): void;
+  /** Sends a control frame now, ahead of any queued data (stream.window, stream.reset). */
+  sendControl(frame: Record<string, unknown> & { type: string }): void;
+  /** The stream is finished in both directions or reset: forget its id. */
+  retire(stream: TunnelStream): void;
+  readonly chunkBytes: number;
+  /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
+  readonly windowBytes: number;
+}
+
+type Outgoing =
+  | { kind: 'data'; buf: Buffer; done: ((err?: Error | null) => void) | undefined }
+  | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
+
+/** Result of one scheduling turn. */
+export type SendTurn = 'more' | 'blocked' | 'idle';
+
+/**
+ * One proxied exchange as a Node Duplex: the readable side yields the peer's body bytes, the
+ * writable side sends ours. Flow control is credit based in both directions:
+ *
+ * - receiving: the peer may send only what we granted. We grant more (stream.window) from
+ *   `_read()`, i.e. when our consumer has drained the buffer, so a slow consumer stops the sender
+ *   and this side buffers at most `windowBytes` per stream.
+ * - sending: `_write` cuts data into chunks of at most `chunkBytes` and queues them; the mux sends
+ *   one chunk per stream per turn (round robin) while credit lasts. A write completes when its last
+ *   chunk was handed to the socket, so a producer piping into the stream is paused by credit and by
+ *   the socket's backpressure.
+ *
+ * Ordering: `stream.response` and `stream.end` travel through the same queue as data, so they
+ * never overtake it. `stream.reset` is sent at once by `destroy(err)` unless both halves finished.
+ *
+ *   open ──▶ (data…) ──▶ end sent ┐
+ *            (data…) ──▶ end recv ┴─▶ retired          any ──reset (either side)──▶ destroyed
+ */
+export class TunnelStream extends Duplex {
+  /** Bytes we may still send (credit granted by the peer). */
+  private sendCredit = STREAM_INITIAL_WINDOW;
+  /** Total bytes we allowed the peer to send, and bytes it sent. */
+  private granted = STREAM_INITIAL_WINDOW;
+  private received = 0;
+  private readonly queue: Outgoing[] = [];
+  private localEnded = false;
+  private remoteEnded = false;
+  private resetByPeer = false;
+  private retired = false;
+  private implicitEnd = false;
+  private grantQueued = false;
+  /** Set while the mux holds the stream in its ready list. */
+  scheduled = false;
+  /** The peer's response head (gateway side), once it arrived. */
+  response: StreamResponseFrame | undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly host: StreamHost,
+  ) {
+    super({ allowHalfOpen: true, readableHighWaterMark: host.windowBytes, writableHighWaterMark: host.chunkBytes });
+  }
+
+  /** Queues a control frame that must stay ordered with the data (stream.response). */
+  sendOrdered(frame: Record<string, unknown> & { type: string }): void {
+    if (this.destroyed || this.localEnded) return;
+    if (frame.type === 'stream.response') this.emit('sent-response', frame['status']);
+    this.queue.push({ kind: 'frame', frame, done: undefined });
+    this.host.schedule(this);
+  }
+
+  // ── from the mux (peer frames) ────────────────────────────────────────────────────────────────
+
+  /** A data frame from the peer. Returns false (and resets) when it exceeds the granted credit. */
+  onPeerData(payload: Buffer): boolean {
+    if (this.remoteEnded || this.received + payload.byteLength > this.granted) {
+      this.destroy(new AgentError(ErrorCodes.PROTOCOL, `stream ${this.id}: peer sent data beyond its credit or after stream.end`, { details: { reset: StreamResetCodes.PROTOCOL_ERROR } }));
+      return false;
+    }
+    this.received += payload.byteLength;
+    if (payload.byteLength > 0) this.push(payload);
+    return true;
+  }
+
+  onPeerWindow(credit: number): void {
+    this.sendCredit += credit;
+    if (this.queue.length > 0) this.host.schedule(this);
+  }
+
+  onPeerEnd(): void {
+    if (this.remoteEnded) return;
+    this.remoteEnded = true;
+    this.push(null);
+    this.maybeRetire();
+  }
+
+  onPeerReset(code: string, message: string | undefined): void {
+    this.resetByPeer = true;
+    this.destroy(new AgentError(ErrorCodes.UPSTREAM, `stream ${this.id} reset by the peer (${code}${message ? `: ${message}` : ''})`, { details: { reset: code } }));
+  }
+
+  onPeerResponse(frame: StreamResponseFrame): void {
+    if (this.response !== undefined) return;
+    this.response = frame;
+    this.emit('response', frame);
+  }
+
+  /** One scheduling turn: sends at most one chunk or one ordered frame. Called by the mux only. */
+  sendTurn(send: (frame: Record<string, unknown> & { type: string }) => void, sendData: (payload: Buffer) => void): SendTurn {
+    const head = this.queue[0];
+    if (head === undefined || this.destroyed) return 'idle';
+    if (head.kind === 'frame') {
+      this.queue.shift();
+      send(head.frame);
+      if (head.frame.type === 'stream.end') {
+        this.localEnded = true;
+        this.maybeRetire();
+      }
+      head.done?.();
+    } else {
+      if (this.sendCredit <= 0) return 'blocked';
+      const n = Math.min(head.buf.byteLength, this.sendCredit);
+      const piece = n === head.buf.byteLength ? head.buf : head.buf.subarray(0, n);
+      this.sendCredit -= n;
+      sendData(piece);
+      if (piece === head.buf) {
+        this.queue.shift();
+        head.done?.();
+      } else {
+        head.buf = head.buf.subarray(n);
+      }
+    }
+    if (this.queue.length === 0) return 'idle';
+    return this.queue[0]?.kind === 'data' && this.sendCredit <= 0 ? 'blocked' : 'more';
+  }
+
+  // ── Duplex implementation ─────────────────────────────────────────────────────────────────────
+
+  override _read(): void {
+    // Node calls _read from read() *before* it removes the bytes being read from the buffer, and
+    // not again until we push. Deciding after the current read finished sees the real buffer.
+    if (this.grantQueued) return;
+    this.grantQueued = true;
+    queueMicrotask(() => {
+      this.grantQueued = false;
+      this.grant();
+    });
+  }
+
+  private grant(): void {
+    if (this.remoteEnded || this.destroyed) return;
+    // Keep the peer's outstanding credit topped up to the target minus what still sits unread.
+    // The target is the initial window until the peer sent half of it, then windowBytes: small
+    // exchanges never cost a stream.window frame, bulk ones get a larger window.
+    const target = this.received >= STREAM_INITIAL_WINDOW / 2 ? this.host.windowBytes : STREAM_INITIAL_WINDOW;
+    const outstanding = this.granted - this.received;
+    const room = target - this.readableLength - outstanding;
+    // Node calls _read once and not again until we push. When the peer has no credit left it
+    // will send nothing, so any room must be granted now or the stream stalls for good.
+    if (room >= Math.min(target / 4, 64 * 1024) || (outstanding === 0 && room > 0)) {
+      this.granted += room;
+      this.host.sendControl({ type: 'stream.window', stream_id: this.id, credit: room });
+    }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    const max = this.host.chunkBytes;
+    if (chunk.byteLength <= max) {
+      this.queue.push({ kind: 'data', buf: chunk, done: callback });
+    } else {
+      for (let off = 0; off < chunk.byteLength; off += max) {
+        const last = off + max >= chunk.byteLength;
+        this.queue.push({ kind: 'data', buf: chunk.subarray(off, off + max), done: last ? callback : undefined });
+      }
+    }
+    this.host.schedule(this);
+  }
+
+  /**
+   * Closes our half without a stream.end frame: for a stream.open with `has_body: false`, where
+   * the peer takes the request half as ended from the start.
+   */
+  endImplicitly(): void {
+    this.implicitEnd = true;
+    this.end();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.implicitEnd) {
+      this.localEnded = true;
+      this.maybeRetire();
+      callback();
+      return;
+    }
+    this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: callback });
+    this.host.schedule(this);
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    // Queued chunks are dropped; their write callbacks are moot once the stream is destroyed.
+    this.queue.length = 0;
+    const finishedCleanly = this.localEnded && this.remoteEnded;
+    if (!this.resetByPeer && !this.retired && !finishedCleanly) {
+      const code = (err as AgentError | null)?.details?.['reset'];
+      this.host.sendControl({
+        type: 'stream.reset',
+        stream_id: this.id,
+        code: typeof code === 'string' ? code : StreamResetCodes.CANCELLED,
+        ...(err ? { message: err.message.slice(0, 500) } : {}),
+      });
+    }
+    this.retired = true;
+    this.host.retire(this);
+    callback(err);
+  }
+
+  private maybeRetire(): void {
+    if (this.localEnded && this.remoteEnded && !this.retired) {
+      this.retired = true;
+      this.host.retire(this);
+    }
+  }
+}

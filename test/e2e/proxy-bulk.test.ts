@@ -1,0 +1,125 @@
+import { Readable } from 'node:stream';
+import { fetch, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { silentLogger } from '../../src/log.js';
+import { Labels } from '../../src/runtime/labels.js';
+import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
+import { sweepByLabel } from '../helpers/engine.js';
+import { ensureNodeTestImage } from '../helpers/node-image.js';
+
+const docker = await requireDocker('proxy bulk e2e tests');
+const SK = 'sk-proxy-bulk';
+const AK = 'ak-proxy-bulk';
+const auth = { authorization: `Bearer ${SK}` };
+const GIB = 1024 ** 3;
+/**
+ * The stated bound: gateway, agent and client run in this one test process, so its RSS growth
+ * over the idle baseline bounds the agent's (and the gateway's) share of a 1 GiB transfer.
+ */
+const RSS_BOUND = 150 * 1024 * 1024;
+
+/** Samples this process's RSS every 50 ms; `stop()` returns the peak growth over the baseline. */
+function rssProbe(): { stop(): { peakDelta: number; baseline: number } } {
+  const baseline = process.memoryUsage.rss();
+  let peak = baseline;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      peak = Math.max(peak, process.memoryUsage.rss());
+      return { peakDelta: peak - baseline, baseline };
+    },
+  };
+}
+
+/** `total` bytes of a reused 1 MiB buffer: a large upload without a large allocation. */
+function zeros(total: number): Readable {
+  const block = Buffer.alloc(1024 * 1024);
+  let left = total;
+  return new Readable({
+    read() {
+      if (left <= 0) return void this.push(null);
+      const n = Math.min(left, block.length);
+      left -= n;
+      this.push(n === block.length ? block : block.subarray(0, n));
+    },
+  });
+}
+
+describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memory', () => {
+  const runId = newTestRunId('bulk');
+  const SLUG = `bulk-${runId.slice(-6)}`;
+  let gateway: Gateway;
+  let t: TestAgent;
+  let base: string;
+
+  beforeAll(async () => {
+    await ensureNodeTestImage();
+    gateway = await startGateway({ port: 0, dataDir: await tempDir('bulk-gw'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
+    t = await startTestAgent(testConfig(runId, await tempDir('bulk-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK, proxy: { maxBodyBytes: 2 * GIB, headersTimeoutMs: 30_000, idleTimeoutMs: 30_000, allowPrivateUpstreams: false } }));
+    const created = await fetch(`${gateway.url}/api/v1/containers`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ service_slug: SLUG, display_name: 'bulk', docker_image: 'cyberun-test/node-http:1' }) });
+    const id = ((await created.json()) as { id: string }).id;
+    await fetch(`${gateway.url}/api/v1/containers/${id}/deploy`, { method: 'POST', headers: auth });
+    await waitFor('bulk running', async () => {
+      const r = await fetch(`${gateway.url}/api/v1/r/containers/${SLUG}`, { headers: auth });
+      return ((await r.json()) as { service_status: string }).service_status === 'running';
+    }, 60_000);
+    base = `${gateway.url}/api/v1/r/containers/${SLUG}`;
+    // Warm up (JIT, pools) so the RSS baseline is not the cold process.
+    const warm = await request(`${base}/bytes?n=${64 * 1024 * 1024}`, { headers: auth });
+    for await (const chunk of warm.body) void chunk;
+  }, 120_000);
+
+  afterAll(async () => {
+    await t?.stop();
+    await gateway?.close();
+    await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
+    await removeTestNetwork(t?.config.docker.network ?? '');
+  });
+
+  it('downloads 1 GiB with RSS growth under 150 MB', async () => {
+    const probe = rssProbe();
+    const started = performance.now();
+    const res = await request(`${base}/bytes?n=${GIB}`, { headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-length']).toBe(String(GIB));
+    let received = 0;
+    for await (const chunk of res.body) received += (chunk as Buffer).byteLength;
+    const seconds = (performance.now() - started) / 1000;
+    const { peakDelta } = probe.stop();
+    process.stderr.write(`[bulk] download 1 GiB: ${seconds.toFixed(1)} s (${(GIB / seconds / 1e6).toFixed(0)} MB/s), peak RSS growth ${(peakDelta / 1e6).toFixed(1)} MB\n`);
+    expect(received).toBe(GIB);
+    expect(peakDelta).toBeLessThan(RSS_BOUND);
+  }, 120_000);
+
+  it('uploads 1 GiB with RSS growth under 150 MB', async () => {
+    const probe = rssProbe();
+    const started = performance.now();
+    const res = await request(`${base}/upload`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(GIB) }, body: zeros(GIB) });
+    const answer = (await res.body.json()) as { bytes: number };
+    const seconds = (performance.now() - started) / 1000;
+    const { peakDelta } = probe.stop();
+    process.stderr.write(`[bulk] upload 1 GiB: ${seconds.toFixed(1)} s (${(GIB / seconds / 1e6).toFixed(0)} MB/s), peak RSS growth ${(peakDelta / 1e6).toFixed(1)} MB\n`);
+    expect(res.statusCode).toBe(200);
+    expect(answer.bytes).toBe(GIB);
+    expect(peakDelta).toBeLessThan(RSS_BOUND);
+  }, 120_000);
+
+  it('a client that stops reading does not grow memory; the transfer resumes when it reads again', async () => {
+    const probe = rssProbe();
+    const res = await request(`${base}/bytes?n=${256 * 1024 * 1024}`, { headers: auth });
+    const it = res.body[Symbol.asyncIterator]();
+    let received = 0;
+    for (let i = 0; i < 4; i++) received += ((await it.next()).value as Buffer).byteLength;
+    await new Promise((r) => setTimeout(r, 2_000)); // the client stalls; the container keeps trying to send
+    const stalled = probe.stop();
+    for (let next = await it.next(); !next.done; next = await it.next()) received += (next.value as Buffer).byteLength;
+    process.stderr.write(`[bulk] slow client: RSS growth while stalled ${(stalled.peakDelta / 1e6).toFixed(1)} MB\n`);
+    expect(received).toBe(256 * 1024 * 1024);
+    expect(stalled.peakDelta).toBeLessThan(64 * 1024 * 1024);
+  }, 60_000);
+});

@@ -1,0 +1,180 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetch } from 'undici';
+import type { ReadyEndpoint } from '../../src/domain/status-types.js';
+import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { silentLogger } from '../../src/log.js';
+import type { AgentProxyConfig } from '../../src/proxy/agent-streams.js';
+import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
+import { FakeAgentCore, statusReport, waitFor } from './fake-agent-core.js';
+
+export const SK = 'sk-proxy-test';
+const AK = 'ak-proxy-test';
+
+/** A FakeAgentCore whose ready endpoints the test sets. */
+export class EndpointCore extends FakeAgentCore {
+  endpoints = new Map<string, ReadyEndpoint[]>();
+  override readyEndpoints(serviceId?: string): ReadyEndpoint[] {
+    return this.endpoints.get(serviceId ?? '') ?? [];
+  }
+}
+
+/**
+ * A test upstream on 127.0.0.1 (a model server stand-in):
+ *   /echo…        JSON {method, url, headers, body}, header x-upstream: yes, set-cookie ×2
+ *   /sse?n=N      N events, one per 100 ms (text/event-stream)
+ *   /bytes?n=N    N bytes (content-length), written with backpressure; `written` counts them
+ *   /upload       counts the request body, answers {"bytes": N}
+ *   /redirect     302 to /echo
+ */
+export interface Upstream {
+  port: number;
+  server: Server;
+  /** Bytes /bytes handed to the socket so far (per last request). */
+  written: { bytes: number; closed: boolean };
+  close(): Promise<void>;
+}
+
+export function upstreamHandler(state: Upstream['written']) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/sse') {
+      const n = Number(url.searchParams.get('n') ?? '5');
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let i = 0;
+      const tick = (): void => {
+        res.write(`id: ${i}\ndata: {"n":${i},"t":${Date.now()}}\n\n`);
+        if (++i >= n) res.end();
+        else setTimeout(tick, 100);
+      };
+      tick();
+      return;
+    }
+    if (url.pathname === '/bytes') {
+      const n = Number(url.searchParams.get('n') ?? '0');
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      state.bytes = 0;
+      state.closed = false;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(n) });
+      res.once('close', () => {
+        state.closed = true;
+      });
+      const write = (): void => {
+        while (state.bytes < n) {
+          const piece = n - state.bytes >= chunk.length ? chunk : chunk.subarray(0, n - state.bytes);
+          state.bytes += piece.length;
+          if (!res.write(piece)) {
+            res.once('drain', write);
+            return;
+          }
+        }
+        res.end();
+      };
+      write();
+      return;
+    }
+    if (url.pathname === '/upload') {
+      let bytes = 0;
+      req.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ bytes }));
+      });
+      return;
+    }
+    if (url.pathname === '/redirect') {
+      res.writeHead(302, { location: '/echo?from=redirect' });
+      res.end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(201, { 'content-type': 'application/json', 'x-upstream': 'yes', 'set-cookie': ['a=1', 'b=2'] });
+      res.end(body);
+    });
+  };
+}
+
+export async function startUpstream(): Promise<Upstream> {
+  const written = { bytes: 0, closed: false };
+  const server = createServer(upstreamHandler(written));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    written,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+export interface ProxyRig {
+  gateway: Gateway;
+  client: TunnelClient;
+  core: EndpointCore;
+  dataDir: string;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** Creates and deploys a service; resolves with its id once the gateway shows it running. */
+  deploy(definition: Record<string, unknown>, endpoints?: ReadyEndpoint[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Real local gateway + real TunnelClient (with its proxy) over ws on 127.0.0.1; fake core. */
+export async function startProxyRig(proxy: Partial<AgentProxyConfig> = {}): Promise<ProxyRig> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'cyberun-proxy-'));
+  const gateway = await startGateway({ port: 0, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
+  const core = new EndpointCore();
+  const client = new TunnelClient({
+    url: gateway.agentUrl,
+    agentKey: AK,
+    agentId: 'proxy-host',
+    agentVersion: '0.1.0-test',
+    labels: () => [],
+    inventory: () => undefined,
+    core,
+    logger: silentLogger(),
+    proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 10_000, idleTimeoutMs: 10_000, allowPrivateUpstreams: true, drainTimeoutMs: 500, ...proxy },
+  });
+  client.start();
+  await waitFor('agent connected', () => client.currentState().kind === 'connected');
+  const api: ProxyRig['api'] = async (method, path, body) => {
+    const res = await fetch(`${gateway.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${SK}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  return {
+    gateway,
+    client,
+    core,
+    dataDir,
+    api,
+    async deploy(definition, endpoints = []) {
+      const created = await api('POST', '/containers', definition);
+      const id = String(created.body['id']);
+      core.endpoints.set(id, endpoints);
+      await api('POST', `/containers/${id}/deploy`);
+      const slug = String(definition['service_slug']);
+      await waitFor('sync reached the agent', () => core.lastApplied()?.services.some((s) => s.id === id));
+      await new Promise((r) => setTimeout(r, 5));
+      core.emit(statusReport(id, slug, { readyReplicas: 1, state: 'running' }));
+      await waitFor(`${slug} running`, async () => (await api('GET', `/r/containers/${slug}`)).body['service_status'] === 'running', 5_000);
+      return id;
+    },
+    async close() {
+      await client.close();
+      await gateway.close();
+    },
+  };
+}

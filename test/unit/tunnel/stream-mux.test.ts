@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import { STREAM_INITIAL_WINDOW } from '../../../src/tunnel/protocol-stream.js';
+import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
+import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
+
+/** Two muxes joined by an in-memory "socket" that delivers frames asynchronously, in order. */
+function pair(): { opener: StreamMux; acceptor: StreamMux; accepted: TunnelStream[]; sentBytes: () => number; frames: Array<Record<string, unknown>> } {
+  const accepted: TunnelStream[] = [];
+  const frames: Array<Record<string, unknown>> = [];
+  let bytes = 0;
+  let a: StreamMux;
+  let b: StreamMux;
+  const deliver = (to: () => StreamMux, onOpen?: (id: number) => void) => ({
+    sendText(text: string) {
+      const frame = JSON.parse(text) as Record<string, unknown> & { type: string; stream_id: number };
+      frames.push(frame);
+      setImmediate(() => {
+        if (frame.type === 'stream.open') onOpen?.(frame.stream_id);
+        else to().handleFrame(frame as unknown as StreamFrame);
+      });
+    },
+    sendBinary(frame: Buffer, written: () => void) {
+      bytes += frame.byteLength - 4;
+      setImmediate(() => {
+        to().handleData(frame);
+        written();
+      });
+    },
+  });
+  a = new StreamMux({ transport: deliver(() => b, undefined) });
+  b = new StreamMux({
+    transport: deliver(() => a, undefined),
+  });
+  // The opener's stream.open goes to the acceptor, which creates the stream.
+  const openerTransport = deliver(() => b, (id) => {
+    const s = b.accept(id);
+    if (s) accepted.push(s);
+  });
+  a = new StreamMux({ transport: openerTransport });
+  return { opener: a, acceptor: b, accepted, sentBytes: () => bytes, frames };
+}
+
+function openStream(p: ReturnType<typeof pair>): TunnelStream {
+  const s = p.opener.open();
+  p.opener.sendControl({ type: 'stream.open', stream_id: s.id });
+  return s;
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+const until = async (what: string, check: () => boolean, max = 20_000) => {
+  for (let i = 0; i < max; i++) {
+    if (check()) return;
+    await tick();
+  }
+  throw new Error(`never: ${what}`);
+};
+
+describe('StreamMux / TunnelStream', () => {
+  it('moves 32 MiB to a consumer that pauses and resumes at odd moments, intact and in order', async () => {
+    const p = pair();
+    const s = openStream(p);
+    await until('accepted', () => p.accepted.length === 1);
+    const peer = p.accepted[0]!;
+    const total = 32 * 1024 * 1024;
+    let sum = 0;
+    let received = 0;
+    let expectByte = 0;
+    peer.on('data', (c: Buffer) => {
+      for (let i = 0; i < c.length; i += 4099) {
+        if (c[i] !== (expectByte + i) % 251) throw new Error(`corrupt at ${received + i}`);
+      }
+      expectByte = (expectByte + c.length) % 251;
+      received += c.length;
+      if (received % 7 === 0 || Math.random() < 0.05) {
+        peer.pause();
+        setTimeout(() => peer.resume(), Math.random() < 0.5 ? 0 : 2);
+      }
+    });
+    const ended = new Promise<void>((r) => peer.on('end', () => r()));
+    let sent = 0;
+    while (sent < total) {
+      const n = Math.min(100_000, total - sent);
+      const piece = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) piece[i] = (sent + i) % 251;
+      sent += n;
+      if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+      sum += n;
+    }
+    s.end();
+    await ended;
+    expect(received).toBe(total);
+    expect(sum).toBe(total);
+  }, 20_000);
+
+  it('a receiver that never reads stops the sender after the granted credit', async () => {
+    const p = pair();
+    const s = openStream(p);
+    await until('accepted', () => p.accepted.length === 1);
+    // A producer that writes 8 MiB as fast as backpressure lets it.
+    void (async () => {
+      for (let i = 0; i < 128; i++) if (!s.write(Buffer.alloc(64 * 1024))) await new Promise((r) => s.once('drain', r));
+    })();
+    for (let i = 0; i < 2000; i++) await tick();
+    // The receiver buffers at most its window (1 MiB by default), then the sender stalls.
+    const stalled = p.sentBytes();
+    expect(stalled).toBeGreaterThanOrEqual(STREAM_INITIAL_WINDOW);
+    expect(stalled).toBeLessThanOrEqual(p.acceptor.windowBytes);
+    for (let i = 0; i < 2000; i++) await tick();
+    expect(p.sentBytes()).toBe(stalled);
+    // Reading grants more, in window-sized steps.
+    p.accepted[0]!.resume();
+    await until('more credit used', () => p.sentBytes() > stalled + STREAM_INITIAL_WINDOW);
+  });
+
+  it('interleaves streams: a small message is not queued behind a large body', async () => {
+    const p = pair();
+    const big = openStream(p);
+    const small = openStream(p);
+    await until('accepted', () => p.accepted.length === 2);
+    const [bigPeer, smallPeer] = p.accepted as [TunnelStream, TunnelStream];
+    let bigBytes = 0;
+    bigPeer.on('data', (c: Buffer) => (bigBytes += c.length));
+    let bigAtSmallEnd = -1;
+    smallPeer.on('data', () => undefined);
+    smallPeer.on('end', () => (bigAtSmallEnd = bigBytes));
+    const bigDone = new Promise((r) => bigPeer.on('end', r));
+    big.end(Buffer.alloc(16 * 1024 * 1024));
+    small.end(Buffer.from('hello'));
+    await bigDone;
+    expect(bigAtSmallEnd).toBeGreaterThanOrEqual(0);
+    expect(bigAtSmallEnd).toBeLessThan(4 * 1024 * 1024);
+  }, 30_000);
+
+  it('a reset on one side errors the other side and frees both ids', async () => {
+    const p = pair();
+    const s = openStream(p);
+    await until('accepted', () => p.accepted.length === 1);
+    const peer = p.accepted[0]!;
+    const failed = new Promise<Error>((r) => peer.once('error', r));
+    s.on('error', () => undefined);
+    s.destroy(new Error('client went away'));
+    const err = await failed;
+    expect(err.message).toMatch(/reset by the peer \(cancelled: client went away\)/);
+    await until('both retired', () => p.opener.size === 0 && p.acceptor.size === 0);
+  });
+
+  it('refuses data beyond the granted credit with a protocol reset', async () => {
+    const p = pair();
+    const s = openStream(p);
+    await until('accepted', () => p.accepted.length === 1);
+    const peer = p.accepted[0]!;
+    peer.on('error', () => undefined);
+    s.on('error', () => undefined);
+    const frame = Buffer.alloc(4 + STREAM_INITIAL_WINDOW + 1);
+    frame.writeUInt32BE(s.id, 0);
+    p.acceptor.handleData(frame);
+    await until('reset sent', () => p.frames.some((f) => f['type'] === 'stream.reset' && f['code'] === 'protocol_error'));
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('accepts only increasing stream ids', () => {
+    const p = pair();
+    expect(p.acceptor.accept(5)).toBeDefined();
+    expect(p.acceptor.accept(5)).toBeUndefined();
+    expect(p.acceptor.accept(3)).toBeUndefined();
+    expect(p.frames.filter((f) => f['type'] === 'stream.reset' && f['code'] === 'refused')).toHaveLength(2);
+  });
+});
