@@ -5,13 +5,19 @@ import { DockerRuntime } from './runtime/docker-runtime.js';
 import type { HostInventory } from './host/types.js';
 import { readInventory } from './host/inventory.js';
 import { mergeLabels } from './host/labels.js';
-import { placementVerdict } from './domain/placement.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
 import { AGENT_VERSION } from './version.js';
 import { readFile } from 'node:fs/promises';
+import { AgentMetrics, type ProxyMetrics } from './admin/metrics.js';
+import { startAdminServer, type AdminServer } from './admin/admin-server.js';
+import { parseAdminListen } from './admin/admin-address.js';
+import { buildStatusView, type AdminStatus } from './admin/status-view.js';
+import { DrainRegistry } from './drain-registry.js';
+import { diffConfig, type ConfigChange } from './config/config-diff.js';
+import type { PlanPolicy } from './domain/replica-planner.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -22,13 +28,16 @@ export interface AgentDeps {
   readInventory?: () => Promise<HostInventory>;
   now?: () => number;
   random?: () => number;
+  /** Extra CA (PEM) trusted for external services' https upstreams (private PKI, tests). */
+  upstreamCaPem?: string;
 }
 
 /**
  * The composition root: builds every component, passes dependencies in, and owns start/stop order.
  *
- *   start: inventory → runtime (ping, network) → reconciler (disk snapshot, adopt) → sources, tunnel
- *   stop:  tunnel → sources → reconciler loop (containers keep running: agent shutdown ≠ workload shutdown)
+ *   start: inventory → admin endpoint → runtime (ping, network) → reconciler (disk snapshot, adopt) → sources, tunnel
+ *   stop:  drain (proxy streams) → tunnel → sources → reconciler loop → admin endpoint
+ *          (containers keep running: agent shutdown ≠ workload shutdown)
  */
 export class Agent {
   readonly reconciler: Reconciler;
@@ -38,6 +47,16 @@ export class Agent {
   /** The tunnel to the gateway, when a gateway URL is configured. */
   tunnel: TunnelClient | undefined;
   private inventoryTimer: NodeJS.Timeout | undefined;
+  /** Prometheus metrics; also the ProxyMetrics the proxy reports requests to (see `proxyMetrics`). */
+  readonly metrics: AgentMetrics;
+  /** Graceful-shutdown participants (the proxy registers here); drained first by `stop()`. */
+  readonly drains: DrainRegistry;
+  private admin: AdminServer | undefined;
+  /** Set when start() has finished; the admin endpoint's /healthz reports it. */
+  private started = false;
+  private readonly startedAt: number;
+  /** Shared with the reconciler by reference, so a reload can change the start budget live. */
+  private readonly policy: PlanPolicy;
 
   private constructor(
     private readonly deps: AgentDeps,
@@ -48,18 +67,19 @@ export class Agent {
     this.inventory = inventory;
     this.runtime = runtime;
     const now = deps.now ?? Date.now;
+    this.startedAt = now();
+    this.policy = {
+      startBudgetMs: config.health.startBudgetMs,
+      failureThreshold: config.health.failureThreshold,
+      restart: config.restart,
+    };
     this.reconciler = new Reconciler({
       agentId: config.agentId,
       runtime,
       logger,
       network: config.docker.network,
-      allowedRoots: () => config.volumes.allowedRoots,
-      placement: (spec) => placementVerdict(spec, this.labels(), this.inventory.gpus),
-      policy: {
-        startBudgetMs: config.health.startBudgetMs,
-        failureThreshold: config.health.failureThreshold,
-        restart: config.restart,
-      },
+      host: () => ({ labels: this.labels(), gpus: this.inventory.gpus, allowedRoots: this.deps.config.volumes.allowedRoots }),
+      policy: this.policy,
       pull: config.pull,
       stopTimeoutMs: config.restart.stopTimeoutMs,
       orphanGraceMs: config.reconcile.orphanGraceMs,
@@ -74,6 +94,16 @@ export class Agent {
     this.servicesDir = config.servicesDir
       ? new ServicesDirSource({ dir: config.servicesDir, core: this.reconciler, logger: logger.child({ component: 'services-dir' }) })
       : undefined;
+    this.drains = new DrainRegistry(logger.child({ component: 'drain' }));
+    this.metrics = new AgentMetrics({
+      agentId: config.agentId,
+      version: AGENT_VERSION,
+      statusSnapshot: () => this.reconciler.statusSnapshot(),
+      gpus: () => this.inventory.gpus,
+      gpuClaims: () => this.reconciler.gpuClaims(),
+      tunnelState: () => this.tunnel?.currentState(),
+    });
+    this.reconciler.onStatusChange((report) => this.metrics.observeStatus(report));
   }
 
   static async start(deps: AgentDeps): Promise<Agent> {
@@ -91,7 +121,14 @@ export class Agent {
         logger: logger.child({ component: 'docker' }),
       });
     const agent = new Agent(deps, inventory, runtime);
-    await agent.reconciler.start();
+    // First, so a second agent on the same state dir is refused before it touches anything.
+    await agent.startAdmin();
+    try {
+      await agent.reconciler.start();
+    } catch (err) {
+      await agent.admin?.close();
+      throw err;
+    }
     await agent.servicesDir?.start();
     if (config.gatewayUrl && config.agentKey) {
       agent.tunnel = new TunnelClient({
@@ -104,11 +141,16 @@ export class Agent {
         inventory: () => agent.inventory,
         core: agent.reconciler,
         logger: logger.child({ component: 'tunnel' }),
+        proxy: { ...config.proxy, metrics: agent.metrics, ...(deps.upstreamCaPem === undefined ? {} : { upstreamCaPem: deps.upstreamCaPem }) },
       });
+      const tunnel = agent.tunnel;
+      agent.drains.register('proxy', (deadline) => tunnel.drainStreams(deadline));
+      agent.tunnel.onState((state) => agent.metrics.observeTunnelState(state));
       agent.tunnel.start();
     }
     agent.inventoryTimer = setInterval(() => void agent.refreshInventory(read), config.gpu.inventoryRefreshMs);
     agent.inventoryTimer.unref?.();
+    agent.started = true;
     return agent;
   }
 
@@ -121,12 +163,81 @@ export class Agent {
     return this.inventory;
   }
 
-  /** Stops the agent's loops. Containers are never stopped here. Idempotent. */
+  /** What the proxy reports each finished request to. */
+  get proxyMetrics(): ProxyMetrics {
+    return this.metrics;
+  }
+
+  /** The admin endpoint's `GET /status` document. */
+  statusView(): AdminStatus {
+    return buildStatusView({
+      agentId: this.deps.config.agentId,
+      version: AGENT_VERSION,
+      now: (this.deps.now ?? Date.now)(),
+      startedAt: this.startedAt,
+      desiredRevision: this.reconciler.desiredRevision,
+      tunnel: this.tunnel?.currentState(),
+      labels: this.labels(),
+      gpus: this.inventory.gpus,
+      claims: this.reconciler.gpuClaims(),
+      services: this.reconciler.statusSnapshot(),
+    });
+  }
+
+  /**
+   * Stops the agent: drains registered participants (proxy streams) within
+   * `shutdown.drainTimeoutMs`, then closes the tunnel and stops the loops. Containers are never
+   * stopped here. Idempotent.
+   */
   async stop(): Promise<void> {
     clearInterval(this.inventoryTimer);
+    await this.drains.drain(this.deps.config.shutdown.drainTimeoutMs);
     await this.tunnel?.close();
     this.servicesDir?.stop();
     await this.reconciler.stop();
+    await this.admin?.close();
+  }
+
+  /**
+   * Applies a reloaded configuration (SIGHUP) to the running agent without restarting anything.
+   * Only the keys in LIVE_CONFIG_KEYS change; the result names them and the changed keys that
+   * need a restart (left as they were). Mutates the config object in place, since components hold
+   * references to its sections.
+   */
+  reload(next: AgentConfig): ConfigChange {
+    const config = this.deps.config;
+    const change = diffConfig(config, next);
+    const live = new Set(change.live);
+    if (live.has('agent_labels')) config.agentLabels = [...next.agentLabels];
+    if (live.has('log_level')) {
+      config.logLevel = next.logLevel;
+      this.deps.logger.level = next.logLevel;
+    }
+    if (live.has('volumes.allowed_roots')) config.volumes.allowedRoots = [...next.volumes.allowedRoots];
+    if (live.has('health.start_budget')) this.policy.startBudgetMs = config.health.startBudgetMs = next.health.startBudgetMs;
+    if (change.live.some((k) => k.startsWith('restart.'))) Object.assign(config.restart, next.restart);
+    if (change.live.some((k) => k.startsWith('pull.'))) Object.assign(config.pull, next.pull);
+    if (live.has('shutdown.drain_timeout')) config.shutdown.drainTimeoutMs = next.shutdown.drainTimeoutMs;
+    // Labels, roots or policies changed: judge every service again now rather than at its next event.
+    if (change.live.length > 0) this.reconciler.recheck();
+    return change;
+  }
+
+  private async startAdmin(): Promise<void> {
+    const address = parseAdminListen(this.deps.config.admin.listen, this.deps.config.stateDir);
+    if (address.kind === 'off') return;
+    this.admin = await startAdminServer({
+      address,
+      status: () => this.statusView(),
+      ready: () => this.started,
+      metrics: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.text() }),
+      logger: this.deps.logger.child({ component: 'admin' }),
+    });
+  }
+
+  /** Where the admin endpoint listens (tcp port 0 resolved), or undefined when it is off. */
+  adminAddress() {
+    return this.admin?.address;
   }
 
   private async refreshInventory(read: () => Promise<HostInventory>): Promise<void> {

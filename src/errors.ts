@@ -1,5 +1,5 @@
 /**
- * The project's one error type. Every foreign error (dockerode, undici, ws, zod, fs) is translated
+ * The project's one error type. Every foreign error (Docker Engine API, undici, ws, zod, fs) is translated
  * into an AgentError at the adapter that met it, with the original kept as `cause`.
  *
  * Callers branch on `code`, never on `message`. Messages are for people: they name the field or
@@ -48,6 +48,8 @@ export const ErrorCodes = {
   UPSTREAM: 'AGENT_ERR_UPSTREAM',
   /** An HTTP request to the agent or gateway was invalid. */
   BAD_REQUEST: 'AGENT_ERR_BAD_REQUEST',
+  /** The local admin endpoint could not listen (address taken, another agent on the same state dir). */
+  ADMIN_LISTEN: 'AGENT_ERR_ADMIN_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

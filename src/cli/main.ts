@@ -6,6 +6,7 @@ import { runCommand } from './run.js';
 import { devCommand } from './dev.js';
 import { gatewayCommand } from './gateway.js';
 import { inventoryCommand } from './inventory.js';
+import { statusCommand } from './status.js';
 
 const HELP = `cyberun-agent ${AGENT_VERSION}: runs Cyberun container services on this host's Docker Engine
 
@@ -13,6 +14,7 @@ Usage:
   cyberun-agent run [flags]              run the agent daemon (tunnel to a gateway and/or --services-dir)
   cyberun-agent dev [--port N]           local gateway + agent in one process (what \`npm start\` runs)
   cyberun-agent gateway [--port N]       the local gateway alone (Cyberun container API + agent endpoint)
+  cyberun-agent status [--json]          what the running agent runs: services, replicas, health, tunnel
   cyberun-agent inventory [--json]       GPUs, labels and GPU allocations of this host
   cyberun-agent validate <file|->        validate a service definition (JSON or YAML); exit 1 on errors
   cyberun-agent config check [flags]     print the effective configuration (secrets masked)
@@ -34,6 +36,7 @@ const commands: Record<string, CliCommand> = {
   dev: devCommand,
   gateway: gatewayCommand,
   inventory: inventoryCommand,
+  status: statusCommand,
   validate: validateCommand,
   version: async (_args, io) => {
     io.stdout.write(`${AGENT_VERSION}\n`);

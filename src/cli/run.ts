@@ -4,10 +4,12 @@ import { createLogger } from '../log.js';
 import { isAgentError } from '../errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
+import { reloadAgentConfig } from './reload.js';
 
 /**
- * `cyberun-agent run [flags]`: the daemon. Runs until SIGTERM/SIGINT, then stops its own loops and
- * exits 0; containers keep running and are adopted by the next start.
+ * `cyberun-agent run [flags]`: the daemon. Runs until SIGTERM/SIGINT, then drains proxied streams
+ * (shutdown.drain_timeout), closes the tunnel, stops its own loops and exits 0; containers keep
+ * running and are adopted by the next start. SIGHUP reloads the configuration (see reload.ts).
  */
 export const runCommand: CliCommand = async (args, io) => {
   let loaded;
@@ -28,7 +30,14 @@ export const runCommand: CliCommand = async (args, io) => {
     return 1;
   }
   logger.info({ agentId: config.agentId, servicesDir: config.servicesDir, gateway: config.gatewayUrl }, 'agent running');
+  let reloading = Promise.resolve();
+  const onHangup = (): void => {
+    reloading = reloading.then(() => reloadAgentConfig(agent, { argv: args, env: io.env, cwd: io.cwd }, logger)).then(() => undefined);
+  };
+  process.on('SIGHUP', onHangup);
   await waitForSignal(io);
+  process.off('SIGHUP', onHangup);
+  await reloading;
   logger.info('shutting down (containers keep running)');
   await agent.stop();
   logger.flush();

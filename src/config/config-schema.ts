@@ -2,6 +2,7 @@ import { posix as path } from 'node:path';
 import { z } from 'zod';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { LogLevel } from './types.js';
+import { parseAdminListen } from '../admin/admin-address.js';
 
 /**
  * The schema of `cyberun-agent.yaml`: snake_case keys mirroring AgentConfig. Every key is
@@ -282,6 +283,18 @@ const network = () =>
     return text;
   });
 
+/** Validated by the admin endpoint's own parser, so the config and the server agree on the syntax. */
+const adminListen = () =>
+  leaf((input) => {
+    const text = asString(input, 'a unix socket path, a loopback host:port, or "off"');
+    try {
+      parseAdminListen(text, '/');
+    } catch (err) {
+      throw invalid(errorMessage(err));
+    }
+    return text;
+  });
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
 
 // ---------------------------------------------------------------------------------------------
@@ -303,6 +316,9 @@ export interface ConfigValues {
   pull: { stall_timeout: number; total_timeout: number };
   reconcile: { resync_interval: number; orphan_grace: number };
   proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean };
+  /** No default sets admin.listen (unset = the socket in state_dir), so `admin` itself may be missing. */
+  admin: { listen: string | undefined };
+  shutdown: { drain_timeout: number };
   log_level: LogLevel;
 }
 
@@ -355,6 +371,8 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     idle_timeout: duration(1000),
     allow_private_upstreams: bool(),
   }),
+  admin: section({ listen: adminListen() }),
+  shutdown: section({ drain_timeout: duration(0) }),
   log_level: oneOf(LOG_LEVELS),
 });
 
@@ -403,6 +421,8 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'proxy.headers_timeout', kind: 'duration' },
   { path: 'proxy.idle_timeout', kind: 'duration' },
   { path: 'proxy.allow_private_upstreams', kind: 'bool' },
+  { path: 'admin.listen', kind: 'string' },
+  { path: 'shutdown.drain_timeout', kind: 'duration' },
   { path: 'log_level', kind: 'enum', flag: '--log-level' },
 ];
 
@@ -438,6 +458,7 @@ export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
     pull: { stall_timeout: '2m', total_timeout: '2h' },
     reconcile: { resync_interval: '30s', orphan_grace: '60s' },
     proxy: { max_body: '10GiB', headers_timeout: '10m', idle_timeout: '15m', allow_private_upstreams: false },
+    shutdown: { drain_timeout: '30s' },
     log_level: 'info',
   };
 }

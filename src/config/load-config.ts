@@ -515,6 +515,8 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
       idleTimeoutMs: c.proxy.idle_timeout,
       allowPrivateUpstreams: c.proxy.allow_private_upstreams,
     },
+    admin: { listen: c.admin?.listen },
+    shutdown: { drainTimeoutMs: c.shutdown.drain_timeout },
     logLevel: c.log_level,
   };
 }
@@ -570,6 +572,8 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
       idle_timeout: d(config.proxy.idleTimeoutMs),
       allow_private_upstreams: config.proxy.allowPrivateUpstreams,
     },
+    admin: { listen: config.admin.listen ?? null },
+    shutdown: { drain_timeout: d(config.shutdown.drainTimeoutMs) },
     log_level: config.logLevel,
   };
 }

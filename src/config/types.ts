@@ -78,5 +78,13 @@ export interface AgentConfig {
     /** Allow external_url to resolve to loopback/private/link-local addresses. */
     allowPrivateUpstreams: boolean;
   };
+  admin: {
+    /** Local admin endpoint (status, metrics, healthz): an absolute unix socket path, a loopback host:port, or 'off'; undefined = `<stateDir>/admin.sock`. See src/admin/admin-address.ts. */
+    listen: string | undefined;
+  };
+  shutdown: {
+    /** On SIGTERM, how long in-flight proxy streams may take to finish before they are reset. */
+    drainTimeoutMs: number;
+  };
   logLevel: LogLevel;
 }

@@ -76,6 +76,8 @@ describe('defaults', () => {
       pull: { stallTimeoutMs: 120_000, totalTimeoutMs: 7_200_000 },
       reconcile: { resyncIntervalMs: 30_000, orphanGraceMs: 60_000 },
       proxy: { maxBodyBytes: 10 * 2 ** 30, headersTimeoutMs: 600_000, idleTimeoutMs: 900_000, allowPrivateUpstreams: false },
+      admin: { listen: undefined },
+      shutdown: { drainTimeoutMs: 30_000 },
       logLevel: 'info',
     });
     expect(Object.values(sources).every((s) => s === 'default')).toBe(true);

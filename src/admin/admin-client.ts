@@ -1,0 +1,33 @@
+import { request } from 'node:http';
+import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import { describeAdminAddress, type AdminAddress } from './admin-address.js';
+
+/**
+ * GET `path` from a local admin endpoint. Resolves with the status and body (any status); throws
+ * AgentError(UPSTREAM) naming the address when nothing answers within `timeoutMs`.
+ */
+export function adminGet(address: Exclude<AdminAddress, { kind: 'off' }>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
+    const req = request({ ...target, method: 'GET', path, timeout: timeoutMs, headers: { accept: '*/*' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => reject(fail(address, err)));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => reject(fail(address, err)));
+    req.end();
+  });
+}
+
+function fail(address: Exclude<AdminAddress, { kind: 'off' }>, err: Error): AgentError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const hint =
+    code === 'ENOENT' || code === 'ECONNREFUSED'
+      ? 'is the agent running? (`cyberun-agent run`, or `systemctl status cyberun-agent`)'
+      : code === 'EACCES'
+        ? 'permission denied: run as the agent\'s user or root'
+        : 'check admin.listen';
+  return new AgentError(ErrorCodes.UPSTREAM, `admin endpoint ${describeAdminAddress(address)} did not answer: ${errorMessage(err)}; ${hint}`, { cause: err });
+}

@@ -1,0 +1,106 @@
+import { adminGet } from '../admin/admin-client.js';
+import { describeAdminAddress, parseAdminListen, type AdminAddress } from '../admin/admin-address.js';
+import type { AdminStatus } from '../admin/status-view.js';
+import { loadConfig, parseDuration } from '../config/load-config.js';
+import { errorMessage } from '../errors.js';
+import { printConfigError } from './config-errors.js';
+import type { CliCommand, CliIo } from './io.js';
+import { renderStatus } from './status-render.js';
+
+const USAGE = `usage: cyberun-agent status [--json] [--healthz [--wait <duration>]] [--admin <address>] [config flags…]
+
+Asks the running agent (its local admin endpoint) what runs on this host: services, replicas,
+phase, health or reason (a progress bar while pulling), GPUs, restarts, age, and the tunnel state.
+  --json              print the status document as JSON
+  --healthz           only check the agent has started and answers (exit 0) or not (exit 1);
+                      for HEALTHCHECKs
+  --wait <duration>   with --healthz: keep asking until it passes or the duration ("120s") ends;
+                      the systemd unit's ExecStartPost uses it as the readiness signal
+  --admin <address>   the admin endpoint: a unix socket path or 127.0.0.1:PORT. Default: found
+                      from the configuration (admin.listen, else <state_dir>/admin.sock), read
+                      with the same flags, env and file as "cyberun-agent run".
+Exit status: 0 ok, 1 the agent did not answer, 2 usage.
+`;
+
+/** `cyberun-agent status`: a client of the admin endpoint; never talks to Docker itself. */
+export const statusCommand: CliCommand = async (args, io) => {
+  let json = false;
+  let healthz = false;
+  let admin: string | undefined;
+  let waitMs = 0;
+  const configArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-h' || a === '--help') {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    if (a === '--json') json = true;
+    else if (a === '--healthz') healthz = true;
+    else if (a === '--wait' || a.startsWith('--wait=')) {
+      const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
+      try {
+        waitMs = parseDuration(value ?? '');
+      } catch (err) {
+        io.stderr.write(`cyberun-agent status: --wait ${errorMessage(err)}\n`);
+        return 2;
+      }
+    }
+    else if (a === '--admin' || a.startsWith('--admin=')) {
+      admin = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
+      if (admin === undefined || admin === '') {
+        io.stderr.write(`cyberun-agent status: --admin needs a value\n${USAGE}`);
+        return 2;
+      }
+    } else configArgs.push(a);
+  }
+  const address = await resolveAddress(admin, configArgs, io);
+  if (typeof address === 'number') return address;
+  if (address.kind === 'off') {
+    io.stderr.write('cyberun-agent status: the admin endpoint is off (admin.listen: off); enable it to use status\n');
+    return 1;
+  }
+  try {
+    if (healthz) {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        try {
+          const answer = await adminGet(address, '/healthz', 3_000);
+          if (answer.status !== 200) throw new Error(`/healthz answered ${answer.status} ${answer.body.trim()}`);
+          io.stdout.write('ok\n');
+          return 0;
+        } catch (err) {
+          if (Date.now() >= deadline) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    }
+    const answer = await adminGet(address, '/status');
+    if (answer.status !== 200) throw new Error(`${describeAdminAddress(address)} answered ${answer.status}: ${answer.body.slice(0, 200)}`);
+    const status = JSON.parse(answer.body) as AdminStatus;
+    io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
+    return 0;
+  } catch (err) {
+    io.stderr.write(`cyberun-agent status: ${errorMessage(err)}\n`);
+    return 1;
+  }
+};
+
+async function resolveAddress(admin: string | undefined, configArgs: string[], io: CliIo): Promise<AdminAddress | number> {
+  if (admin !== undefined) {
+    try {
+      return parseAdminListen(admin, io.cwd);
+    } catch (err) {
+      io.stderr.write(`cyberun-agent status: --admin ${errorMessage(err)}\n`);
+      return 2;
+    }
+  }
+  try {
+    const { config } = await loadConfig({ argv: configArgs, env: io.env, cwd: io.cwd });
+    return parseAdminListen(config.admin.listen, config.stateDir);
+  } catch (err) {
+    const code = printConfigError(err, io);
+    io.stderr.write('cyberun-agent status: give the admin endpoint with --admin <socket path | 127.0.0.1:PORT> to skip the configuration\n');
+    return code;
+  }
+}
