@@ -390,6 +390,13 @@ function crossCheck(c: ConfigValues, originOf: (k: string) => string, issues: Co
       });
     }
   }
+  if (c.gateway_url !== undefined && c.services_dir !== undefined) {
+    // Each source delivers the full desired set: two of them would keep removing each other's services.
+    issues.push({
+      path: 'services_dir',
+      message: `services_dir (${originOf('services_dir')}) and gateway_url (${originOf('gateway_url')}) are both set; an agent takes its services from one source: remove one of them`,
+    });
+  }
   if (c.gateway_url?.startsWith('ws://')) {
     const host = new URL(c.gateway_url).hostname;
     if (!['localhost', '127.0.0.1', '[::1]'].includes(host) && !host.endsWith('.localhost')) {

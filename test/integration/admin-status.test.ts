@@ -20,6 +20,7 @@ import { sweepByLabel } from '../helpers/engine.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { noGpuInventory, startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { parsePromText } from '../helpers/prom-text.js';
+import { serviceSpec } from '../helpers/service-spec.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('admin endpoint / status CLI integration tests');
@@ -45,20 +46,7 @@ describe.skipIf(!docker)('admin endpoint, status CLI and metrics against a runni
   let socket: string;
 
   function spec(name: string, over: Partial<ServiceDefinition> = {}): ServiceDefinition {
-    return {
-      service_slug: slug(name),
-      display_name: name,
-      service_type: 'deployed',
-      docker_image: 'cyberun-test/busybox-http:1',
-      exposed_port: 8080,
-      health_path: '/health',
-      env_config: [],
-      volume_config: [],
-      required_labels: [],
-      gpu_count: 0,
-      replica_count: 1,
-      ...over,
-    };
+    return serviceSpec(slug(name), { display_name: name, ...over });
   }
 
   const metrics = async () => {

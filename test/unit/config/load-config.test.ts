@@ -548,3 +548,12 @@ describe('the key table', () => {
     }
   });
 });
+
+describe('one source of desired state', () => {
+  it('refuses services_dir together with gateway_url, naming both origins', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), "cyberun-cfg-src-"));
+    await expect(
+      loadConfig({ argv: ['--services-dir', home, '--gateway-url', 'ws://127.0.0.1:9/x', '--state-dir', home], env: { CYBERUN_AGENT_KEY: 'ak-abcdefghijklmnop' }, cwd: home, searchPaths: [] }),
+    ).rejects.toMatchObject({ details: { issues: [expect.objectContaining({ path: 'services_dir', message: expect.stringContaining('one source') })] } });
+  });
+});
