@@ -3,12 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { request } from 'undici';
-import { Agent } from '../src/agent.js';
-import { loadConfig } from '../src/config/load-config.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { startGateway, type Gateway } from '../src/gateway/gateway-server.js';
-import { createLogger, silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/log.js';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
-import { sweepByLabel } from '../test/helpers/engine.js';
+import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
 import { BULK_BYTES, quantile, type Measure } from './proxy-client.js';
 import type { Benchmark, BenchResult } from './types.js';
@@ -17,6 +17,8 @@ const SK = 'sk-bench-proxy';
 const AK = 'ak-bench-proxy';
 const auth = { authorization: `Bearer ${SK}` };
 const CONCURRENCY = 16;
+/** The built CLI (npm run bench builds dist/ first). */
+const BIN = fileURLToPath(new URL('../../bin/cyberun-agent.js', import.meta.url));
 
 /** Runs one measurement in a worker thread (bench/proxy-client.ts). */
 function measure<T>(kind: Measure, url: string, headers: Record<string, string>): Promise<T> {
@@ -29,7 +31,7 @@ function measure<T>(kind: Measure, url: string, headers: Record<string, string>)
   });
 }
 
-async function setup(): Promise<{ gateway: Gateway; agent: Agent; direct: string; tunnel: string; cleanup: () => Promise<void> }> {
+async function setup(): Promise<{ gateway: Gateway; direct: string; tunnel: string; cleanup: () => Promise<void> }> {
   await ensureNodeTestImage();
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
   const network = `cyberun-bench-proxy-${process.pid}`;
@@ -37,13 +39,14 @@ async function setup(): Promise<{ gateway: Gateway; agent: Agent; direct: string
   // A slug of its own per run: container names derive from it, and a killed earlier run may have left one.
   const slug = `bench-proxy-${process.pid}`;
   const gateway = await startGateway({ port: 0, dataDir: path.join(stateDir, 'gateway'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
-  const { config } = await loadConfig({
-    argv: ['--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--set', `docker.network=${network}`, '--log-level', 'warn'],
-    env: {},
-    cwd: process.cwd(),
-    searchPaths: [],
+  // The agent runs as its own process, as deployed: gateway and agent never share an event loop.
+  const nodeArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const agent = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
+    '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK },
+    cwd: stateDir,
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const agent = await Agent.start({ config: { ...config, gatewayUrl: gateway.agentUrl, agentKey: AK, docker: { ...config.docker, addressing: 'ip' } }, logger: createLogger({ level: 'warn' }) });
   const api = async (method: string, p: string, body?: unknown) => {
     const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return (await res.body.json()) as Record<string, unknown>;
@@ -55,15 +58,16 @@ async function setup(): Promise<{ gateway: Gateway; agent: Agent; direct: string
     if (Date.now() > deadline) throw new Error(`${slug} did not become running`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const ep = agent.reconciler.readyEndpoints(id)[0];
-  if (ep === undefined) throw new Error('no ready endpoint');
+  const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
+  const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
+  if (ip === undefined) throw new Error('no ready replica to measure directly');
   return {
     gateway,
-    agent,
-    direct: `http://${ep.host}:${ep.port}`,
+    direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
     async cleanup() {
-      await agent.stop();
+      agent.kill('SIGTERM');
+      if (agent.exitCode === null) await new Promise((r) => agent.once('exit', r));
       await gateway.close();
       await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
       await removeTestNetwork(network);
