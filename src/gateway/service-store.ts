@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Logger } from '../log.js';
 import type { ServiceDefinition } from '../spec/types.js';
 
@@ -113,22 +113,7 @@ export class ServiceStore {
   }
 
   private async persist(services: StoredService[]): Promise<void> {
-    const path = join(this.dataDir, FILE_NAME);
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const body = `${JSON.stringify({ format: FORMAT, services }, null, 2)}\n`;
-    try {
-      const handle = await open(tmp, 'w', 0o600);
-      try {
-        await handle.writeFile(body, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true }).catch(() => undefined);
-      throw new AgentError(ErrorCodes.STATE_IO, `cannot write ${path}: ${(err as Error).message}`, { cause: err, retryable: true });
-    }
+    await writeFileAtomic(join(this.dataDir, FILE_NAME), `${JSON.stringify({ format: FORMAT, services }, null, 2)}\n`);
   }
 }
 

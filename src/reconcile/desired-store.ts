@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import path from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
 import type { DesiredService } from '../spec/types.js';
@@ -18,7 +19,6 @@ export class DesiredStore {
   readonly file: string;
   /** Saves run one at a time, in call order; the last call's snapshot is what ends on disk. */
   private queue: Promise<void> = Promise.resolve();
-  private seq = 0;
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, 'desired.json');
@@ -48,20 +48,11 @@ export class DesiredStore {
   }
 
   private async write(snapshot: DesiredSnapshot): Promise<void> {
-    const dir = path.dirname(this.file);
-    const tmp = `${this.file}.${process.pid}.${++this.seq}.tmp`;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFile(tmp, JSON.stringify(snapshot), { mode: 0o600 });
-      const fh = await open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, this.file);
+      await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new AgentError(ErrorCodes.STATE_IO, `cannot write ${this.file}: ${(err as Error).message}`, { cause: err, retryable: true });
+      throw new AgentError(ErrorCodes.STATE_IO, `cannot create ${path.dirname(this.file)}: ${(err as Error).message}`, { cause: err, retryable: true });
     }
+    await writeFileAtomic(this.file, JSON.stringify(snapshot));
   }
 }
