@@ -1,5 +1,6 @@
 import { benchmarks } from './registry.js';
 import type { BenchResult } from './types.js';
+import { renderTable } from '../src/cli/table.js';
 
 /** `npm run bench`: runs every benchmark of the project and prints a table of ratios. */
 async function main(): Promise<void> {
@@ -22,8 +23,7 @@ async function main(): Promise<void> {
   }
   const fmt = (n: number | undefined, d = 3) => (n === undefined ? '-' : Number.isInteger(n) ? String(n) : n.toFixed(d));
   const table = [['benchmark', 'value', 'baseline', 'unit', 'ratio', 'target', 'met'], ...rows.map((r) => [r.name, fmt(r.value), fmt(r.baseline), r.unit, fmt(r.ratio), r.target, r.met ? 'yes' : 'NO'])];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  process.stdout.write('\n' + table.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n') + '\n');
+  process.stdout.write(`\n${renderTable(table)}`);
 }
 
 await main();

@@ -9,7 +9,7 @@ import { errorMessage } from '../errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
 import { loadKeys } from './gateway.js';
-import { waitForSignal } from './run.js';
+import { waitForSignal } from './signals.js';
 
 const USAGE = `usage: cyberun-agent dev [--port N] [--data-dir D] [agent flags…]
 
@@ -100,7 +100,7 @@ export const devCommand: CliCommand = async (args, io) => {
       `  curl -s -X POST ${dev.apiUrl}/containers/<id>/deploy -H 'Authorization: Bearer ${key}'\n` +
       `  curl -s ${dev.apiUrl}/r/containers/hello -H 'Authorization: Bearer ${key}'\n\n`,
   );
-  await waitForSignal(io);
+  await waitForSignal();
   io.stderr.write('cyberun-agent dev: stopping (containers keep running)\n');
   await dev.stop();
   return 0;

@@ -5,6 +5,7 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import { startGateway } from '../gateway/gateway-server.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CliCommand, CliIo } from './io.js';
+import { waitForSignal } from './signals.js';
 
 const USAGE = `usage: cyberun-agent gateway [--port N] [--host H] [--data-dir D]
 
@@ -62,19 +63,7 @@ export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
   };
 }
 
-export const gatewayCommand: CliCommand = createGatewayCommand({ waitForStop: waitForSignal });
-
-function waitForSignal(): Promise<void> {
-  return new Promise((resolveStop) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolveStop();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-}
+export const gatewayCommand: CliCommand = createGatewayCommand({ waitForStop: async () => void (await waitForSignal()) });
 
 function parseArgs(args: string[], io: CliIo): { port: number; host: string; dataDir: string } | number {
   let port = 8080;

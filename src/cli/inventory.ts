@@ -4,6 +4,7 @@ import type { ReadInventoryOptions } from '../host/inventory.js';
 import { mergeLabels } from '../host/labels.js';
 import type { HostInventory } from '../host/types.js';
 import type { CliCommand, CliIo } from './io.js';
+import { renderTable } from './table.js';
 import { DockerRuntime } from '../runtime/docker-runtime.js';
 import { Labels } from '../runtime/labels.js';
 import { silentLogger } from '../log.js';
@@ -58,14 +59,6 @@ function mib(value: number | undefined): string {
   return value === undefined ? '-' : `${value} MiB`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows.reduce<number[]>(
-    (w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)),
-    [],
-  );
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ') + '\n').join('');
-}
-
 function render(inventory: HostInventory, labels: string[], allocations: GpuAllocation[] | string): string {
   let out = '';
   const holder = (id: string) => {
@@ -77,7 +70,7 @@ function render(inventory: HostInventory, labels: string[], allocations: GpuAllo
     out += `GPUs: none (source: ${inventory.gpuSource})\n`;
   } else {
     out += `GPUs (source: ${inventory.gpuSource})\n`;
-    out += table([
+    out += renderTable([
       ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID', 'HELD BY'],
       ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-', holder(gpu.id)]),
     ]);
@@ -85,7 +78,7 @@ function render(inventory: HostInventory, labels: string[], allocations: GpuAllo
   }
   const gib = (inventory.memoryBytes / 1024 ** 3).toFixed(1);
   out += '\n';
-  out += table([
+  out += renderTable([
     ['CPU', `${inventory.cpu.model} (${inventory.cpu.cores} cores)`],
     ['Memory', `${gib} GiB`],
     ['Platform', inventory.platformArch],

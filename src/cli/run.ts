@@ -2,7 +2,8 @@ import { Agent } from '../agent.js';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { isAgentError } from '../errors.js';
-import type { CliCommand, CliIo } from './io.js';
+import type { CliCommand } from './io.js';
+import { waitForSignal } from './signals.js';
 import { printConfigError } from './config-errors.js';
 import { reloadAgentConfig } from './reload.js';
 
@@ -35,7 +36,7 @@ export const runCommand: CliCommand = async (args, io) => {
     reloading = reloading.then(() => reloadAgentConfig(agent, { argv: args, env: io.env, cwd: io.cwd }, logger)).then(() => undefined);
   };
   process.on('SIGHUP', onHangup);
-  await waitForSignal(io);
+  await waitForSignal();
   process.off('SIGHUP', onHangup);
   await reloading;
   logger.info('shutting down (containers keep running)');
@@ -43,16 +44,3 @@ export const runCommand: CliCommand = async (args, io) => {
   logger.flush();
   return 0;
 };
-
-/** Resolves on the first SIGTERM or SIGINT. */
-export function waitForSignal(_io: CliIo): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const on = (sig: NodeJS.Signals) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(sig);
-    };
-    process.on('SIGTERM', on);
-    process.on('SIGINT', on);
-  });
-}

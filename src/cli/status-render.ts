@@ -1,5 +1,6 @@
 import type { AdminReplicaStatus, AdminStatus } from '../admin/status-view.js';
 import type { PullStatus } from '../domain/status-types.js';
+import { renderTable } from './table.js';
 
 /** Pure renderers of `cyberun-agent status`: the AdminStatus document as text for people. */
 
@@ -59,11 +60,6 @@ function health(r: AdminReplicaStatus, maxReason: number): string {
   return reason.length > maxReason ? `${reason.slice(0, maxReason - 1)}…` : reason;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows.reduce<number[]>((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)), []);
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd() + '\n').join('');
-}
-
 /** The whole human output of `cyberun-agent status`. */
 export function renderStatus(status: AdminStatus, options: { maxReason?: number } = {}): string {
   const maxReason = options.maxReason ?? 80;
@@ -88,5 +84,5 @@ export function renderStatus(status: AdminStatus, options: { maxReason?: number 
       rows.push([name, state, String(r.index), r.phase, health(r, maxReason), r.gpuIds.length > 0 ? r.gpuIds.join(',') : '-', String(r.restarts), formatAge(r.ageSeconds)]);
     }
   }
-  return out + table(rows);
+  return out + renderTable(rows);
 }
