@@ -222,11 +222,12 @@ function isGpuAccessVar(name: string): boolean {
 /**
  * The container's `KEY=value` environment: `envConfig` in order without the variables that steer
  * the NVIDIA runtime (NVIDIA_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES,
- * NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE, any case), then NVIDIA_VISIBLE_DEVICES: `void` for no
- * GPUs (so a default nvidia runtime exposes none), else the allocated ids. env_config can never
- * widen GPU access. `dropped` lists the names removed (never values), for the caller to report.
+ * NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE, any case): env_config can never widen GPU access.
+ * NVIDIA_VISIBLE_DEVICES itself is set by the runtime adapter from the container's GPU request
+ * (`void` for none), next to the device requests it describes. `dropped` lists the names removed
+ * (never values), for the caller to report.
  */
-export function gpuEnvironment(envConfig: EnvVar[], gpuIds: string[]): { env: string[]; dropped: string[] } {
+export function gpuEnvironment(envConfig: EnvVar[]): { env: string[]; dropped: string[] } {
   const env: string[] = [];
   const dropped: string[] = [];
   for (const variable of envConfig) {
@@ -236,6 +237,5 @@ export function gpuEnvironment(envConfig: EnvVar[], gpuIds: string[]): { env: st
     }
     env.push(`${variable.env_name}=${variable.env_value}`);
   }
-  env.push(`NVIDIA_VISIBLE_DEVICES=${gpuIds.length === 0 ? 'void' : gpuIds.join(',')}`);
   return { env, dropped };
 }

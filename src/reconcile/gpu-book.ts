@@ -2,17 +2,20 @@ import type { GpuDevice } from '../host/types.js';
 import type { EnvVar } from '../spec/types.js';
 import type { ObservedContainer } from '../runtime/container-runtime.js';
 import { Labels } from '../runtime/labels.js';
-import { allocateGpus, gpuEnvironment, type AllocationVerdict, type GpuClaim } from '../domain/gpu-allocator.js';
+import { allocateGpus, claimsFromContainers, gpuEnvironment, type AllocationVerdict, type GpuClaim } from '../domain/gpu-allocator.js';
+
+/** What the book keeps of a container: enough for `claimsFromContainers`. */
+type Holder = Pick<ObservedContainer, 'labels' | 'gpuDeviceIds'>;
 
 /**
- * The agent's one table of GPU claims, shared by all service workers. Claims come from the
- * containers each worker observes (so the table is rebuilt from labels after a restart) plus
- * in-flight reservations made between allocation and container creation. All methods are
- * synchronous, so an allocation and its reservation happen without an await in between: two
- * workers can never be handed the same GPU.
+ * The agent's one table of GPU claims, shared by all service workers. Claims are derived (by the
+ * pure `claimsFromContainers`) from the containers each worker observes, so the table is rebuilt
+ * from labels after a restart, plus in-flight reservations made between allocation and container
+ * creation. All methods are synchronous, so an allocation and its reservation happen without an
+ * await in between: two workers can never be handed the same GPU.
  */
 export class GpuBook {
-  private readonly observed = new Map<string, Map<string, GpuClaim>>(); // serviceId → containerId → claim
+  private readonly observed = new Map<string, Map<string, Holder>>(); // serviceId → containerId → container
   private readonly reserved = new Map<string, GpuClaim>(); // `${serviceId}/${index}` → claim
   /** GPUs a replica index held last, so that a recreated replica gets the same ones back. */
   private readonly lastHeld = new Map<string, string[]>();
@@ -23,20 +26,14 @@ export class GpuBook {
     private readonly onRelease: () => void,
   ) {}
 
-  /** Replaces the claims of one service with those of its observed containers. */
+  /** Replaces what the book knows of one service with its observed containers. */
   observe(serviceId: string, containers: readonly ObservedContainer[]): void {
-    const before = this.claimCount(serviceId);
-    const map = new Map<string, GpuClaim>();
-    for (const c of containers) {
-      const gpuIds = this.idsOf(c);
-      if (gpuIds.length === 0) continue;
-      const replicaIndex = Number(c.labels[Labels.REPLICA]);
-      map.set(c.id, { serviceId, serviceSlug: c.labels[Labels.SERVICE_SLUG] ?? serviceId, replicaIndex, gpuIds });
-      this.lastHeld.set(`${serviceId}/${replicaIndex}`, gpuIds);
-    }
-    if (map.size > 0) this.observed.set(serviceId, map);
-    else this.observed.delete(serviceId);
-    if (this.claimCount(serviceId) < before) this.onRelease();
+    const before = this.heldBy(serviceId);
+    const map = new Map(containers.map((c) => [c.id, { labels: c.labels, gpuDeviceIds: c.gpuDeviceIds }] as const));
+    this.observed.set(serviceId, map);
+    for (const claim of claimsFromContainers([...map.values()])) this.lastHeld.set(`${serviceId}/${claim.replicaIndex}`, claim.gpuIds);
+    if (map.size === 0) this.observed.delete(serviceId);
+    if (this.heldBy(serviceId) < before) this.onRelease();
   }
 
   reserve(serviceId: string, serviceSlug: string, replicaIndex: number, gpuCount: number): AllocationVerdict {
@@ -53,13 +50,16 @@ export class GpuBook {
     return verdict;
   }
 
-  /** The reservation became a container. */
+  /** The reservation became a container (until the next observe of its service lists it). */
   bind(serviceId: string, replicaIndex: number, containerId: string): void {
     const key = `${serviceId}/${replicaIndex}`;
     const claim = this.reserved.get(key);
     if (!claim) return;
-    const map = this.observed.get(serviceId) ?? new Map<string, GpuClaim>();
-    map.set(containerId, claim);
+    const map = this.observed.get(serviceId) ?? new Map<string, Holder>();
+    map.set(containerId, {
+      labels: { [Labels.SERVICE_ID]: serviceId, [Labels.SERVICE_SLUG]: claim.serviceSlug, [Labels.REPLICA]: String(replicaIndex), [Labels.GPUS]: claim.gpuIds.join(',') },
+      gpuDeviceIds: claim.gpuIds,
+    });
     this.observed.set(serviceId, map);
     this.lastHeld.set(key, claim.gpuIds);
     this.reserved.delete(key);
@@ -71,17 +71,18 @@ export class GpuBook {
 
   release(containerId: string): void {
     for (const [serviceId, map] of this.observed) {
-      if (map.delete(containerId)) {
-        if (map.size === 0) this.observed.delete(serviceId);
-        this.onRelease();
-        return;
-      }
+      const held = map.get(containerId);
+      if (!held) continue;
+      map.delete(containerId);
+      if (map.size === 0) this.observed.delete(serviceId);
+      if (this.idsOf(held).length > 0) this.onRelease();
+      return;
     }
   }
 
   /** Every claim: observed containers and in-flight reservations. */
   claims(): GpuClaim[] {
-    return [...[...this.observed.values()].flatMap((m) => [...m.values()]), ...this.reserved.values()];
+    return [...claimsFromContainers([...this.observed.values()].flatMap((m) => [...m.values()])), ...this.reserved.values()];
   }
 
   freeCount(): number {
@@ -96,18 +97,20 @@ export class GpuBook {
     return ids.filter((id) => !present.has(id));
   }
 
-  idsOf(c: ObservedContainer): string[] {
-    const label = c.labels[Labels.GPUS];
-    if (label !== undefined) return label === '' ? [] : label.split(',');
-    return c.gpuDeviceIds;
+  /** The GPUs one container holds: its `cloud.cyberun.gpus` label, else its device requests. */
+  idsOf(c: Holder): string[] {
+    return claimsFromContainers([c])[0]?.gpuIds ?? [];
   }
 
-  /** The container's env: env_config minus GPU variables, plus the enforced GPU visibility. */
-  environment(envConfig: EnvVar[], gpuIds: string[]): string[] {
-    return gpuEnvironment(envConfig, gpuIds).env;
+  /**
+   * The container's env from env_config without the variables that control GPU access (the runtime
+   * sets NVIDIA_VISIBLE_DEVICES from the GPU request); `dropped` names the ones removed.
+   */
+  environment(envConfig: EnvVar[]): { env: string[]; dropped: string[] } {
+    return gpuEnvironment(envConfig);
   }
 
-  private claimCount(serviceId: string): number {
-    return this.observed.get(serviceId)?.size ?? 0;
+  private heldBy(serviceId: string): number {
+    return claimsFromContainers([...(this.observed.get(serviceId)?.values() ?? [])]).reduce((n, c) => n + c.gpuIds.length, 0);
   }
 }

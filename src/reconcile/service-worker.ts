@@ -352,7 +352,8 @@ export class ServiceWorker {
         });
       }
       this.transient.set(action.index, { phase: 'creating', reason: undefined });
-      const env = ctx.gpus.environment(spec.env_config, claim.gpuIds);
+      const { env, dropped } = ctx.gpus.environment(spec.env_config);
+      if (dropped.length > 0) log.warn({ dropped }, 'env_config variables that control GPU access are ignored (GPUs come from gpu_count)');
       const id = await ctx.runtime.createContainer({
         name: action.name,
         image: spec.docker_image,
