@@ -9,6 +9,8 @@ import { errorMessage } from '../errors.js';
 import type { HttpProber } from '../health/http-prober.js';
 import type { GpuBook } from './gpu-book.js';
 
+const PROGRESS_PUBLISH_MS = 500;
+
 /** What a worker needs from its surroundings; the reconciler passes one shared instance. */
 export interface WorkerContext {
   agentId: string;
@@ -66,6 +68,7 @@ export class ServiceWorker {
   /** Replicas waiting for GPUs, with the allocator's reason; cleared when an allocation succeeds. */
   private pendingGpus = new Map<number, string>();
   private lastReplicas: ReplicaStatus[] = [];
+  private progressPublishedAt = 0;
   private lastContainers: ObservedContainer[] = [];
   private closed = false;
 
@@ -347,7 +350,11 @@ export class ServiceWorker {
           ...ctx.pull,
           onProgress: (p) => {
             this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${spec.docker_image}`, pull: { ...p, startedAt } });
-            this.publishNow();
+            // The engine reports progress many times a second; status (and its tunnel frame) at most every 500 ms.
+            if (ctx.now() - this.progressPublishedAt >= PROGRESS_PUBLISH_MS) {
+              this.progressPublishedAt = ctx.now();
+              this.publishNow();
+            }
           },
         });
       }
