@@ -16,6 +16,7 @@ import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
 import { parsePromText } from '../helpers/prom-text.js';
 import { ensureTestImages } from '../helpers/test-images.js';
+import { zeros } from '../helpers/byte-streams.js';
 
 const docker = await requireDocker('agent shutdown e2e tests');
 const BIN = fileURLToPath(new URL('../../bin/cyberun-agent.js', import.meta.url));
@@ -38,21 +39,6 @@ const AFTER_SIGTERM_BOUND_MS = DRAIN_MS + 20_000;
 const CLIENT_BYTES_PER_S = 40 * MIB;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** `total` bytes from a reused buffer; `consumed` counts what the HTTP client has pulled. */
-function zeros(total: number, progress: { consumed: number }): Readable {
-  const block = Buffer.alloc(MIB);
-  let left = total;
-  return new Readable({
-    read() {
-      if (left <= 0) return void this.push(null);
-      const n = Math.min(left, block.length);
-      left -= n;
-      progress.consumed += n;
-      this.push(n === block.length ? block : block.subarray(0, n));
-    },
-  });
-}
 
 /**
  * The agent as operators run it: `cyberun-agent run` as a child process with a tunnel to a local

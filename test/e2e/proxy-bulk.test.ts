@@ -1,5 +1,4 @@
-import { Readable } from 'node:stream';
-import { fetch, request } from 'undici';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
@@ -8,6 +7,8 @@ import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '..
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
+import { zeros } from '../helpers/byte-streams.js';
+import { gatewayClient } from '../helpers/gateway-client.js';
 
 const docker = await requireDocker('proxy bulk e2e tests');
 const SK = 'sk-proxy-bulk';
@@ -36,20 +37,6 @@ function rssProbe(): { stop(): { peakDelta: number; baseline: number } } {
   };
 }
 
-/** `total` bytes of a reused 1 MiB buffer: a large upload without a large allocation. */
-function zeros(total: number): Readable {
-  const block = Buffer.alloc(1024 * 1024);
-  let left = total;
-  return new Readable({
-    read() {
-      if (left <= 0) return void this.push(null);
-      const n = Math.min(left, block.length);
-      left -= n;
-      this.push(n === block.length ? block : block.subarray(0, n));
-    },
-  });
-}
-
 describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memory', () => {
   const runId = newTestRunId('bulk');
   const SLUG = `bulk-${runId.slice(-6)}`;
@@ -61,13 +48,7 @@ describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memor
     await ensureNodeTestImage();
     gateway = await startGateway({ port: 0, dataDir: await tempDir('bulk-gw'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
     t = await startTestAgent(testConfig(runId, await tempDir('bulk-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK, proxy: { maxBodyBytes: 2 * GIB, headersTimeoutMs: 30_000, idleTimeoutMs: 30_000, allowPrivateUpstreams: false } }));
-    const created = await fetch(`${gateway.url}/api/v1/containers`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ service_slug: SLUG, display_name: 'bulk', docker_image: 'cyberun-test/node-http:1' }) });
-    const id = ((await created.json()) as { id: string }).id;
-    await fetch(`${gateway.url}/api/v1/containers/${id}/deploy`, { method: 'POST', headers: auth });
-    await waitFor('bulk running', async () => {
-      const r = await fetch(`${gateway.url}/api/v1/r/containers/${SLUG}`, { headers: auth });
-      return ((await r.json()) as { service_status: string }).service_status === 'running';
-    }, 60_000);
+    await gatewayClient(gateway.url, SK).deployRunning({ service_slug: SLUG, display_name: 'bulk', docker_image: 'cyberun-test/node-http:1' });
     base = `${gateway.url}/api/v1/r/containers/${SLUG}`;
     // Warm up (JIT, pools) so the RSS baseline is not the cold process.
     const warm = await request(`${base}/bytes?n=${64 * 1024 * 1024}`, { headers: auth });

@@ -8,6 +8,7 @@ import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docke
 import { sweepByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
 import { ensureTestImages } from '../helpers/test-images.js';
+import { gatewayClient } from '../helpers/gateway-client.js';
 
 const docker = await requireDocker('proxy e2e tests');
 const SK = 'sk-proxy-e2e';
@@ -24,19 +25,9 @@ describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → 
   /** Container id → when the agent first reported it ready. */
   const readySince = new Map<string, number>();
 
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-    const res = await fetch(`${gateway.url}/api/v1${path}`, { method, headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const api = (method: string, path: string, body?: unknown) => gatewayClient(gateway.url, SK).call(method, path, body);
   const running = (slug: string) => waitFor(`${slug} running`, async () => (await api('GET', `/r/containers/${slug}`)).body['service_status'] === 'running', 60_000);
-  const deploy = async (definition: Record<string, unknown>): Promise<string> => {
-    const created = await api('POST', '/containers', definition);
-    expect(created.status, JSON.stringify(created.body)).toBe(200);
-    const id = String(created.body['id']);
-    await api('POST', `/containers/${id}/deploy`);
-    await running(String(definition['service_slug']));
-    return id;
-  };
+  const deploy = (definition: { service_slug: string } & Record<string, unknown>) => gatewayClient(gateway.url, SK).deployRunning(definition);
 
   beforeAll(async () => {
     await ensureTestImages();

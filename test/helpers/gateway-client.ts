@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { waitFor } from './agent-harness.js';
 
 export interface ApiAnswer<T = Record<string, unknown>> {
   status: number;
@@ -25,6 +26,15 @@ export function gatewayClient(baseUrl: string, key: string) {
     update: (id: string, def: unknown) => call('PUT', `/containers/${id}`, def),
     runtime: (slug: string) => call<RuntimeRecord>('GET', `/r/containers/${slug}`),
     list: () => call<{ data: unknown[]; page_meta: { total_count: number } }>('GET', '/containers?per_page=100'),
+    /** Create + deploy, then wait until the service is `running`; returns its id. */
+    async deployRunning(def: { service_slug: string } & Record<string, unknown>, timeoutMs = 60_000): Promise<string> {
+      const created = await call<{ id: string; error_message?: string }>('POST', '/containers', JSON.stringify(def));
+      if (created.status !== 200) throw new Error(`create ${def.service_slug}: ${created.status} ${created.body.error_message ?? ''}`);
+      const deployed = await call('POST', `/containers/${created.body.id}/deploy`);
+      if (deployed.status !== 200) throw new Error(`deploy ${def.service_slug}: ${deployed.status} ${JSON.stringify(deployed.body)}`);
+      await waitFor(`${def.service_slug} running`, async () => (await call<RuntimeRecord>('GET', `/r/containers/${def.service_slug}`)).body.service_status === 'running', timeoutMs, 200);
+      return created.body.id;
+    },
   };
 }
 
