@@ -1,5 +1,6 @@
 import type { GpuDevice } from '../host/types.js';
 import type { EnvVar } from '../spec/types.js';
+import { Labels } from '../runtime/labels.js';
 
 /**
  * GPU allocation: which GPUs a replica gets. Pure: no IO, no clock.
@@ -33,13 +34,6 @@ export type AllocationVerdict =
   | { kind: 'pending'; reason: string; holders: string[] /* slugs */ }
   /** Can never fit this host. */
   | { kind: 'rejected'; reason: string };
-
-export const GPU_LABELS = {
-  serviceId: 'cloud.cyberun.service-id',
-  serviceSlug: 'cloud.cyberun.service-slug',
-  replica: 'cloud.cyberun.replica',
-  gpus: 'cloud.cyberun.gpus',
-} as const;
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -184,11 +178,11 @@ export function allocateGpus(gpus: GpuDevice[], claims: GpuClaim[], req: Allocat
 export function claimsFromContainers(containers: { labels: Record<string, string>; gpuDeviceIds: string[] }[]): GpuClaim[] {
   const claims = new Map<string, GpuClaim>();
   for (const container of containers) {
-    const serviceId = container.labels[GPU_LABELS.serviceId];
-    const replicaText = container.labels[GPU_LABELS.replica];
+    const serviceId = container.labels[Labels.SERVICE_ID];
+    const replicaText = container.labels[Labels.REPLICA];
     if (!serviceId || replicaText === undefined || !/^\d+$/.test(replicaText.trim())) continue;
     const replicaIndex = Number(replicaText.trim());
-    const fromLabel = container.labels[GPU_LABELS.gpus];
+    const fromLabel = container.labels[Labels.GPUS];
     const gpuIds = (fromLabel !== undefined ? fromLabel.split(',') : container.gpuDeviceIds)
       .map((id) => id.trim())
       .filter((id) => id !== '');
@@ -196,7 +190,7 @@ export function claimsFromContainers(containers: { labels: Record<string, string
     const key = `${serviceId}\u0000${replicaIndex}`;
     const claim = claims.get(key) ?? {
       serviceId,
-      serviceSlug: container.labels[GPU_LABELS.serviceSlug] || serviceId,
+      serviceSlug: container.labels[Labels.SERVICE_SLUG] || serviceId,
       replicaIndex,
       gpuIds: [],
     };

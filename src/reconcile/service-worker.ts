@@ -4,6 +4,7 @@ import type { ContainerRuntime, ObservedContainer, PullProgress } from '../runti
 import { Labels, ownershipFilter } from '../runtime/labels.js';
 import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
 import { hostRejection, type HostFacts } from './host-rejection.js';
+import { bindsFor } from '../domain/volume-policy.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
 import { errorMessage } from '../errors.js';
 import type { HttpProber } from '../health/http-prober.js';
@@ -373,7 +374,7 @@ export class ServiceWorker {
           [Labels.SPEC_HASH]: target.specHash,
           [Labels.GPUS]: claim.gpuIds.join(','),
         },
-        binds: spec.volume_config.map((v) => `${v.host_path}:${v.container_path}`),
+        binds: bindsFor(spec.volume_config),
         exposedPort: spec.exposed_port,
         network: ctx.network,
         publishPort: ctx.runtime.publishesPorts,
