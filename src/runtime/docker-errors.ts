@@ -48,16 +48,7 @@ export function engineMessage(err: unknown): string {
   if (json !== null && typeof json === 'object' && typeof (json as { message?: unknown }).message === 'string') {
     return (json as { message: string }).message.trim();
   }
-  const text = Buffer.isBuffer(json) ? json.toString('utf8') : typeof json === 'string' ? json : '';
-  if (text.trim().length > 0) {
-    try {
-      const parsed = JSON.parse(text) as { message?: unknown };
-      if (typeof parsed.message === 'string') return parsed.message.trim();
-    } catch {
-      // not JSON: the text itself is the message
-    }
-    return text.trim();
-  }
+  if (typeof json === 'string' && json.trim() !== '') return json.trim();
   if (err instanceof Error) return err.message.trim();
   return String(err);
 }
