@@ -2,7 +2,7 @@ import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../spec/types.js';
 import { containerSpecHash } from '../spec/spec-hash.js';
-import type { ContainerRuntime } from '../runtime/container-runtime.js';
+import type { ContainerRuntime, ObservedContainer } from '../runtime/container-runtime.js';
 import { Labels, ownershipFilter } from '../runtime/labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
 import { aggregateServiceState, serviceReason } from '../domain/service-state.js';
@@ -67,6 +67,9 @@ export class Reconciler implements AgentCore {
     const { runtime } = this.options;
     await runtime.ping();
     await runtime.ensureNetwork(this.options.network);
+    // The GPU table must hold every existing container's GPUs before any worker may allocate.
+    const existing = await runtime.listContainers(ownershipFilter(this.options.agentId));
+    for (const [id, containers] of byService(existing)) this.gpus.observe(id, containers);
     const saved = await this.options.store?.load().catch((err: unknown) => {
       this.log.error({ err }, 'ignoring unreadable desired-state file');
       return undefined;
@@ -162,9 +165,8 @@ export class Reconciler implements AgentCore {
   private async resync(): Promise<void> {
     try {
       const all = await this.options.runtime.listContainers(ownershipFilter(this.options.agentId));
-      const ids = new Set(all.map((c) => c.labels[Labels.SERVICE_ID]).filter((x): x is string => Boolean(x)));
-      for (const id of ids) this.gpus.observe(id, all.filter((c) => c.labels[Labels.SERVICE_ID] === id));
-      for (const id of new Set([...ids, ...this.desired.keys()])) this.worker(id).kick();
+      // Each worker observes its own containers; the relist only finds services without a worker.
+      for (const id of new Set([...byService(all).keys(), ...this.desired.keys()])) this.worker(id).kick();
     } catch (err) {
       this.log.warn({ err }, 'resync failed; will retry');
     }
@@ -238,6 +240,15 @@ export class Reconciler implements AgentCore {
   private kickAll(): void {
     for (const w of this.workers.values()) w.kick();
   }
+}
+
+function byService(containers: readonly ObservedContainer[]): Map<string, ObservedContainer[]> {
+  const out = new Map<string, ObservedContainer[]>();
+  for (const c of containers) {
+    const id = c.labels[Labels.SERVICE_ID];
+    if (id) out.set(id, [...(out.get(id) ?? []), c]);
+  }
+  return out;
 }
 
 function sameReport(a: ServiceStatusReport, b: ServiceStatusReport): boolean {
