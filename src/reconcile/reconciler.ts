@@ -133,14 +133,22 @@ export class Reconciler implements AgentCore {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Where traffic may go: running containers whose health check passes for their current start,
+   * and, for containers of the current spec, only once the status reported them ready, so traffic
+   * never leads what the status shows. Containers of an older spec (still serving while their
+   * replacement starts in a rolling update) need only the passing check.
+   */
   readyEndpoints(serviceId: string): ReadyEndpoint[] {
     const entry = this.desired.get(serviceId);
     const worker = this.workers.get(serviceId);
     if (!entry || !worker) return [];
+    const reported = new Set(this.statuses.get(serviceId)?.replicas.flatMap((r) => (r.phase === 'ready' && r.containerId ? [r.containerId] : [])));
     const out: ReadyEndpoint[] = [];
     for (const c of worker.containers) {
       const probe = this.prober.view(c.id);
       if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
+      if (c.labels[Labels.SPEC_HASH] === entry.hash && !reported.has(c.id)) continue;
       const ep = this.options.runtime.replicaEndpoint(c, entry.service.spec.exposed_port);
       if (ep) out.push({ serviceId, replicaIndex: Number(c.labels[Labels.REPLICA]), containerId: c.id, ...ep });
     }
