@@ -18,8 +18,9 @@ import {
   type HelloFrame,
 } from '../tunnel/protocol.js';
 import type { CredentialResolveFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
-import { StreamMux, wsTransport } from '../tunnel/stream-mux.js';
+import { StreamMux } from '../tunnel/stream-mux.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import { WsTransport, type Corkable } from '../tunnel/ws-transport.js';
 import { authenticateAgent, type KeySet } from './auth.js';
 import { computeDesiredSets } from './desired-sets.js';
 import type { ServicePlacement } from './placement.js';
@@ -68,8 +69,11 @@ interface Connection {
   lastSyncKey: string | undefined;
   alive: boolean;
   helloTimer: NodeJS.Timeout | undefined;
+  /** Every frame to the agent goes through it (write batching, see ws-transport.ts). */
+  transport: WsTransport;
   /** Proxied streams on this connection. */
   mux: StreamMux;
+  log: Logger;
 }
 
 /**
@@ -112,7 +116,7 @@ export class AgentHub {
       rejectUpgrade(socket, auth.status, auth.message);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown', socket as Duplex & Corkable));
   }
 
   /** Connected agents that said hello, by agent id. */
@@ -174,9 +178,11 @@ export class AgentHub {
     clearTimeout(deadline);
   }
 
-  private accept(ws: WebSocket, remote: string): void {
+  private accept(ws: WebSocket, remote: string, socket: Corkable): void {
+    const transport = new WsTransport(ws, socket);
+    const id = this.nextConnId++;
     const conn: Connection = {
-      id: this.nextConnId++,
+      id,
       ws,
       remote,
       hello: undefined,
@@ -187,10 +193,12 @@ export class AgentHub {
       lastSyncKey: undefined,
       alive: true,
       helloTimer: undefined,
-      mux: new StreamMux({ transport: wsTransport(ws) }),
+      transport,
+      mux: new StreamMux({ transport }),
+      log: this.options.logger.child({ conn: id, remote }),
     };
     this.all.add(conn);
-    const log = this.options.logger.child({ conn: conn.id, remote });
+    const log = conn.log;
     conn.helloTimer = setTimeout(() => {
       this.sendError(conn, ProtocolErrorCodes.UNEXPECTED_FRAME, `no hello within ${this.options.helloTimeoutMs} ms`, undefined);
       ws.close(CLOSE_HELLO_TIMEOUT, 'hello timeout');
@@ -215,7 +223,6 @@ export class AgentHub {
   }
 
   private onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
-    const log = this.options.logger.child({ conn: conn.id, agentId: conn.hello?.agent_id });
     if (isBinary) {
       const problem = conn.hello === undefined ? 'binary frame before hello: send hello first' : conn.mux.handleData(rawToBuffer(data));
       if (problem !== undefined) this.sendError(conn, conn.hello === undefined ? ProtocolErrorCodes.UNEXPECTED_FRAME : ProtocolErrorCodes.INVALID_FRAME, problem, undefined);
@@ -223,7 +230,7 @@ export class AgentHub {
     }
     const parsed = parseAgentFrame(rawToString(data));
     if (!parsed.ok) {
-      log.warn({ code: parsed.code, problem: parsed.message }, 'invalid frame from agent');
+      conn.log.warn({ code: parsed.code, problem: parsed.message }, 'invalid frame from agent');
       this.sendError(conn, parsed.code, parsed.message, parsed.inReplyTo);
       return;
     }
@@ -232,14 +239,14 @@ export class AgentHub {
       this.sendError(conn, ProtocolErrorCodes.UNEXPECTED_FRAME, `${frame.type} before hello: send hello first`, frame.type);
       return;
     }
-    this.handleFrame(conn, frame, log);
+    this.handleFrame(conn, frame);
   }
 
-  private handleFrame(conn: Connection, frame: AgentFrame, log: Logger): void {
+  private handleFrame(conn: Connection, frame: AgentFrame): void {
     const now = this.options.now();
     switch (frame.type) {
       case 'hello':
-        this.onHello(conn, frame, log);
+        this.onHello(conn, frame);
         return;
       case 'heartbeat':
         conn.lastHeartbeat = now;
@@ -261,7 +268,7 @@ export class AgentHub {
         return;
       }
       case 'error':
-        log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to, serviceId: frame.service_id }, 'agent reported an error');
+        conn.log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to, serviceId: frame.service_id }, 'agent reported an error');
         return;
       case 'stream.response':
       case 'stream.window':
@@ -270,12 +277,12 @@ export class AgentHub {
         conn.mux.handleFrame(frame);
         return;
       case 'credential.resolve':
-        void this.answerCredential(conn, frame, log);
+        void this.answerCredential(conn, frame);
         return;
     }
   }
 
-  private onHello(conn: Connection, hello: HelloFrame, log: Logger): void {
+  private onHello(conn: Connection, hello: HelloFrame): void {
     if (hello.protocol_version !== PROTOCOL_VERSION) {
       this.sendError(
         conn,
@@ -289,14 +296,15 @@ export class AgentHub {
     clearTimeout(conn.helloTimer);
     const previousConn = this.byAgent.get(hello.agent_id);
     if (previousConn !== undefined && previousConn !== conn) {
-      log.warn({ agentId: hello.agent_id }, 'agent id reconnected: closing its older connection');
+      conn.log.warn({ agentId: hello.agent_id }, 'agent id reconnected: closing its older connection');
       previousConn.ws.close(CLOSE_REPLACED, 'replaced by a newer connection of this agent_id');
     }
     const first = conn.hello === undefined;
     conn.hello = hello;
+    conn.log = this.options.logger.child({ conn: conn.id, remote: conn.remote, agentId: hello.agent_id });
     conn.lastSyncKey = undefined;
     this.byAgent.set(hello.agent_id, conn);
-    log.info({ agentId: hello.agent_id, labels: hello.labels, gpus: hello.gpu_devices.length, first }, 'agent hello');
+    conn.log.info({ labels: hello.labels, gpus: hello.gpu_devices.length, first }, 'agent hello');
     this.send(conn, { type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
     this.reschedule();
   }
@@ -318,7 +326,7 @@ export class AgentHub {
     }
   }
 
-  private async answerCredential(conn: Connection, frame: CredentialResolveFrame, log: Logger): Promise<void> {
+  private async answerCredential(conn: Connection, frame: CredentialResolveFrame): Promise<void> {
     const agentId = conn.hello?.agent_id ?? '';
     const resolve = this.options.resolveCredential;
     let answer: { value: string; ttlMs?: number } | { code: string; message: string };
@@ -332,7 +340,7 @@ export class AgentHub {
     if ('value' in answer) {
       this.send(conn, { type: 'credential.resolved', request_id: frame.request_id, value: answer.value, ...(answer.ttlMs === undefined ? {} : { ttl_ms: answer.ttlMs }) });
     } else {
-      log.warn({ serviceId: frame.service_id, credentialId: frame.credential_id, code: answer.code, problem: answer.message }, 'credential.resolve refused');
+      conn.log.warn({ serviceId: frame.service_id, credentialId: frame.credential_id, code: answer.code, problem: answer.message }, 'credential.resolve refused');
       this.send(conn, { type: 'credential.resolved', request_id: frame.request_id, error: { code: answer.code, message: answer.message } });
     }
   }
@@ -350,7 +358,7 @@ export class AgentHub {
   }
 
   private send(conn: Connection, frame: GatewayFrame): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(encodeFrame(frame));
+    conn.transport.sendText(encodeFrame(frame));
   }
 
   private sendError(conn: Connection, code: string, message: string, inReplyTo: string | undefined): void {

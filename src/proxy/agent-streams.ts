@@ -2,7 +2,8 @@ import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../spec/types.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
-import { StreamMux, wsTransport, type StreamFrame } from '../tunnel/stream-mux.js';
+import { StreamMux, type StreamFrame } from '../tunnel/stream-mux.js';
+import type { WsTransport } from '../tunnel/ws-transport.js';
 import { AgentProxy, respondError, type ProxyLimits, type RequestObserver } from './agent-proxy.js';
 import { CredentialCache, CredentialRequests } from './credential-cache.js';
 import type { Resolve } from './upstream-dispatchers.js';
@@ -26,18 +27,16 @@ export const DEFAULT_PROXY_CONFIG: AgentProxyConfig = {
   allowPrivateUpstreams: false,
 };
 
-type Socket = Parameters<typeof wsTransport>[0];
-
 /**
  * The agent's stream endpoint of the tunnel: one StreamMux per connection, the proxy that serves
  * each `stream.open`, and the credential requests of external services.
  *
- *   attach(ws) ──▶ stream.open → AgentProxy ──▶ … ──▶ detach(reason): every stream reset locally
+ *   attach(transport) ──▶ stream.open → AgentProxy ──▶ … ──▶ detach(reason): every stream reset locally
  *   drain(): refuse new streams (503), wait for open ones (bounded), then the tunnel closes.
  */
 export class AgentStreams {
   private mux: StreamMux | undefined;
-  private ws: Socket | undefined;
+  private transport: WsTransport | undefined;
   private draining = false;
   private readonly proxy: AgentProxy;
   private readonly requests = new CredentialRequests();
@@ -65,17 +64,17 @@ export class AgentStreams {
   }
 
   /** A new connection is open: streams start from scratch on it. */
-  attach(ws: Socket): void {
+  attach(transport: WsTransport): void {
     this.detach('replaced by a new connection');
-    this.ws = ws;
-    this.mux = new StreamMux({ transport: wsTransport(ws) });
+    this.transport = transport;
+    this.mux = new StreamMux({ transport });
   }
 
   /** The connection is gone: its streams and pending credential requests fail. Idempotent. */
   detach(reason: string): void {
     this.mux?.closeAll(reason);
     this.mux = undefined;
-    this.ws = undefined;
+    this.transport = undefined;
     this.requests.failAll(reason);
   }
 
@@ -130,9 +129,9 @@ export class AgentStreams {
 
   private requestCredential(serviceId: string, credentialId: string): ReturnType<CredentialRequests['request']> {
     return this.requests.request((requestId) => {
-      const ws = this.ws;
-      if (ws === undefined || ws.readyState !== 1) return false;
-      ws.send(JSON.stringify({ type: 'credential.resolve', request_id: requestId, service_id: serviceId, credential_id: credentialId }), { binary: false });
+      const transport = this.transport;
+      if (transport === undefined || !transport.open) return false;
+      transport.sendText(JSON.stringify({ type: 'credential.resolve', request_id: requestId, service_id: serviceId, credential_id: credentialId }));
       return true;
     }, credentialId);
   }

@@ -10,6 +10,7 @@ import { AgentStreams, DEFAULT_PROXY_CONFIG, type AgentProxyConfig } from '../pr
 import type { DesiredService } from '../spec/types.js';
 import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
+import { WsTransport, type Corkable } from './ws-transport.js';
 import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame } from './protocol.js';
 
 /**
@@ -61,6 +62,8 @@ export interface TunnelClientOptions {
  */
 export class TunnelClient {
   private ws: WebSocket | undefined;
+  /** Every frame of the open connection goes through it (write batching, ws-transport.ts). */
+  private transport: WsTransport | undefined;
   private state: TunnelState = { kind: 'closed' };
   private readonly listeners = new Set<(state: TunnelState) => void>();
   private readonly pending = new Map<string, ServiceStatusReport>();
@@ -154,8 +157,13 @@ export class TunnelClient {
     });
     this.ws = ws;
     ws.on('unexpected-response', (req, res) => this.onRefused(ws, req, res));
+    let socket: Corkable | undefined;
+    ws.on('upgrade', (res) => {
+      socket = res.socket;
+    });
     ws.on('open', () => {
-      this.streams.attach(ws);
+      this.transport = new WsTransport(ws, socket);
+      this.streams.attach(this.transport);
       this.onOpen(ws);
     });
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -293,6 +301,7 @@ export class TunnelClient {
     if (ws !== this.ws) return;
     this.clearTimers();
     this.ws = undefined;
+    this.transport = undefined;
     this.streams.detach(`connection closed (code ${code})`);
     this.welcomed = false;
     if (this.stopped) return;
@@ -307,8 +316,7 @@ export class TunnelClient {
   }
 
   private send(frame: AgentFrame): void {
-    const ws = this.ws;
-    if (ws !== undefined && ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(frame));
+    this.transport?.sendText(encodeFrame(frame));
   }
 
   private every(ms: number, fn: () => void): void {
