@@ -131,9 +131,13 @@ export interface DataFrame {
   payload: Buffer;
 }
 
-/** A binary data frame: [stream id, u32 BE][payload]. */
-export function encodeDataFrame(streamIdValue: number, payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(STREAM_ID_BYTES + payload.byteLength);
+/**
+ * A binary data frame: [stream id, u32 BE][payload]. Written into `into` (at least
+ * STREAM_ID_BYTES + payload bytes long) when given, so senders can reuse frame buffers.
+ */
+export function encodeDataFrame(streamIdValue: number, payload: Uint8Array, into?: Buffer): Buffer {
+  const size = STREAM_ID_BYTES + payload.byteLength;
+  const out = into === undefined ? Buffer.allocUnsafe(size) : into.subarray(0, size);
   out.writeUInt32BE(streamIdValue, 0);
   out.set(payload, STREAM_ID_BYTES);
   return out;

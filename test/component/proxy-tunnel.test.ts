@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SK, startProxyRig, startUpstream, type ProxyRig, type Upstream } from '../helpers/proxy-harness.js';
+import { pattern, patternSha256, sha256Of } from '../helpers/byte-streams.js';
 import { waitFor } from '../helpers/fake-agent-core.js';
 
 const auth = { authorization: `Bearer ${SK}` };
@@ -115,6 +116,20 @@ describe('proxy data path: gateway → ws streams → agent proxy → upstream (
     expect(up.written.bytes - stalledAt).toBeLessThan(8 * 1024 * 1024);
     big.destroy();
     await waitFor('upstream saw the abort', () => up.written.closed, 5_000);
+  });
+
+  it('carries concurrent downloads and an upload byte for byte (sha-256 at both ends)', async () => {
+    const size = 12 * 1024 * 1024 + 12_345;
+    const downloads = [1, 2, 3].map(async (seed) => {
+      const res = await request(`${base}/pattern?n=${size}&seed=${seed}`, { headers: auth });
+      expect(res.statusCode).toBe(200);
+      return { seed, ...(await sha256Of(res.body)) };
+    });
+    const upload = request(`${base}/upload`, { method: 'POST', headers: { ...auth, 'content-length': String(size) }, body: pattern(size, 9) }).then(
+      async (res) => (await res.body.json()) as { bytes: number; sha256: string },
+    );
+    for (const got of await Promise.all(downloads)) expect(got).toEqual({ seed: got.seed, bytes: size, sha256: await patternSha256(size, got.seed) });
+    expect(await upload).toEqual({ bytes: size, sha256: await patternSha256(size, 9) });
   });
 
   it('answers 503 with Retry-After when the agent has no ready replica', async () => {

@@ -9,6 +9,7 @@ import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js'
 import { silentLogger } from '../../src/log.js';
 import type { AgentProxyConfig } from '../../src/proxy/agent-streams.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
+import { pattern, sha256Of } from './byte-streams.js';
 import { FakeAgentCore, statusReport, waitFor } from './fake-agent-core.js';
 
 export const SK = 'sk-proxy-test';
@@ -27,7 +28,8 @@ export class EndpointCore extends FakeAgentCore {
  *   /echo…        JSON {method, url, headers, body}, header x-upstream: yes, set-cookie ×2
  *   /sse?n=N      N events, one per 100 ms (text/event-stream)
  *   /bytes?n=N    N bytes (content-length), written with backpressure; `written` counts them
- *   /upload       counts the request body, answers {"bytes": N}
+ *   /upload       counts and hashes the request body, answers {"bytes": N, "sha256": hex}
+ *   /pattern?n=N&seed=S  N deterministic pseudo-random bytes (byte-streams.ts `pattern`)
  *   /redirect     302 to /echo
  */
 export interface Upstream {
@@ -77,14 +79,16 @@ export function upstreamHandler(state: Upstream['written']) {
       return;
     }
     if (url.pathname === '/upload') {
-      let bytes = 0;
-      req.on('data', (c: Buffer) => {
-        bytes += c.length;
-      });
-      req.on('end', () => {
+      void sha256Of(req).then(({ sha256, bytes }) => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ bytes }));
+        res.end(JSON.stringify({ bytes, sha256 }));
       });
+      return;
+    }
+    if (url.pathname === '/pattern') {
+      const n = Number(url.searchParams.get('n') ?? '0');
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(n) });
+      pattern(n, Number(url.searchParams.get('seed') ?? '1')).pipe(res);
       return;
     }
     if (url.pathname === '/redirect') {

@@ -21,8 +21,11 @@ function pair(): { opener: StreamMux; acceptor: StreamMux; accepted: TunnelStrea
     },
     sendBinary(frame: Buffer, written: () => void) {
       bytes += frame.byteLength - 4;
+      // Like a socket, the transport is done with the frame's bytes once written() runs: the mux
+      // reuses frame buffers, so the copy below is what the kernel's copy is for a real socket.
+      const onTheWire = Buffer.from(frame);
       setImmediate(() => {
-        to().handleData(frame);
+        to().handleData(onTheWire);
         written();
       });
     },
