@@ -1,5 +1,5 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { AgentCore } from '../agent-core.js';
 import type { ReadyEndpoint } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
@@ -10,6 +10,7 @@ import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
 import { headerValue, stripHopByHop, type WireHeaders } from './http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
+import { relayExchange } from './upstream-exchange.js';
 import { assertAllowedAddress, externalDispatcher, literalAddress, replicaDispatcher, type Resolve } from './upstream-dispatchers.js';
 
 export interface ProxyLimits {
@@ -90,15 +91,15 @@ export class AgentProxy {
   private async serve(stream: TunnelStream, open: StreamOpenFrame): Promise<void> {
     const svc = this.options.service(open.service_id);
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
-    if (open.upgrade === true) return respondError(stream, 501, 'WebSocket upgrade pass-through is not supported by this agent yet');
     const declared = headerValue(open.headers, 'content-length');
     if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > this.options.limits.maxBodyBytes)) {
       return /^\d+$/.test(declared)
         ? respondError(stream, 413, `request body of ${declared} bytes exceeds the agent's proxy.max_body of ${this.options.limits.maxBodyBytes} bytes`)
         : respondError(stream, 400, `content-length "${declared}" is not a number`);
     }
-    const hasBody = open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
-    if (!hasBody) stream.resume();
+    // An upgrade sends no body: its request half carries the raw bytes once the upstream said 101.
+    const hasBody = open.upgrade === true || open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
+    if (!hasBody && open.upgrade !== true) stream.resume();
     if (svc.spec.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
     return this.serveReplica(stream, open, svc, hasBody);
   }
@@ -115,7 +116,7 @@ export class AgentProxy {
       const headers = stripHopByHop(open.headers, ['host']);
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
-      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}${open.path}`, headers, hasBody, this.local, `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`, retryable);
+      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`, retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
       // another ready replica may take it, once. Requests with a body are not retried.
@@ -147,74 +148,48 @@ export class AgentProxy {
         return respondError(stream, 502, `credential ${credentialId} of ${spec.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    await this.forward(stream, open, joinUrl(base, open.path), headers, hasBody, this.external, `external service ${spec.service_slug}`);
+    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${spec.service_slug}`);
   }
 
   /**
-   * One upstream exchange. Resolves when the response is streamed or answered with an error;
+   * One upstream exchange. Resolves when the response is relayed or answered with an error;
    * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
+   * `path` (with its query) goes to the upstream byte for byte.
    */
-  private async forward(stream: TunnelStream, open: StreamOpenFrame, url: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    stream.once('close', onClose);
+  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
+    const { limits } = this.options;
     let tooLarge = false;
     const body = hasBody
       ? stream.pipe(
-          new LimitStream(this.options.limits.maxBodyBytes, () => {
+          new LimitStream(limits.maxBodyBytes, () => {
             tooLarge = true;
           }),
         )
-      : undefined;
-    try {
-      const res = await request(url, {
-        method: open.method,
-        headers,
-        body: body ?? null,
-        dispatcher,
-        signal: abort.signal,
-        headersTimeout: this.options.limits.headersTimeoutMs,
-        bodyTimeout: this.options.limits.idleTimeoutMs,
-      });
-      stream.sendOrdered({ type: 'stream.response', stream_id: open.stream_id, status: res.statusCode, headers: stripHopByHop(res.headers) });
-      await pipeBody(res.body, stream, what);
-      return 'done';
-    } catch (err) {
-      if (stream.destroyed) return 'done';
-      if (tooLarge) {
-        respondError(stream, 413, `request body exceeds the agent's proxy.max_body of ${this.options.limits.maxBodyBytes} bytes`);
-        return 'done';
-      }
-      const code = (err as { code?: string }).code;
-      if (code === 'ECONNREFUSED' && retryable) return 'connect-refused';
-      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
-      const refused = (err as AgentError).details?.['refused'] === true;
-      this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? errorMessage(err) : 'upstream request failed');
-      respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${this.options.limits.headersTimeoutMs} ms` : `${what} failed: ${describe(err)}`);
-      return 'done';
-    } finally {
-      stream.off('close', onClose);
-    }
-  }
-}
-
-/** Streams an upstream body into the tunnel stream; upstream failures reset the stream. */
-function pipeBody(body: Readable, stream: TunnelStream, what: string): Promise<void> {
-  return new Promise((resolve) => {
-    const finish = (): void => {
-      stream.off('finish', finish);
-      stream.off('close', finish);
-      resolve();
-    };
-    stream.once('finish', finish);
-    stream.once('close', finish);
-    body.once('error', (err) => {
-      stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `${what} failed while streaming its body: ${describe(err)}`, { cause: err, details: { reset: StreamResetCodes.UPSTREAM_FAILED } }));
-      finish();
+      : null;
+    const result = await relayExchange(dispatcher, stream, {
+      origin,
+      path,
+      method: open.method,
+      headers,
+      body,
+      headersTimeoutMs: limits.headersTimeoutMs,
+      idleTimeoutMs: limits.idleTimeoutMs,
+      ...(open.upgrade === true ? { upgrade: true } : {}),
     });
-    stream.once('close', () => body.destroy());
-    body.pipe(stream);
-  });
+    if (result.relayed || stream.destroyed) return 'done';
+    if (tooLarge) {
+      respondError(stream, 413, `request body exceeds the agent's proxy.max_body of ${limits.maxBodyBytes} bytes`);
+      return 'done';
+    }
+    const err = result.error;
+    const code = (err as { code?: string }).code;
+    if (code === 'ECONNREFUSED' && retryable) return 'connect-refused';
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    const refused = (err as AgentError).details?.['refused'] === true;
+    this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? errorMessage(err) : 'upstream request failed');
+    respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${limits.headersTimeoutMs} ms` : `${what} failed: ${describe(err)}`);
+    return 'done';
+  }
 }
 
 /** Answers the stream with a JSON error (Cyberun's `{"error_message"}`) and ends it. */

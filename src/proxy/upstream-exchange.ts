@@ -1,0 +1,151 @@
+import type { Duplex, Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { AgentError, ErrorCodes } from '../errors.js';
+import { StreamResetCodes } from '../tunnel/protocol-stream.js';
+import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import { stripHopByHop, type WireHeaders } from './http-headers.js';
+
+export interface UpstreamRequest {
+  /** http(s)://host:port of the upstream. */
+  origin: string;
+  /** Path with query, as sent to the upstream. */
+  path: string;
+  method: Dispatcher.HttpMethod;
+  headers: WireHeaders;
+  body: Readable | null;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Ask the upstream to switch to the WebSocket protocol (the stream then carries raw bytes). */
+  upgrade?: boolean;
+}
+
+/**
+ * How an exchange ended: relayed (the response, or the upgraded connection, went into the stream,
+ * or the stream went away), or failed before any response head was sent, so the caller can still
+ * answer with an error status.
+ */
+export type ExchangeResult = { relayed: true } | { relayed: false; error: Error };
+
+/**
+ * One upstream HTTP exchange relayed into a tunnel stream through undici's dispatch API (the
+ * handler undici's own proxy helpers use): no response Readable, no AbortSignal, no promise per
+ * chunk. The head goes out as `stream.response`, body chunks are written to the stream as they
+ * arrive, and the stream's backpressure pauses the upstream socket. A stream closed early (the
+ * client went away, the tunnel was lost) aborts the upstream request.
+ *
+ *   dispatch ──onResponseStart──▶ stream.response ──onResponseData*──▶ body ──onResponseEnd──▶ end
+ *       │                                                   └──error──▶ stream reset (upstream_failed)
+ *       └──error before the head──▶ result {relayed: false} (the caller answers 502/504/413)
+ *
+ * With `upgrade`, a 101 answer turns the stream into a raw byte pipe to the upstream socket.
+ */
+export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: UpstreamRequest): Promise<ExchangeResult> {
+  return new Promise((resolve) => {
+    const handler = new ExchangeHandler(stream, request.upgrade === true, resolve);
+    dispatcher.dispatch(
+      {
+        origin: request.origin,
+        path: request.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.headersTimeoutMs,
+        bodyTimeout: request.idleTimeoutMs,
+        ...(request.upgrade === true ? { upgrade: 'websocket' } : {}),
+      },
+      handler,
+    );
+  });
+}
+
+class ExchangeHandler implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private headSent = false;
+  private settled = false;
+
+  constructor(
+    private readonly stream: TunnelStream,
+    private readonly upgrade: boolean,
+    private readonly resolve: (result: ExchangeResult) => void,
+  ) {
+    stream.once('close', this.onStreamClose);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.stream.destroyed) controller.abort(gone());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>): void {
+    // 1xx informational answers (100 Continue, 103 Early Hints) are not relayed.
+    if (statusCode < 200 || this.stream.destroyed) return;
+    // An upgrade the upstream declined is a plain response; the raw-byte half is not needed.
+    if (this.upgrade) this.stream.resume();
+    this.sendHead(statusCode, stripHopByHop(headers));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.stream.destroyed || this.stream.write(chunk)) return;
+    controller.pause();
+    this.stream.once('drain', () => controller.resume());
+  }
+
+  onResponseEnd(): void {
+    this.stream.end();
+    this.settle({ relayed: true });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.stream.destroyed) return this.settle({ relayed: true });
+    if (!this.headSent) return this.settle({ relayed: false, error });
+    this.stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error, details: { reset: StreamResetCodes.UPSTREAM_FAILED } }));
+    this.settle({ relayed: true });
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: Duplex): void {
+    const { stream } = this;
+    if (stream.destroyed) {
+      socket.destroy();
+      return this.settle({ relayed: true });
+    }
+    // Upgrade and Connection are hop-by-hop: the gateway writes its own to the client.
+    this.sendHead(statusCode, stripHopByHop(headers));
+    spliceUpgraded(stream, socket);
+    this.settle({ relayed: true });
+  }
+
+  private sendHead(status: number, headers: WireHeaders): void {
+    this.headSent = true;
+    this.stream.sendOrdered({ type: 'stream.response', stream_id: this.stream.id, status, headers });
+  }
+
+  private settle(result: ExchangeResult): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(result);
+  }
+
+  private readonly onStreamClose = (): void => {
+    if (this.settled) return;
+    // Aborting makes undici call onResponseError, which settles.
+    if (this.controller !== undefined) this.controller.abort(gone());
+  };
+}
+
+function gone(): AgentError {
+  return new AgentError(ErrorCodes.ABORTED, 'the proxied stream closed before the upstream answered');
+}
+
+/**
+ * Joins an upgraded upstream socket and the tunnel stream both ways, with backpressure; half
+ * closes travel through, and the end or failure of either side closes the other.
+ */
+function spliceUpgraded(stream: TunnelStream, socket: Duplex): void {
+  socket.on('error', (err) => stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `the upgraded upstream connection failed: ${err.message}`, { cause: err, details: { reset: StreamResetCodes.UPSTREAM_FAILED } })));
+  socket.once('close', () => {
+    if (!stream.destroyed && !(stream.writableFinished && stream.readableEnded)) stream.end();
+  });
+  stream.once('close', () => socket.destroy());
+  socket.pipe(stream);
+  stream.pipe(socket);
+}
