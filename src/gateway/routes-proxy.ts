@@ -88,7 +88,13 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
       return { ...fail(502, `the agent could not answer: ${head.error}`) };
     }
     res.writeHead(head.status, stripHopByHop(head.headers));
-    res.flushHeaders();
+    // The head, and whatever body already arrived with it, leave in one write at the end of this
+    // turn; a stream whose body comes later (SSE) still gets its head at once.
+    res.cork();
+    setImmediate(() => {
+      if (!res.headersSent) res.flushHeaders();
+      res.uncork();
+    });
     stream.on('error', () => res.destroy());
     stream.once('end', () => {
       // Response complete; an upload the service did not wait for is cut off.
