@@ -2,7 +2,8 @@
 # Builds cyberun-test/node-http:1 without any registry: the host's node binary, the libraries
 # `ldd` lists and the dynamic loader, plus test/fixtures/node-http/server.js (SSE, large
 # downloads/uploads, echo), imported with `docker import`. Used by the proxy e2e tests and
-# `npm run bench -- proxy`. Skips when the image exists unless --force is given.
+# `npm run bench -- proxy`. Skips when the image exists and was built from the same server.js
+# (label cloud.cyberun.test-fixture-sha256), unless --force is given.
 # Usage: .ci/build-node-test-image.sh [--force]
 set -eu
 
@@ -12,7 +13,8 @@ HERE="$(cd "$(dirname "$0")/.." && pwd)"
 FORCE=0
 [ "${1:-}" = "--force" ] && FORCE=1
 
-if [ "$FORCE" = 0 ] && docker image inspect "$IMAGE" >/dev/null 2>&1; then
+SUM="$(sha256sum "$HERE/test/fixtures/node-http/server.js" | cut -c1-16)"
+if [ "$FORCE" = 0 ] && [ "$(docker image inspect -f '{{index .Config.Labels "cloud.cyberun.test-fixture-sha256"}}' "$IMAGE" 2>/dev/null)" = "$SUM" ]; then
   echo "test image $IMAGE present"
   exit 0
 fi
@@ -39,5 +41,6 @@ docker import \
   --change 'ENV PATH=/usr/bin' \
   --change 'EXPOSE 8080/tcp' \
   --change 'LABEL cloud.cyberun.test-image=node-http' \
+  --change "LABEL cloud.cyberun.test-fixture-sha256=$SUM" \
   "$WORK/rootfs.tar" "$IMAGE" >/dev/null
 echo "built test image $IMAGE"

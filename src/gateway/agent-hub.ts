@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../log.js';
@@ -23,6 +23,7 @@ import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { WsTransport, type Corkable } from '../tunnel/ws-transport.js';
 import { authenticateAgent, type KeySet } from './auth.js';
 import { computeDesiredSets } from './desired-sets.js';
+import { rejectUpgrade } from './http-io.js';
 import type { ServicePlacement } from './placement.js';
 import type { AgentReport } from './service-status.js';
 import type { ServiceStore } from './service-store.js';
@@ -364,14 +365,6 @@ export class AgentHub {
   private sendError(conn: Connection, code: string, message: string, inReplyTo: string | undefined): void {
     this.send(conn, { type: 'error', code, message, ...(inReplyTo === undefined ? {} : { in_reply_to: inReplyTo }) });
   }
-}
-
-function rejectUpgrade(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error_message: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }
 
 function rawToBuffer(data: RawData): Buffer {

@@ -9,7 +9,8 @@ import { matchRoute, type Route } from './router.js';
 import { agentRoutes } from './routes-agents.js';
 import { containerRoutes } from './routes-containers.js';
 import { CredentialsStore } from './credentials-store.js';
-import { proxyRoutes } from './routes-proxy.js';
+import { proxyUpgradeHandler } from './proxy-upgrade.js';
+import { RUNTIME, proxyRoutes } from './routes-proxy.js';
 import { ServiceStore } from './service-store.js';
 
 export interface GatewayOptions {
@@ -131,7 +132,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       else res.destroy();
     });
   });
-  server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys });
+  server.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').startsWith(`${RUNTIME}/`)) proxyUpgrade(req, socket, head);
+    else hub.handleUpgrade(req, socket, head);
+  });
   server.on('clientError', (_err, socket) => socket.destroy());
 
   try {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /** What a route handler answers: a status and a JSON body. */
 export interface HttpResult {
@@ -31,6 +32,19 @@ export function sendJson(res: ServerResponse, result: HttpResult): void {
     ...result.headers,
   });
   res.end(text);
+}
+
+/**
+ * Answers an HTTP upgrade request (which has no ServerResponse) with a JSON error and closes the
+ * socket.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error_message: message });
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n${extra}` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 export type BodyResult = { ok: true; value: unknown } | { ok: false; result: HttpResult };

@@ -25,7 +25,8 @@ export interface ProxyRoutesDeps {
   invokeMaxResponseBytes?: number;
 }
 
-const RUNTIME = '/api/v1/r/containers';
+/** Where the transparent proxy lives; `/{slug}/…` follows. */
+export const RUNTIME = '/api/v1/r/containers';
 /** Headers the gateway consumes (or that name the gateway) and never relays. */
 const GATEWAY_ONLY = ['host', 'authorization', 'x-team-id'];
 
@@ -39,40 +40,16 @@ const GATEWAY_ONLY = ['host', 'authorization', 'x-team-id'];
 export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
   const maxInvoke = deps.invokeMaxResponseBytes ?? 10 * 1024 * 1024;
 
-  const open = (slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } => {
-    const service = deps.store.getBySlug(slug);
-    if (service === undefined) return { result: fail(404, `no service with service_slug "${slug}"`) };
-    const { status, reason } = statusOf(service, deps.hub);
-    const target = chooseProxyTarget({
-      service,
-      status,
-      reason,
-      placement: deps.hub.placementOf(service.id),
-      reports: deps.hub.reportsFor(service.id),
-      load: (agentId) => deps.hub.openStreams(agentId),
-    });
-    if (!target.ok) {
-      const result = fail(target.status, target.message);
-      return { result: target.retryAfterS === undefined ? result : { ...result, headers: { 'retry-after': String(target.retryAfterS) } } };
-    }
-    const stream = deps.hub.openStream(target.agentId, { ...request, service_id: service.id });
-    if (stream === undefined) return { result: { ...fail(503, `the agent running "${slug}" just disconnected; retry`), headers: { 'retry-after': '1' } } };
-    stream.on('error', () => undefined);
-    return { stream };
-  };
-
   const transparent = async (ctx: RouteContext): Promise<HttpResult> => {
     const { req, res } = ctx;
     const method = (req.method ?? 'GET').toUpperCase();
     if (!(HTTP_METHODS as readonly string[]).includes(method)) {
       return { ...fail(405, `${method} cannot be proxied (allowed: ${HTTP_METHODS.join(', ')})`), headers: { allow: HTTP_METHODS.join(', ') } };
     }
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const rawSlug = url.pathname.split('/')[5] ?? '';
-    const path = `${url.pathname.slice(`${RUNTIME}/${rawSlug}`.length) || '/'}${url.search}`;
+    const { path } = runtimeTarget(req.url ?? '/');
     const headers = forwardedHeaders(req);
     const hasBody = headerValue(headers, 'content-length') !== undefined ? headerValue(headers, 'content-length') !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const opened = open(ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
+    const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
     if ('result' in opened) return opened.result;
     const { stream } = opened;
     res.once('close', () => {
@@ -115,7 +92,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const { method, path, body: payload } = parsed.value;
     const headers = stripHopByHop(parsed.value.headers, [...GATEWAY_ONLY, 'content-length']);
     if (payload !== undefined) headers['content-length'] = String(payload.byteLength);
-    const opened = open(ctx.params.slug ?? '', { method, path, headers, has_body: payload !== undefined && payload.byteLength > 0 });
+    const opened = openProxyStream(deps, ctx.params.slug ?? '', { method, path, headers, has_body: payload !== undefined && payload.byteLength > 0 });
     if ('result' in opened) return opened.result;
     const { stream } = opened;
     ctx.res.once('close', () => stream.destroy());
@@ -134,8 +111,50 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
   ];
 }
 
+/**
+ * Opens a tunnel stream to an agent serving `slug` (the stream.open is sent at once), or the
+ * error answer when there is none: 404 unknown slug, 409 not deployed, 503 nothing ready.
+ */
+export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } {
+  const service = deps.store.getBySlug(slug);
+  if (service === undefined) return { result: fail(404, `no service with service_slug "${slug}"`) };
+  const { status, reason } = statusOf(service, deps.hub);
+  const target = chooseProxyTarget({
+    service,
+    status,
+    reason,
+    placement: deps.hub.placementOf(service.id),
+    reports: deps.hub.reportsFor(service.id),
+    load: (agentId) => deps.hub.openStreams(agentId),
+  });
+  if (!target.ok) {
+    const result = fail(target.status, target.message);
+    return { result: target.retryAfterS === undefined ? result : { ...result, headers: { 'retry-after': String(target.retryAfterS) } } };
+  }
+  const stream = deps.hub.openStream(target.agentId, { ...request, service_id: service.id });
+  if (stream === undefined) return { result: { ...fail(503, `the agent running "${slug}" just disconnected; retry`), headers: { 'retry-after': '1' } } };
+  stream.on('error', () => undefined);
+  return { stream };
+}
+
+/**
+ * `/api/v1/r/containers/{slug}/rest?query` → the slug (percent-decoded; undefined when it does
+ * not decode) and the path that goes to the service unchanged (`/rest?query`, at least `/`).
+ */
+export function runtimeTarget(rawUrl: string): { slug: string | undefined; path: string } {
+  const url = new URL(rawUrl, 'http://gateway');
+  const rawSlug = url.pathname.split('/')[5] ?? '';
+  let slug: string | undefined;
+  try {
+    slug = decodeURIComponent(rawSlug);
+  } catch {
+    slug = undefined;
+  }
+  return { slug, path: `${url.pathname.slice(`${RUNTIME}/${rawSlug}`.length) || '/'}${url.search}` };
+}
+
 /** The caller's headers minus hop-by-hop and gateway-only ones, plus X-Forwarded-*. */
-function forwardedHeaders(req: IncomingMessage): WireHeaders {
+export function forwardedHeaders(req: IncomingMessage): WireHeaders {
   const headers = stripHopByHop(fromRawHeaders(req.rawHeaders), GATEWAY_ONLY);
   appendHeader(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown');
   if (headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
@@ -144,7 +163,7 @@ function forwardedHeaders(req: IncomingMessage): WireHeaders {
 }
 
 /** Waits for the agent's stream.response (or the stream's failure). */
-function responseHead(stream: TunnelStream): Promise<StreamResponseFrame | { error: string }> {
+export function responseHead(stream: TunnelStream): Promise<StreamResponseFrame | { error: string }> {
   if (stream.response !== undefined) return Promise.resolve(stream.response);
   return new Promise((resolve) => {
     const onResponse = (frame: StreamResponseFrame): void => done(frame);

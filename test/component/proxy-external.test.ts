@@ -1,9 +1,11 @@
 import { writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Resolve } from '../../src/proxy/upstream-dispatchers.js';
 import { SK, startProxyRig, upstreamHandler, type ProxyRig } from '../helpers/proxy-harness.js';
 import { generateTestPki } from '../helpers/test-ca.js';
@@ -25,12 +27,19 @@ const resolve: Resolve = async (host) => {
   return [{ address, family: 4 }];
 };
 
-async function httpsUpstream(certPem: string, keyPem: string): Promise<{ server: Server; port: number; connections: () => number }> {
+/** The https test upstream; it also takes WebSocket upgrades (echo), recording their requests. */
+async function httpsUpstream(certPem: string, keyPem: string): Promise<{ server: Server; port: number; connections: () => number; upgrades: IncomingMessage[] }> {
   let connections = 0;
+  const upgrades: IncomingMessage[] = [];
   const server = createServer({ cert: certPem, key: keyPem }, upstreamHandler({ bytes: 0, closed: false }));
   server.on('connection', () => connections++);
+  const wss = new WebSocketServer({ server });
+  wss.on('connection', (ws, req) => {
+    upgrades.push(req);
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, connections: () => connections };
+  return { server, port: (server.address() as AddressInfo).port, connections: () => connections, upgrades };
 }
 
 describe('external services through the tunnel: credential, https, redirects', () => {
@@ -51,6 +60,19 @@ describe('external services through the tunnel: credential, https, redirects', (
     await rig?.close();
     up?.server.closeAllConnections();
     up?.server.close();
+  });
+
+  it('upgrades a WebSocket to the external service over https with the resolved credential', async () => {
+    const ws = new WebSocket(`${rig.gateway.url.replace('http', 'ws')}/api/v1/r/containers/ext-api/ws?x=1`, { headers: { ...auth, cookie: 'session=caller' } });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const echo = new Promise<string>((resolve) => ws.once('message', (d) => resolve(String(d))));
+    ws.send('over https');
+    expect(await echo).toBe('over https');
+    ws.close();
+    const req = up.upgrades.at(-1);
+    expect(req?.url).toBe('/base/ws?x=1');
+    expect(req?.headers['authorization']).toBe('Bearer ext-secret-1');
+    expect(req?.headers['cookie']).toBeUndefined();
   });
 
   it('sends the resolved credential as Authorization, never the caller\'s', async () => {

@@ -8,6 +8,9 @@ import { testConfig } from '../helpers/agent-harness.js';
 import { waitFor } from '../helpers/fake-agent-core.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { serviceSpec } from '../helpers/service-spec.js';
+import type { DesiredStore } from '../../src/reconcile/desired-store.js';
+
+const noStore = { load: async () => undefined, save: async () => undefined } as unknown as DesiredStore;
 
 /** A health endpoint that answers 200 and counts the probes it got. */
 async function healthServer(): Promise<{ server: Server; port: number; hits: () => number }> {
@@ -79,7 +82,7 @@ describe('reconciler: where traffic may go', () => {
       agentId: 'traffic-test', runtime, logger: silentLogger(), network: 'n', host: () => ({ labels: [], gpus: [], allowedRoots: [] }),
       policy: { startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart }, pull: c.pull, stopTimeoutMs: 1_000,
       orphanGraceMs: 60_000, gpuDeviceStyle: 'device-ids', now: Date.now, random: Math.random, gpuDevices: () => [],
-      health: { intervalMs: 50, timeoutMs: 1_000, failureThreshold: 3 }, resyncIntervalMs: 60_000,
+      health: { intervalMs: 50, timeoutMs: 1_000, failureThreshold: 3 }, resyncIntervalMs: 60_000, store: noStore,
     });
     reconciler = r;
     const phaseOf = (containerId: string | undefined) => r.statusSnapshot()[0]?.replicas.find((x) => x.containerId === containerId)?.phase;

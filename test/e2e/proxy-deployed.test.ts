@@ -1,11 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { fetch, request } from 'undici';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { Labels } from '../../src/runtime/labels.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
-import { sweepByLabel } from '../helpers/engine.js';
+import { listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
@@ -102,6 +104,26 @@ describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → 
     // Container and test share the host clock. Batching would deliver event i only after event
     // i+1 was sent; here every event is in the client's hands before its successor leaves the server.
     for (let i = 0; i + 1 < events.length; i++) expect(events[i]!.arrived).toBeLessThanOrEqual(events[i + 1]!.sent);
+  });
+
+  it('passes a WebSocket through to the container: its greeting, echoes of text and 256 KiB binary, the close code', async () => {
+    const [container] = await listByLabel(`${Labels.SERVICE_SLUG}=${NODE}`);
+    const ws = new WebSocket(`${gateway.url.replace('http', 'ws')}/api/v1/r/containers/${NODE}/ws`, { headers: auth });
+    const messages: Array<{ data: Buffer; isBinary: boolean }> = [];
+    ws.on('message', (data, isBinary) => messages.push({ data: data as Buffer, isBinary }));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await waitFor('the greeting', () => messages.length >= 1, 10_000);
+    expect(container?.startsWith(messages[0]!.data.toString())).toBe(true);
+    const blob = randomBytes(256 * 1024);
+    ws.send('ping through the tunnel');
+    ws.send(blob);
+    await waitFor('two echoes', () => messages.length >= 3, 10_000);
+    expect(messages[1]).toEqual({ data: Buffer.from('ping through the tunnel'), isBinary: false });
+    expect(messages[2]!.isBinary).toBe(true);
+    expect(messages[2]!.data.equals(blob)).toBe(true);
+    const code = new Promise((resolve) => ws.once('close', resolve));
+    ws.close(4100);
+    expect(await code).toBe(4100);
   });
 
   it('never routes a request to a replica that is not ready during a rolling update', async () => {

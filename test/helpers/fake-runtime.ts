@@ -56,5 +56,5 @@ export class FakeRuntime implements ContainerRuntime {
   }
   watchEvents(): void {}
   async logsTail(): Promise<string> { await this.tick(); return ''; }
-  replicaEndpoint(): undefined { return undefined; }
+  replicaEndpoint(_c: ObservedContainer, _exposedPort: number): { host: string; port: number } | undefined { return undefined; }
 }
