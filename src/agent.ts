@@ -28,8 +28,6 @@ export interface AgentDeps {
   readInventory?: () => Promise<HostInventory>;
   now?: () => number;
   random?: () => number;
-  /** Extra CA (PEM) trusted for external services' https upstreams (private PKI, tests). */
-  upstreamCaPem?: string;
 }
 
 /**
@@ -141,7 +139,7 @@ export class Agent {
         inventory: () => agent.inventory,
         core: agent.reconciler,
         logger: logger.child({ component: 'tunnel' }),
-        proxy: { ...config.proxy, metrics: agent.metrics, ...(deps.upstreamCaPem === undefined ? {} : { upstreamCaPem: deps.upstreamCaPem }) },
+        proxy: { ...config.proxy, metrics: agent.metrics, ...(config.proxy.upstreamCaFile ? { upstreamCaPem: await readFile(config.proxy.upstreamCaFile, 'utf8') } : {}) },
       });
       const tunnel = agent.tunnel;
       agent.drains.register('proxy', (deadline) => tunnel.drainStreams(deadline));

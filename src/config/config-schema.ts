@@ -315,7 +315,7 @@ export interface ConfigValues {
   restart: { backoff_base: number; backoff_cap: number; stable_after: number; crash_loop_limit: number; stop_timeout: number };
   pull: { stall_timeout: number; total_timeout: number };
   reconcile: { resync_interval: number; orphan_grace: number };
-  proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean };
+  proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean; upstream_ca_file: string | undefined };
   /** No default sets admin.listen (unset = the socket in state_dir), so `admin` itself may be missing. */
   admin: { listen: string | undefined };
   shutdown: { drain_timeout: number };
@@ -370,6 +370,7 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     headers_timeout: duration(1000),
     idle_timeout: duration(1000),
     allow_private_upstreams: bool(),
+    upstream_ca_file: filePath(),
   }),
   admin: section({ listen: adminListen() }),
   shutdown: section({ drain_timeout: duration(0) }),
@@ -421,6 +422,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'proxy.headers_timeout', kind: 'duration' },
   { path: 'proxy.idle_timeout', kind: 'duration' },
   { path: 'proxy.allow_private_upstreams', kind: 'bool' },
+  { path: 'proxy.upstream_ca_file', kind: 'path' },
   { path: 'admin.listen', kind: 'string' },
   { path: 'shutdown.drain_timeout', kind: 'duration' },
   { path: 'log_level', kind: 'enum', flag: '--log-level' },

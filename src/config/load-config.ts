@@ -152,6 +152,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
   if (valid) crossCheck(merged, originOfKey, issues, warnings);
   const key = await resolveAgentKey(merged, winners, envLayer.agentKey, issues, warnings);
   if (valid && merged.gateway_ca_file !== undefined) await checkReadableFile(merged.gateway_ca_file, 'gateway_ca_file', originOfKey('gateway_ca_file'), issues);
+  if (valid && merged.proxy.upstream_ca_file !== undefined) await checkReadableFile(merged.proxy.upstream_ca_file, 'proxy.upstream_ca_file', originOfKey('proxy.upstream_ca_file'), issues);
   if (valid && merged.gateway_url !== undefined && key.value === undefined && !issues.some((i) => i.path === 'agent_key')) {
     issues.push({
       path: 'agent_key',
@@ -521,6 +522,7 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
       headersTimeoutMs: c.proxy.headers_timeout,
       idleTimeoutMs: c.proxy.idle_timeout,
       allowPrivateUpstreams: c.proxy.allow_private_upstreams,
+      upstreamCaFile: c.proxy.upstream_ca_file,
     },
     admin: { listen: c.admin?.listen },
     shutdown: { drainTimeoutMs: c.shutdown.drain_timeout },
@@ -578,6 +580,7 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
       headers_timeout: d(config.proxy.headersTimeoutMs),
       idle_timeout: d(config.proxy.idleTimeoutMs),
       allow_private_upstreams: config.proxy.allowPrivateUpstreams,
+      upstream_ca_file: config.proxy.upstreamCaFile ?? null,
     },
     admin: { listen: config.admin.listen ?? null },
     shutdown: { drain_timeout: d(config.shutdown.drainTimeoutMs) },

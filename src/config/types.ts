@@ -77,6 +77,8 @@ export interface AgentConfig {
     idleTimeoutMs: number;
     /** Allow external_url to resolve to loopback/private/link-local addresses. */
     allowPrivateUpstreams: boolean;
+    /** Extra CA bundle (PEM) trusted, besides the system CAs, for external services' https. */
+    upstreamCaFile: string | undefined;
   };
   admin: {
     /** Local admin endpoint (status, metrics, healthz): an absolute unix socket path, a loopback host:port, or 'off'; undefined = `<stateDir>/admin.sock`. See src/admin/admin-address.ts. */

@@ -26,7 +26,7 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     restart: { backoffBaseMs: 300, backoffCapMs: 1_500, stableAfterMs: 60_000, crashLoopLimit: 3, stopTimeoutMs: 2_000 },
     pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 },
     reconcile: { resyncIntervalMs: 2_000, orphanGraceMs: 60_000 },
-    proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true },
+    proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true, upstreamCaFile: undefined },
     admin: { listen: undefined },
     shutdown: { drainTimeoutMs: 5_000 },
     logLevel: (process.env['TEST_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'error',

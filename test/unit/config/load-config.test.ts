@@ -229,6 +229,16 @@ describe('config file location', () => {
     expect(config.stateDir).toBe(path.join(dir, 'etc', 'state'));
     expect(config.servicesDir).toBe('/home/op/svc');
   });
+
+  it('takes proxy.upstream_ca_file from file or env, resolved like every path, and refuses a missing one by name', async () => {
+    await writeFile(path.join(dir, 'upstream-ca.pem'), 'pem');
+    const fromFile = await load({ file: 'proxy:\n  upstream_ca_file: upstream-ca.pem\n' });
+    expect(fromFile.config.proxy.upstreamCaFile).toBe(path.join(dir, 'upstream-ca.pem'));
+    const fromEnv = await load({ env: { CYBERUN_PROXY_UPSTREAM_CA_FILE: path.join(dir, 'upstream-ca.pem') } });
+    expect(fromEnv.config.proxy.upstreamCaFile).toBe(path.join(dir, 'upstream-ca.pem'));
+    const { issues } = await issuesOf({ file: 'proxy:\n  upstream_ca_file: /nonexistent/ca.pem\n' });
+    expect(issueAt(issues, 'proxy.upstream_ca_file')).toContain('/nonexistent/ca.pem');
+  });
 });
 
 describe('durations and sizes', () => {
