@@ -10,14 +10,13 @@ import { Labels } from '../src/runtime/labels.js';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
 import { sweepByLabel } from '../test/helpers/engine.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../test/helpers/test-images.js';
+import { processCpuSeconds } from './process-cpu.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 const exec = promisify(execFile);
 const SERVICES = 20;
 const SAMPLE_SECONDS = 20;
 const RSS_GOAL_MB = 80;
-/** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every Linux this runs on). */
-const CLK_TCK = 100;
 /** The repository root, from dist-bench/bench/ (compiled) where this runs. */
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -25,13 +24,6 @@ function rssKiB(pid: number, status: string): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
   return Number(m[1]);
-}
-
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -108,13 +100,13 @@ async function measure(child: ChildProcess, stateDir: string, label: string): Pr
   const readyMs = performance.now() - t0;
   await new Promise((r) => setTimeout(r, 3_000)); // let the start-up garbage go
   const rss: number[] = [];
-  const ticks0 = await cpuTicks(pid);
+  const cpu0 = await processCpuSeconds(pid);
   const w0 = performance.now();
   for (let s = 0; s < SAMPLE_SECONDS; s++) {
     await new Promise((r) => setTimeout(r, 1_000));
     rss.push(rssKiB(pid, await readFile(`/proc/${pid}/status`, 'utf8')) / 1024);
   }
-  const cpuPercent = (((await cpuTicks(pid)) - ticks0) / CLK_TCK / ((performance.now() - w0) / 1000)) * 100;
+  const cpuPercent = (((await processCpuSeconds(pid)) - cpu0) / ((performance.now() - w0) / 1000)) * 100;
   child.kill('SIGTERM');
   const code = await exited(child);
   const meanRss = rss.reduce((a, b) => a + b, 0) / rss.length;

@@ -7,7 +7,7 @@ import { Agent as Dispatcher, request } from 'undici';
  * posts back the measurement.
  */
 
-const SMALL_SECONDS = 3;
+export const SMALL_SECONDS = 3;
 const CONCURRENCY = 16;
 const LATENCY_SAMPLES = 400;
 export const BULK_BYTES = 512 * 1024 * 1024;

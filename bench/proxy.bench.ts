@@ -1,28 +1,29 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { request } from 'undici';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startGateway, type Gateway } from '../src/gateway/gateway-server.js';
-import { silentLogger } from '../src/log.js';
+import { request } from 'undici';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
-import { BULK_BYTES, quantile, type Measure } from './proxy-client.js';
+import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
+import { BULK_BYTES, SMALL_SECONDS, quantile, type Measure } from './proxy-client.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 const SK = 'sk-bench-proxy';
 const AK = 'ak-bench-proxy';
 const auth = { authorization: `Bearer ${SK}` };
 const CONCURRENCY = 16;
+/** Each measurement runs this often, direct and tunnel alternating; the median is reported. */
+const ROUNDS = 3;
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built CLI (npm run bench builds dist/ first). */
-const BIN = fileURLToPath(new URL('../../bin/cyberun-agent.js', import.meta.url));
+const BIN = path.join(REPO, 'bin', 'cyberun-agent.js');
 
 /** Runs one measurement in a worker thread (bench/proxy-client.ts). */
 function measure<T>(kind: Measure, url: string, headers: Record<string, string>): Promise<T> {
-  process.stdout.write(`  ${kind} ${url.startsWith('http://127.') ? 'through the tunnel' : 'direct'}…\n`);
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./proxy-client.js', import.meta.url), { workerData: { kind, url, headers } });
     worker.once('message', (v: T) => resolve(v));
@@ -31,22 +32,62 @@ function measure<T>(kind: Measure, url: string, headers: Record<string, string>)
   });
 }
 
-async function setup(): Promise<{ gateway: Gateway; direct: string; tunnel: string; cleanup: () => Promise<void> }> {
+/** The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed. */
+async function deployedNodeOptions(): Promise<string> {
+  const unit = await readFile(path.join(REPO, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
+}
+
+/** Starts `cyberun-agent gateway --port 0` and reads its URLs from the line it prints. */
+async function spawnGateway(dataDir: string): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {
+  const child = spawn(process.execPath, [BIN, 'gateway', '--port', '0', '--data-dir', dataDir], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += String(chunk);
+      const m = /REST API at (\S+)\/api\/v1, agents connect to (\S+)/.exec(err);
+      if (m?.[1] && m[2]) resolve({ child, url: m[1], agentUrl: m[2] });
+    });
+    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}: ${err}`)));
+  });
+}
+
+interface Rig {
+  direct: string;
+  tunnel: string;
+  /** Processes whose CPU time is the tunnel's cost. */
+  pids: { gateway: number; agent: number };
+  containerId: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Gateway and agent each run as their own process, as deployed (the agent with the unit's
+ * NODE_OPTIONS); this process only drives load, from worker threads. The service is the node test
+ * image, measured directly at its container address and through gateway → ws → agent.
+ */
+async function setup(): Promise<Rig> {
   await ensureNodeTestImage();
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
   const network = `cyberun-bench-proxy-${process.pid}`;
   const agentId = `bench-proxy-${process.pid}`;
   // A slug of its own per run: container names derive from it, and a killed earlier run may have left one.
   const slug = `bench-proxy-${process.pid}`;
-  const gateway = await startGateway({ port: 0, dataDir: path.join(stateDir, 'gateway'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
-  // The agent runs as its own process, as deployed: gateway and agent never share an event loop.
-  const nodeArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
-  const agent = spawn(process.execPath, [...nodeArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
+  const gateway = await spawnGateway(path.join(stateDir, 'gateway'));
+  const extraArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const agent = spawn(process.execPath, [...extraArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
     '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK, NODE_OPTIONS: await deployedNodeOptions() },
     cwd: stateDir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const stop = async (child: ChildProcess): Promise<void> => {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  };
   const api = async (method: string, p: string, body?: unknown) => {
     const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return (await res.body.json()) as Record<string, unknown>;
@@ -60,21 +101,23 @@ async function setup(): Promise<{ gateway: Gateway; direct: string; tunnel: stri
   }
   const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
   const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
-  if (ip === undefined) throw new Error('no ready replica to measure directly');
+  if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
   return {
-    gateway,
     direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
+    pids: { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 },
+    containerId,
     async cleanup() {
-      agent.kill('SIGTERM');
-      if (agent.exitCode === null) await new Promise((r) => agent.once('exit', r));
-      await gateway.close();
+      await stop(agent);
+      await stop(gateway.child);
       await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
       await removeTestNetwork(network);
       await rm(stateDir, { recursive: true, force: true });
     },
   };
 }
+
+const median = (xs: number[]): number => quantile(xs, 0.5);
 
 export const proxyBenchmark: Benchmark = {
   name: 'proxy',
@@ -86,25 +129,52 @@ export const proxyBenchmark: Benchmark = {
     try {
       const t = (p: string): [string, Record<string, string>] => [`${rig.tunnel}${p}`, auth];
       const d = (p: string): [string, Record<string, string>] => [`${rig.direct}${p}`, {}];
-      await measure<number>('throughput', ...t('/health')); // warm-up
+      /** CPU seconds of gateway + agent, and of the container, while `fn` runs. */
+      const cpuDuring = async <T>(fn: () => Promise<T>): Promise<{ result: T; proxy: number; service: number }> => {
+        const cpu = async () => ({ proxy: (await processCpuSeconds(rig.pids.gateway)) + (await processCpuSeconds(rig.pids.agent)), service: await containerCpuSeconds(rig.containerId) });
+        const before = await cpu();
+        const result = await fn();
+        const after = await cpu();
+        return { result, proxy: after.proxy - before.proxy, service: after.service - before.service };
+      };
+      process.stdout.write('  warming up…\n');
+      await measure<number>('throughput', ...t('/health'));
       await measure<number>('throughput', ...d('/health'));
-      const rpsDirect = await measure<number>('throughput', ...d('/health'));
-      const rpsTunnel = await measure<number>('throughput', ...t('/health'));
-      const latDirect = await measure<number[]>('latencies', ...d('/health'));
-      const latTunnel = await measure<number[]>('latencies', ...t('/health'));
-      const bulkDirect = await measure<number>('bulk', ...d('/bytes'));
-      const bulkTunnel = await measure<number>('bulk', ...t('/bytes'));
-      const sseDirect = await measure<number>('firstEvent', ...d('/sse'));
-      const sseTunnel = await measure<number>('firstEvent', ...t('/sse'));
-      const p50Added = quantile(latTunnel, 0.5) - quantile(latDirect, 0.5);
-      const p99Added = quantile(latTunnel, 0.99) - quantile(latDirect, 0.99);
+      const rps = { direct: [] as number[], tunnel: [] as number[] };
+      const cpuPerRequest = { proxy: [] as number[], service: [] as number[] };
+      const p50 = { direct: [] as number[], tunnel: [] as number[] };
+      const p99 = { direct: [] as number[], tunnel: [] as number[] };
+      const bulk = { direct: [] as number[], tunnel: [] as number[] };
+      const sse = { direct: [] as number[], tunnel: [] as number[] };
+      for (let round = 1; round <= ROUNDS; round++) {
+        process.stdout.write(`  round ${round}/${ROUNDS}: throughput, latency, bulk, SSE, direct and through the tunnel…\n`);
+        rps.direct.push(await measure<number>('throughput', ...d('/health')));
+        const tunnelRun = await cpuDuring(() => measure<number>('throughput', ...t('/health')));
+        rps.tunnel.push(tunnelRun.result);
+        const requests = tunnelRun.result * SMALL_SECONDS;
+        cpuPerRequest.proxy.push((tunnelRun.proxy / requests) * 1e6);
+        cpuPerRequest.service.push((tunnelRun.service / requests) * 1e6);
+        for (const [route, into] of [[d, 'direct'], [t, 'tunnel']] as const) {
+          const lat = await measure<number[]>('latencies', ...route('/health'));
+          p50[into].push(quantile(lat, 0.5));
+          p99[into].push(quantile(lat, 0.99));
+          bulk[into].push(await measure<number>('bulk', ...route('/bytes')));
+          sse[into].push(await measure<number>('firstEvent', ...route('/sse')));
+        }
+      }
       const r = (x: number) => Math.round(x * 1000) / 1000;
+      const throughputRatio = median(rps.tunnel) / median(rps.direct);
+      const p50Added = median(p50.tunnel) - median(p50.direct);
+      const p99Added = median(p99.tunnel) - median(p99.direct);
+      const sseAdded = median(sse.tunnel) - median(sse.direct);
+      const cpuRatio = median(cpuPerRequest.proxy) / median(cpuPerRequest.service);
       return [
-        { name: `proxy: small GET throughput, ${CONCURRENCY} clients (tunnel vs direct)`, unit: 'req/s', value: Math.round(rpsTunnel), baseline: Math.round(rpsDirect), ratio: rpsTunnel / rpsDirect, target: 'ratio >= 0.5', met: rpsTunnel / rpsDirect >= 0.5 },
-        { name: 'proxy: small GET p50 latency added by the tunnel', unit: 'ms', value: r(quantile(latTunnel, 0.5)), baseline: r(quantile(latDirect, 0.5)), ratio: r(p50Added), target: 'added <= 1 ms', met: p50Added <= 1 },
-        { name: 'proxy: small GET p99 latency added by the tunnel', unit: 'ms', value: r(quantile(latTunnel, 0.99)), baseline: r(quantile(latDirect, 0.99)), ratio: r(p99Added), target: '(reported)', met: true },
-        { name: `proxy: bulk download ${BULK_BYTES / 2 ** 20} MiB through the tunnel`, unit: 'MB/s', value: Math.round(bulkTunnel), baseline: Math.round(bulkDirect), ratio: bulkTunnel / bulkDirect, target: 'value >= 300 MB/s', met: bulkTunnel >= 300 },
-        { name: 'proxy: SSE time to first event added', unit: 'ms', value: r(sseTunnel), baseline: r(sseDirect), ratio: r(sseTunnel - sseDirect), target: 'added <= 2 ms', met: sseTunnel - sseDirect <= 2 },
+        { name: `proxy: small GET throughput, ${CONCURRENCY} clients (tunnel vs direct)`, unit: 'req/s', value: Math.round(median(rps.tunnel)), baseline: Math.round(median(rps.direct)), ratio: throughputRatio, target: 'ratio >= 0.5', met: throughputRatio >= 0.5 },
+        { name: 'proxy: CPU per small request, gateway + agent vs the service', unit: 'µs', value: Math.round(median(cpuPerRequest.proxy)), baseline: Math.round(median(cpuPerRequest.service)), ratio: cpuRatio, target: '(reported)', met: true },
+        { name: 'proxy: small GET p50 latency added by the tunnel', unit: 'ms', value: r(median(p50.tunnel)), baseline: r(median(p50.direct)), ratio: r(p50Added), target: 'added <= 1 ms', met: p50Added <= 1 },
+        { name: 'proxy: small GET p99 latency added by the tunnel', unit: 'ms', value: r(median(p99.tunnel)), baseline: r(median(p99.direct)), ratio: r(p99Added), target: '(reported)', met: true },
+        { name: `proxy: bulk download ${BULK_BYTES / 2 ** 20} MiB through the tunnel`, unit: 'MB/s', value: Math.round(median(bulk.tunnel)), baseline: Math.round(median(bulk.direct)), ratio: median(bulk.tunnel) / median(bulk.direct), target: 'value >= 300 MB/s', met: median(bulk.tunnel) >= 300 },
+        { name: 'proxy: SSE time to first event added', unit: 'ms', value: r(median(sse.tunnel)), baseline: r(median(sse.direct)), ratio: r(sseAdded), target: 'added <= 2 ms', met: sseAdded <= 2 },
       ];
     } finally {
       await rig.cleanup();

@@ -1,0 +1,21 @@
+import { readFile } from 'node:fs/promises';
+import { engineCall } from '../test/helpers/docker.js';
+
+/** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every Linux this runs on). */
+const CLK_TCK = 100;
+
+/** utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat). */
+export async function processCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** CPU seconds a container used so far (all its processes), from the Engine's stats. */
+export async function containerCpuSeconds(id: string): Promise<number> {
+  const answer = await engineCall('GET', `/containers/${id}/stats?stream=false&one-shot=true`);
+  const stats = JSON.parse(answer.body) as { cpu_stats?: { cpu_usage?: { total_usage?: number } } };
+  const ns = stats.cpu_stats?.cpu_usage?.total_usage;
+  if (ns === undefined) throw new Error(`no CPU stats for container ${id} (HTTP ${answer.status})`);
+  return ns / 1e9;
+}
