@@ -58,6 +58,9 @@ async function spawnGateway(dataDir: string): Promise<{ child: ChildProcess; url
 interface Rig {
   direct: string;
   tunnel: string;
+  /** The same service behind bench/min-proxy.ts (the floor of any Node proxy on this machine). */
+  minProxy: string;
+  minProxyPid: number;
   /** Processes whose CPU time is the tunnel's cost. */
   pids: { gateway: number; agent: number };
   containerId: string;
@@ -102,12 +105,20 @@ async function setup(): Promise<Rig> {
   const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
   const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
   if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
+  const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const minPort = await new Promise<string>((resolve, reject) => {
+    minProxy.stdout?.once('data', (chunk: Buffer) => resolve(String(chunk).trim()));
+    minProxy.once('exit', (code) => reject(new Error(`min-proxy exited with ${code}`)));
+  });
   return {
+    minProxy: `http://127.0.0.1:${minPort}`,
+    minProxyPid: minProxy.pid ?? 0,
     direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
     pids: { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 },
     containerId,
     async cleanup() {
+      await stop(minProxy);
       await stop(agent);
       await stop(gateway.child);
       await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
@@ -145,20 +156,25 @@ export const proxyBenchmark: Benchmark = {
         await measure<number>('bulk', ...route('/bytes'));
         await measure<number>('firstEvent', ...route('/sse'));
       }
-      const rps = { direct: [] as number[], tunnel: [] as number[] };
-      const cpuPerRequest = { proxy: [] as number[], service: [] as number[] };
+      const m = (p: string): [string, Record<string, string>] => [`${rig.minProxy}${p}`, {}];
+      await measure<number>('throughput', ...m('/health'));
+      const rps = { direct: [] as number[], tunnel: [] as number[], minProxy: [] as number[] };
+      const cpuPerRequest = { proxy: [] as number[], service: [] as number[], minProxy: [] as number[] };
       const p50 = { direct: [] as number[], tunnel: [] as number[] };
       const p99 = { direct: [] as number[], tunnel: [] as number[] };
       const bulk = { direct: [] as number[], tunnel: [] as number[] };
       const sse = { direct: [] as number[], tunnel: [] as number[] };
       for (let round = 1; round <= ROUNDS; round++) {
-        process.stdout.write(`  round ${round}/${ROUNDS}: throughput, latency, bulk, SSE, direct and through the tunnel…\n`);
+        process.stdout.write(`  round ${round}/${ROUNDS}: throughput (direct, tunnel, minimal proxy), latency, bulk, SSE…\n`);
         rps.direct.push(await measure<number>('throughput', ...d('/health')));
         const tunnelRun = await cpuDuring(() => measure<number>('throughput', ...t('/health')));
         rps.tunnel.push(tunnelRun.result);
         const requests = tunnelRun.result * SMALL_SECONDS;
         cpuPerRequest.proxy.push((tunnelRun.proxy / requests) * 1e6);
         cpuPerRequest.service.push((tunnelRun.service / requests) * 1e6);
+        const cpu0 = await processCpuSeconds(rig.minProxyPid);
+        rps.minProxy.push(await measure<number>('throughput', ...m('/health')));
+        cpuPerRequest.minProxy.push((((await processCpuSeconds(rig.minProxyPid)) - cpu0) / (rps.minProxy.at(-1)! * SMALL_SECONDS)) * 1e6);
         for (const [route, into] of [[d, 'direct'], [t, 'tunnel']] as const) {
           const lat = await measure<number[]>('latencies', ...route('/health'));
           p50[into].push(quantile(lat, 0.5));
@@ -175,7 +191,9 @@ export const proxyBenchmark: Benchmark = {
       const cpuRatio = median(cpuPerRequest.proxy) / median(cpuPerRequest.service);
       return [
         { name: `proxy: small GET throughput, ${CONCURRENCY} clients (tunnel vs direct)`, unit: 'req/s', value: Math.round(median(rps.tunnel)), baseline: Math.round(median(rps.direct)), ratio: throughputRatio, target: 'ratio >= 0.5', met: throughputRatio >= 0.5 },
+        { name: 'proxy: reference, a minimal one-process Node proxy vs direct', unit: 'req/s', value: Math.round(median(rps.minProxy)), baseline: Math.round(median(rps.direct)), ratio: median(rps.minProxy) / median(rps.direct), target: '(reported: the ceiling here)', met: true },
         { name: 'proxy: CPU per small request, gateway + agent vs the service', unit: 'µs', value: Math.round(median(cpuPerRequest.proxy)), baseline: Math.round(median(cpuPerRequest.service)), ratio: cpuRatio, target: '(reported)', met: true },
+        { name: 'proxy: CPU per small request, gateway + agent vs the minimal proxy', unit: 'µs', value: Math.round(median(cpuPerRequest.proxy)), baseline: Math.round(median(cpuPerRequest.minProxy)), ratio: median(cpuPerRequest.proxy) / median(cpuPerRequest.minProxy), target: '(reported)', met: true },
         { name: 'proxy: small GET p50 latency added by the tunnel', unit: 'ms', value: r(median(p50.tunnel)), baseline: r(median(p50.direct)), ratio: r(p50Added), target: 'added <= 1 ms', met: p50Added <= 1 },
         { name: 'proxy: small GET p99 latency added by the tunnel', unit: 'ms', value: r(median(p99.tunnel)), baseline: r(median(p99.direct)), ratio: r(p99Added), target: '(reported)', met: true },
         { name: `proxy: bulk download ${BULK_BYTES / 2 ** 20} MiB through the tunnel`, unit: 'MB/s', value: Math.round(median(bulk.tunnel)), baseline: Math.round(median(bulk.direct)), ratio: median(bulk.tunnel) / median(bulk.direct), target: 'value >= 300 MB/s', met: median(bulk.tunnel) >= 300 },
