@@ -34,7 +34,10 @@ export function proxyUpgradeHandler(deps: ProxyUpgradeDeps): (req: IncomingMessa
     if ('result' in opened) return rejectUpgrade(socket, opened.result.status, errorText(opened.result.body), opened.result.headers);
     const { stream } = opened;
     socket.once('close', () => stream.destroy());
-    void relay(stream, socket, head);
+    relay(stream, socket, head).catch(() => {
+      stream.destroy();
+      socket.destroy();
+    });
   };
 }
 
