@@ -159,11 +159,12 @@ export class TunnelStream extends Duplex {
     const target = this.received >= STREAM_INITIAL_WINDOW / 2 ? this.host.windowBytes : STREAM_INITIAL_WINDOW;
     const outstanding = this.granted - this.received;
     const room = target - this.readableLength - outstanding;
-    // Credit goes out in steps of at least a quarter of the target (64 KiB, then 256 KiB), so a
-    // bulk transfer costs one stream.window per 256 KiB rather than one per data frame. Node calls
+    // Credit goes out in steps of 64 KiB (a quarter of the initial window): larger steps (a
+    // quarter of the bulk window, 256 KiB) saved window frames but left the sender out of credit
+    // more often, and measured 20-30% slower downloads (docs/proxy-performance.md). Node calls
     // _read once and not again until we push: when the peer has no credit left it will send
     // nothing, so then any room must be granted now or the stream stalls for good.
-    if (room >= target / 4 || (outstanding === 0 && room > 0)) {
+    if (room >= Math.min(target / 4, 64 * 1024) || (outstanding === 0 && room > 0)) {
       this.granted += room;
       this.host.sendControl({ type: 'stream.window', stream_id: this.id, credit: room });
     }
