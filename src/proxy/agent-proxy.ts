@@ -106,9 +106,11 @@ export class AgentProxy {
 
   private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
     const tried = new Set<string>();
+    let refusedBy: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const endpoints = this.options.core.readyEndpoints(svc.id).filter((e) => !tried.has(e.containerId));
       const ep = this.picker.pick(endpoints);
+      if (ep === undefined && refusedBy !== undefined) return respondError(stream, 502, `${refusedBy} refused the connection (ECONNREFUSED) and no other replica is ready`);
       if (ep === undefined) {
         return respondError(stream, 503, `service ${svc.spec.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
       }
@@ -116,8 +118,10 @@ export class AgentProxy {
       const headers = stripHopByHop(open.headers, ['host']);
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
-      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`, retryable);
+      const what = `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`;
+      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, what, retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
+      refusedBy = what;
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
       // another ready replica may take it, once. Requests with a body are not retried.
       if (outcome !== 'connect-refused') return;
