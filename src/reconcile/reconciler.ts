@@ -11,6 +11,9 @@ import type { DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
 import { ServiceWorker, type WorkerContext, type WorkerTarget } from './service-worker.js';
 
+/** How long stop() waits for reconcile passes in progress. */
+const STOP_WAIT_MS = 5_000;
+
 export interface ReconcilerOptions extends Omit<WorkerContext, 'prober' | 'gpus' | 'publish'> {
   store: DesiredStore | undefined;
   gpuDevices: () => import('../host/types.js').GpuDevice[];
@@ -92,10 +95,20 @@ export class Reconciler implements AgentCore {
     this.resyncTimer.unref?.();
   }
 
+  /**
+   * Stops the loop: no new passes; waits up to STOP_WAIT_MS for passes in progress to finish
+   * their action (a create or start completes rather than leaving a container half made; a long
+   * pull is left to the engine). Containers are never stopped.
+   */
   async stop(): Promise<void> {
     this.abort.abort();
     clearInterval(this.resyncTimer);
-    for (const w of this.workers.values()) w.close();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STOP_WAIT_MS);
+    });
+    await Promise.race([Promise.all([...this.workers.values()].map((w) => w.close())), bound]);
+    clearTimeout(timer);
     await this.prober.close();
   }
 
@@ -197,7 +210,7 @@ export class Reconciler implements AgentCore {
   /** A worker of an undesired service with nothing left is done: drop it and its status. */
   private idle(serviceId: string, empty: boolean): void {
     if (!empty || this.desired.has(serviceId)) return;
-    this.workers.get(serviceId)?.close();
+    void this.workers.get(serviceId)?.close();
     this.workers.delete(serviceId);
     const last = this.statuses.get(serviceId);
     this.statuses.delete(serviceId);

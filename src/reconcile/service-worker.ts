@@ -72,6 +72,8 @@ export class ServiceWorker {
   private progressPublishedAt = 0;
   private lastContainers: ObservedContainer[] = [];
   private closed = false;
+  /** The loop in progress, if any (what close() waits for). */
+  private current: Promise<void> | undefined;
 
   constructor(
     readonly serviceId: string,
@@ -92,12 +94,18 @@ export class ServiceWorker {
       return;
     }
     this.running = true;
-    queueMicrotask(() => void this.loop());
+    this.current = new Promise<void>((resolve) => queueMicrotask(() => void this.loop().finally(resolve)));
   }
 
-  close(): void {
+  /**
+   * No further passes. Resolves when the pass in progress (if any) has finished its current
+   * action, so a stop never leaves a create or start half done; callers bound the wait (a pull
+   * can take minutes).
+   */
+  close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    return this.current ?? Promise.resolve();
   }
 
   private async loop(): Promise<void> {
