@@ -136,3 +136,25 @@ describe('WebSocket pass-through: client → gateway → ws tunnel → agent →
     expect(up.seen.length).toBe(opened);
   });
 });
+
+describe('WebSocket pass-through when the tunnel goes away', () => {
+  it('closes the client socket when the agent shuts down mid-session (drain timeout, then reset), and the service\'s socket too', async () => {
+    const up = await startWsUpstream();
+    const rig = await startProxyRig();
+    try {
+      await rig.deploy({ service_slug: 'sockets', display_name: 'sockets', docker_image: 'busybox:1' }, [
+        { serviceId: '', replicaIndex: 0, containerId: 'c0', host: '127.0.0.1', port: up.port },
+      ]);
+      const ws = await connect(`${rig.gateway.url.replace('http', 'ws')}/api/v1/r/containers/sockets/ws`);
+      ws.send('before');
+      await nextMessage(ws);
+      const gone = closed(ws);
+      await rig.client.close();
+      expect(await gone).toBe(1006);
+      await expect.poll(() => up.closes.length).toBe(1);
+    } finally {
+      await rig.close();
+      await up.close();
+    }
+  });
+});
