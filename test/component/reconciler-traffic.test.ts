@@ -1,16 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
-import { Reconciler } from '../../src/reconcile/reconciler.js';
+import type { Reconciler } from '../../src/reconcile/reconciler.js';
 import type { ObservedContainer } from '../../src/runtime/container-runtime.js';
-import { testConfig } from '../helpers/agent-harness.js';
 import { waitFor } from '../helpers/fake-agent-core.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
+import { componentReconciler } from '../helpers/reconciler-harness.js';
 import { serviceSpec } from '../helpers/service-spec.js';
-import type { DesiredStore } from '../../src/reconcile/desired-store.js';
-
-const noStore = { load: async () => undefined, save: async () => undefined } as unknown as DesiredStore;
 
 /** A health endpoint that answers 200 and counts the probes it got. */
 async function healthServer(): Promise<{ server: Server; port: number; hits: () => number }> {
@@ -77,13 +73,7 @@ describe('reconciler: where traffic may go', () => {
     const [first, second] = [await healthServer(), await healthServer()];
     servers.push(first.server, second.server);
     const runtime = new GatedRuntime([first.port, second.port]);
-    const c = testConfig('traffic', '/nonexistent');
-    const r = new Reconciler({
-      agentId: 'traffic-test', runtime, logger: silentLogger(), network: 'n', host: () => ({ labels: [], gpus: [], allowedRoots: [] }),
-      policy: { startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart }, pull: c.pull, stopTimeoutMs: 1_000,
-      orphanGraceMs: 60_000, gpuDeviceStyle: 'device-ids', now: Date.now, random: Math.random, gpuDevices: () => [],
-      health: { intervalMs: 50, timeoutMs: 1_000, failureThreshold: 3 }, resyncIntervalMs: 60_000, store: noStore,
-    });
+    const r = componentReconciler(runtime, { agentId: 'traffic-test', health: { intervalMs: 50, timeoutMs: 1_000, failureThreshold: 3 } });
     reconciler = r;
     const phaseOf = (containerId: string | undefined) => r.statusSnapshot()[0]?.replicas.find((x) => x.containerId === containerId)?.phase;
     await r.start();
@@ -125,13 +115,7 @@ describe('reconciler: stop', () => {
       }
     }
     const runtime = new SlowCreate();
-    const c = testConfig('stop', '/nonexistent');
-    const r = new Reconciler({
-      agentId: 'stop-test', runtime, logger: silentLogger(), network: 'n', host: () => ({ labels: [], gpus: [], allowedRoots: [] }),
-      policy: { startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart }, pull: c.pull, stopTimeoutMs: 1_000,
-      orphanGraceMs: 60_000, gpuDeviceStyle: 'device-ids', now: Date.now, random: Math.random, gpuDevices: () => [],
-      health: { intervalMs: 60_000, timeoutMs: 1_000, failureThreshold: 3 }, resyncIntervalMs: 60_000, store: noStore,
-    });
+    const r = componentReconciler(runtime, { agentId: 'stop-test' });
     await r.start();
     r.applyDesired([{ id: 'web', spec: serviceSpec('web') }], 1, 'test');
     await waitFor('the create to begin', () => creating);
