@@ -20,7 +20,13 @@ import { z } from 'zod';
  */
 export const STREAM_INITIAL_WINDOW = 256 * 1024;
 /** Largest payload of one binary data frame a sender produces (fair scheduling across streams). */
-export const STREAM_MAX_CHUNK = 64 * 1024;
+/**
+ * 16 KiB: several frames fit one 64 KiB socket read, so the receiving ws hands most of them over
+ * as slices of that read instead of joining a frame that spans two reads into a fresh buffer
+ * (which, at 64 KiB frames, was every frame: a copy and an external allocation per frame, and in
+ * some runs a mark-compact every ~15 MiB). Measured in docs/proxy-performance.md.
+ */
+export const STREAM_MAX_CHUNK = 16 * 1024;
 /** Bytes of the stream id prefix on a binary data frame (unsigned 32-bit big-endian). */
 export const STREAM_ID_BYTES = 4;
 export const MAX_STREAM_ID = 0xffff_ffff;

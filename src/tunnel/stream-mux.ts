@@ -27,7 +27,7 @@ export interface MuxTransport {
 
 export interface StreamMuxOptions {
   transport: MuxTransport;
-  /** Largest data frame payload; default STREAM_MAX_CHUNK (64 KiB). */
+  /** Largest data frame payload; default STREAM_MAX_CHUNK (16 KiB). */
   chunkBytes?: number;
   /** Receive credit kept open per stream; default 1 MiB (never below STREAM_INITIAL_WINDOW). */
   windowBytes?: number;
