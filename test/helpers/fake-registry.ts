@@ -25,6 +25,12 @@ export interface FakeRegistry {
   setBehaviour(repository: string, behaviour: RepoBehaviour): void;
   /** Sockets of stalled layer downloads still open (the engine closes them when it cancels). */
   openStalls(): number;
+  /**
+   * Cuts every stalled layer download. dockerd 20.10 keeps a cancelled pull's blocked blob read
+   * open, and each one holds one of its few concurrent-download slots: a later pull can then
+   * wait behind them with no progress (and be reported stalled itself).
+   */
+  releaseStalls(): void;
   /** Compressed size of the repository's one layer (what the engine reports as total bytes). */
   layerSize(repository: string): number;
   close(): Promise<void>;
@@ -183,6 +189,9 @@ export async function startFakeRegistry(options: { layerBytes?: number; chunkDel
     layerSize: (repository) => imageOf(repository).layer.length,
     setBehaviour: (repository, behaviour) => behaviours.set(repository, behaviour),
     openStalls: () => stalled.size,
+    releaseStalls: () => {
+      for (const res of stalled) res.destroy();
+    },
     close: async () => {
       for (const res of stalled) res.destroy();
       server.closeAllConnections();

@@ -325,10 +325,11 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
       expect(registry.requests.some((r) => r.path.startsWith(`/v2/${repository}/blobs/`))).toBe(true);
       // dockerd 20.10 cancels the pull when we hang up ("Not continuing with pull after error:
       // context canceled") but leaves its blocked blob read open; what matters is that a retry is
-      // not stuck behind it.
+      // not stuck behind it. The blocked read is cut afterwards so it frees its download slot.
       registry.setBehaviour(repository, 'serve');
       await runtime.pullImage(ref, { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 });
       expect(await runtime.hasImage(ref)).toBe(true);
+      registry.releaseStalls();
     });
 
     it('a total timeout shorter than the pull ends in IMAGE_PULL_TIMEOUT', async () => {
@@ -338,6 +339,7 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
       pulled.push(ref);
       const err = await catchError(runtime.pullImage(ref, { stallTimeoutMs: 30_000, totalTimeoutMs: 1_500 }));
       expect(isAgentError(err, ErrorCodes.IMAGE_PULL_TIMEOUT)).toBe(true);
+      registry.releaseStalls();
     });
 
     it('pulls a complete image with progress; concurrent pulls of one ref share one registry fetch', async () => {
