@@ -2,13 +2,13 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { adminGet } from '../src/admin/admin-client.js';
 import type { AdminStatus } from '../src/admin/status-view.js';
 import { Labels } from '../src/runtime/labels.js';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
 import { sweepByLabel } from '../test/helpers/engine.js';
+import { REPO_ROOT } from '../test/helpers/repo-root.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../test/helpers/test-images.js';
 import { processCpuSeconds } from './process-cpu.js';
 import type { Benchmark, BenchResult } from './types.js';
@@ -17,8 +17,6 @@ const exec = promisify(execFile);
 const SERVICES = 20;
 const SAMPLE_SECONDS = 20;
 const RSS_GOAL_MB = 80;
-/** The repository root, from dist-bench/bench/ (compiled) where this runs. */
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function rssKiB(pid: number, status: string): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
@@ -44,7 +42,7 @@ export const idleBenchmark: Benchmark = {
   },
   async run(): Promise<BenchResult[]> {
     await ensureTestImages();
-    await exec(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO, 'tsconfig.build.json')], { cwd: REPO, timeout: 300_000 });
+    await exec(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO_ROOT, 'tsconfig.build.json')], { cwd: REPO_ROOT, timeout: 300_000 });
     const work = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-idle-'));
     const servicesDir = path.join(work, 'services');
     const stateDir = path.join(work, 'state');
@@ -66,7 +64,7 @@ export const idleBenchmark: Benchmark = {
       for (const variant of [{ label: 'default flags', nodeArgs: [] as string[] }, { label: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'] }]) {
         child = spawn(
           process.execPath,
-          [...variant.nodeArgs, path.join(REPO, 'bin', 'cyberun-agent.js'), 'run', '--services-dir', servicesDir, '--state-dir', stateDir, '--agent-id', agentId, '--set', `docker.network=${network}`, '--set', 'gpu.detect=none', '--log-level', 'warn'],
+          [...variant.nodeArgs, path.join(REPO_ROOT, 'bin', 'cyberun-agent.js'), 'run', '--services-dir', servicesDir, '--state-dir', stateDir, '--agent-id', agentId, '--set', `docker.network=${network}`, '--set', 'gpu.detect=none', '--log-level', 'warn'],
           { cwd: work, env, stdio: ['ignore', 'ignore', 'inherit'] },
         );
         rows.push(...(await measure(child, stateDir, variant.label)));

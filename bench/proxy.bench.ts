@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
+import { REPO_ROOT } from '../test/helpers/repo-root.js';
 import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, SMALL_SECONDS, quantile, type Measure } from './proxy-client.js';
 import type { Benchmark, BenchResult } from './types.js';
@@ -18,9 +19,8 @@ const auth = { authorization: `Bearer ${SK}` };
 const CONCURRENCY = 16;
 /** Each measurement runs this often, direct and tunnel alternating; the median is reported. */
 const ROUNDS = 3;
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built CLI (npm run bench builds dist/ first). */
-const BIN = path.join(REPO, 'bin', 'cyberun-agent.js');
+const BIN = path.join(REPO_ROOT, 'bin', 'cyberun-agent.js');
 
 /** Runs one measurement in a worker thread (bench/proxy-client.ts). */
 function measure<T>(kind: Measure, url: string, headers: Record<string, string>): Promise<T> {
@@ -34,7 +34,7 @@ function measure<T>(kind: Measure, url: string, headers: Record<string, string>)
 
 /** The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed. */
 async function deployedNodeOptions(): Promise<string> {
-  const unit = await readFile(path.join(REPO, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
+  const unit = await readFile(path.join(REPO_ROOT, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 }
 

@@ -3,14 +3,14 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { TEST_RUN_LABEL } from './docker.js';
+import { REPO_ROOT } from './repo-root.js';
 import { tempDir, waitFor } from './agent-harness.js';
 
 /** Docker-in-docker and image-building plumbing for the dind-* integration tests (docker CLI). */
 
 const exec = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = REPO_ROOT;
 /** Label of the agent image built by agentImage(): the content hash it was built from. */
 export const CONTENT_HASH_LABEL = 'cloud.cyberun.test-content-hash';
 

@@ -1,21 +1,14 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { engineCall } from './docker.js';
+import { repoPath } from './repo-root.js';
 
 /** The node test service (test/fixtures/node-http/server.js): SSE, large bodies, echo. */
 export const TEST_IMAGE_NODE = 'cyberun-test/node-http:1';
 
-/** The checkout's root: this file runs from test/helpers, and compiled from dist-bench/test/helpers. */
-const ROOT = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
-})();
-const BUILD_SCRIPT = path.join(ROOT, '.ci/build-node-test-image.sh');
-const SERVER_JS = path.join(ROOT, 'test/fixtures/node-http/server.js');
+const BUILD_SCRIPT = repoPath('.ci', 'build-node-test-image.sh');
+const SERVER_JS = repoPath('test', 'fixtures', 'node-http', 'server.js');
 /** The image records which server.js it holds; an image of an older one is rebuilt. */
 const FIXTURE_LABEL = 'cloud.cyberun.test-fixture-sha256';
 

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { engineCall } from './docker.js';
+import { repoPath } from './repo-root.js';
 
 /** The busybox test service (see .ci/build-test-images.sh for its MODE/PORT/… env contract). */
 export const TEST_IMAGE_HTTP = 'cyberun-test/busybox-http:1';
 
-const BUILD_SCRIPT = fileURLToPath(new URL('../../.ci/build-test-images.sh', import.meta.url));
+const BUILD_SCRIPT = repoPath('.ci', 'build-test-images.sh');
 
 let building: Promise<void> | undefined;
 
