@@ -111,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           req,
           res,
           params: match.params,
+          url,
           query: url.searchParams,
           readBody: () => {
             bodyRead = true;

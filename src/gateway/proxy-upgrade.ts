@@ -28,7 +28,7 @@ export function proxyUpgradeHandler(deps: ProxyUpgradeDeps): (req: IncomingMessa
     if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       return rejectUpgrade(socket, 400, 'only WebSocket upgrades (GET with Upgrade: websocket) are passed through to services');
     }
-    const { slug, path } = runtimeTarget(req.url ?? '/');
+    const { slug, path } = runtimeTarget(new URL(req.url ?? '/', 'http://gateway'));
     if (slug === undefined) return rejectUpgrade(socket, 400, 'the service slug in the path is not valid percent-encoding');
     const opened = openProxyStream(deps, slug, { method: 'GET', path, headers: forwardedHeaders(req), upgrade: true });
     if ('result' in opened) return rejectUpgrade(socket, opened.result.status, errorText(opened.result.body), opened.result.headers);

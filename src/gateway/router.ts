@@ -7,6 +7,8 @@ export interface RouteContext {
   res: ServerResponse;
   /** `:name` segments of the pattern, URI-decoded; `*` holds the rest of the path. */
   params: Record<string, string>;
+  /** The request URL, parsed once by the server. */
+  url: URL;
   query: URLSearchParams;
   /** Reads the JSON body (size-limited); call at most once. */
   readBody(): Promise<BodyResult>;

@@ -46,7 +46,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if (!(HTTP_METHODS as readonly string[]).includes(method)) {
       return { ...fail(405, `${method} cannot be proxied (allowed: ${HTTP_METHODS.join(', ')})`), headers: { allow: HTTP_METHODS.join(', ') } };
     }
-    const { path } = runtimeTarget(req.url ?? '/');
+    const { path } = runtimeTarget(ctx.url);
     const headers = forwardedHeaders(req);
     const hasBody = headerValue(headers, 'content-length') !== undefined ? headerValue(headers, 'content-length') !== '0' : req.headers['transfer-encoding'] !== undefined;
     const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
@@ -141,8 +141,7 @@ export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, sl
  * `/api/v1/r/containers/{slug}/rest?query` → the slug (percent-decoded; undefined when it does
  * not decode) and the path that goes to the service unchanged (`/rest?query`, at least `/`).
  */
-export function runtimeTarget(rawUrl: string): { slug: string | undefined; path: string } {
-  const url = new URL(rawUrl, 'http://gateway');
+export function runtimeTarget(url: URL): { slug: string | undefined; path: string } {
   const rawSlug = url.pathname.split('/')[5] ?? '';
   let slug: string | undefined;
   try {
