@@ -103,12 +103,8 @@ export class Reconciler implements AgentCore {
   async stop(): Promise<void> {
     this.abort.abort();
     clearInterval(this.resyncTimer);
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, STOP_WAIT_MS);
-    });
-    await Promise.race([Promise.all([...this.workers.values()].map((w) => w.close())), bound]);
-    clearTimeout(timer);
+    const passes = Promise.all([...this.workers.values()].map((w) => w.close()));
+    await Promise.race([passes, new Promise<void>((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref())]);
     await this.prober.close();
   }
 
