@@ -106,6 +106,7 @@ export class AgentProxy {
 
   private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
     const tried = new Set<string>();
+    const headers = stripHopByHop(open.headers, ['host']);
     let refusedBy: string | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const endpoints = this.options.core.readyEndpoints(svc.id).filter((e) => !tried.has(e.containerId));
@@ -115,16 +116,15 @@ export class AgentProxy {
         return respondError(stream, 503, `service ${svc.spec.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
       }
       tried.add(ep.containerId);
-      const headers = stripHopByHop(open.headers, ['host']);
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
       const what = `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`;
       const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, what, retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
-      refusedBy = what;
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
       // another ready replica may take it, once. Requests with a body are not retried.
       if (outcome !== 'connect-refused') return;
+      refusedBy = what;
     }
   }
 

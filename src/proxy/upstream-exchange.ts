@@ -133,7 +133,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 }
 
 function gone(): AgentError {
-  return new AgentError(ErrorCodes.ABORTED, 'the proxied stream closed before the upstream answered');
+  return new AgentError(ErrorCodes.ABORTED, 'the proxied stream closed before the upstream exchange finished');
 }
 
 /**
