@@ -47,7 +47,8 @@ describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memor
   beforeAll(async () => {
     await ensureNodeTestImage();
     gateway = await startGateway({ port: 0, dataDir: await tempDir('bulk-gw'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
-    t = await startTestAgent(testConfig(runId, await tempDir('bulk-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK, proxy: { maxBodyBytes: 2 * GIB, headersTimeoutMs: 30_000, idleTimeoutMs: 30_000, allowPrivateUpstreams: false, upstreamCaFile: undefined } }));
+    const config = testConfig(runId, await tempDir('bulk-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK });
+    t = await startTestAgent({ ...config, proxy: { ...config.proxy, maxBodyBytes: 2 * GIB, headersTimeoutMs: 30_000, idleTimeoutMs: 30_000, allowPrivateUpstreams: false } });
     await gatewayClient(gateway.url, SK).deployRunning({ service_slug: SLUG, display_name: 'bulk', docker_image: 'cyberun-test/node-http:1' });
     base = `${gateway.url}/api/v1/r/containers/${SLUG}`;
     // Warm up (JIT, pools) so the RSS baseline is not the cold process.
