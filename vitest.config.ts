@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/helpers/temp-dirs.setup.ts'],
     // Integration and e2e tests share one Docker Engine on a 2-core machine: run files one at a time
     // there, but keep pure unit tests parallel.
     fileParallelism: true,

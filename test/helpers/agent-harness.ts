@@ -1,6 +1,3 @@
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Agent } from '../../src/agent.js';
 import type { AgentConfig } from '../../src/config/types.js';
 import type { HostInventory } from '../../src/host/types.js';
@@ -43,9 +40,7 @@ export const noGpuInventory: HostInventory = {
   gpuSource: 'none',
 };
 
-export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `cyberun-${prefix}-`));
-}
+export { tempDir } from './temp-dirs.js';
 
 export interface TestAgent {
   agent: Agent;

@@ -1,8 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fetch } from 'undici';
 import type { ReadyEndpoint } from '../../src/domain/status-types.js';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
@@ -11,6 +8,7 @@ import type { AgentProxyConfig } from '../../src/proxy/agent-streams.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import { pattern, sha256Of } from './byte-streams.js';
 import { FakeAgentCore, statusReport, waitFor } from './fake-agent-core.js';
+import { tempDir } from './temp-dirs.js';
 
 export const SK = 'sk-proxy-test';
 const AK = 'ak-proxy-test';
@@ -134,7 +132,7 @@ export interface ProxyRig {
 
 /** Real local gateway + real TunnelClient (with its proxy) over ws on 127.0.0.1; fake core. */
 export async function startProxyRig(proxy: Partial<AgentProxyConfig> = {}): Promise<ProxyRig> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'cyberun-proxy-'));
+  const dataDir = await tempDir('proxy');
   const gateway = await startGateway({ port: 0, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
   const core = new EndpointCore();
   const client = new TunnelClient({

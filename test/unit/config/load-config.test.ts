@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { CONFIG_KEYS, configFileSchema, envNameOf, formatDuration, formatSize } from '../../../src/config/config-schema.js';
 import { loadConfig, maskedConfig, parseDuration, parseSize, type LoadedConfig } from '../../../src/config/load-config.js';
 import { AgentError, ErrorCodes, isAgentError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/temp-dirs.js';
 
 const KEY = 'ak-7f3c9e2b1a4d6f8e0c2b4a6d8f0e2c4b6a8d0f2e';
 
@@ -561,7 +562,7 @@ describe('the key table', () => {
 
 describe('one source of desired state', () => {
   it('refuses services_dir together with gateway_url, naming both origins', async () => {
-    const home = await mkdtemp(path.join(os.tmpdir(), "cyberun-cfg-src-"));
+    const home = await tempDir('cfg-src');
     await expect(
       loadConfig({ argv: ['--services-dir', home, '--gateway-url', 'ws://127.0.0.1:9/x', '--state-dir', home], env: { CYBERUN_AGENT_KEY: 'ak-abcdefghijklmnop' }, cwd: home, searchPaths: [] }),
     ).rejects.toMatchObject({ details: { issues: [expect.objectContaining({ path: 'services_dir', message: expect.stringContaining('one source') })] } });
