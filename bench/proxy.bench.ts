@@ -32,10 +32,7 @@ function measure<T>(kind: Measure, url: string, headers: Record<string, string>)
   });
 }
 
-/**
- * The NODE_OPTIONS the systemd unit runs the agent with. Both processes get them: the agent is
- * measured as deployed, and the local gateway's launcher sets the same young-generation size.
- */
+/** The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed. */
 async function deployedNodeOptions(): Promise<string> {
   const unit = await readFile(path.join(REPO_ROOT, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
@@ -44,7 +41,7 @@ async function deployedNodeOptions(): Promise<string> {
 /** Starts `cyberun-agent gateway --port 0` and reads its URLs from the line it prints. */
 async function spawnGateway(dataDir: string): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {
   const child = spawn(process.execPath, [BIN, 'gateway', '--port', '0', '--data-dir', dataDir], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK, NODE_OPTIONS: await deployedNodeOptions() },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {

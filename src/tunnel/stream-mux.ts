@@ -12,6 +12,7 @@ import {
   type StreamResponseFrame,
   type StreamWindowFrame,
 } from './protocol-stream.js';
+import { noteRelayedBytes } from './scavenge-pacer.js';
 import { TunnelStream, type StreamHost } from './tunnel-stream.js';
 
 /** How the mux reaches the WebSocket of one connection. */
@@ -107,6 +108,7 @@ export class StreamMux implements StreamHost {
 
   /** A binary frame from the peer. Returns a problem description when the frame is malformed. */
   handleData(frame: Buffer): string | undefined {
+    noteRelayedBytes(frame.byteLength);
     const decoded = decodeDataFrame(frame);
     if (decoded === undefined) return 'binary frame shorter than its 4-byte stream id, or for stream 0';
     // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
@@ -201,6 +203,7 @@ export class StreamMux implements StreamHost {
   }
 
   private sendData(id: number, payload: Buffer): void {
+    noteRelayedBytes(payload.byteLength);
     const buffer = this.framePool.take();
     const frame = encodeDataFrame(id, payload, buffer);
     const size = frame.byteLength;
