@@ -17,6 +17,7 @@ export const LIVE_CONFIG_KEYS: readonly string[] = [
   'restart.backoff_cap',
   'restart.stable_after',
   'restart.crash_loop_limit',
+  'restart.failed_retry',
   'restart.stop_timeout',
   'pull.stall_timeout',
   'pull.total_timeout',

@@ -139,13 +139,14 @@ function asString(input: unknown, what: string): string {
   return input.trim();
 }
 
-const duration = (min = 1) =>
+/** A duration of at least `min`; with `zeroIsOff`, exactly 0 is accepted as well (turns the feature off). */
+const duration = (min = 1, zeroIsOff = false) =>
   leaf((input) => {
     if (typeof input !== 'string' && typeof input !== 'number') throw invalid(`expected a duration such as "30s", got ${showValue(input)}`);
     const ms = parseDuration(input);
-    if (ms < min) {
+    if (ms < min && !(zeroIsOff && ms === 0)) {
       const bare = typeof input === 'number' || /^\s*\d+\s*$/.test(input) ? ` (a bare number is milliseconds; write "${String(input).trim()}s" for seconds)` : '';
-      throw invalid(`${showValue(input)} is too short; use at least ${formatDuration(min)}${bare}`);
+      throw invalid(`${showValue(input)} is too short; use at least ${formatDuration(min)}${zeroIsOff ? ' (or 0 for never)' : ''}${bare}`);
     }
     return ms;
   });
@@ -312,7 +313,7 @@ export interface ConfigValues {
   volumes: { allowed_roots: string[] };
   gpu: { detect: 'auto' | 'none'; device_style: 'device-ids' | 'cdi'; inventory_refresh: number };
   health: { interval: number; timeout: number; start_budget: number; failure_threshold: number };
-  restart: { backoff_base: number; backoff_cap: number; stable_after: number; crash_loop_limit: number; stop_timeout: number };
+  restart: { backoff_base: number; backoff_cap: number; stable_after: number; crash_loop_limit: number; failed_retry: number; stop_timeout: number };
   pull: { stall_timeout: number; total_timeout: number };
   reconcile: { resync_interval: number; orphan_grace: number };
   proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean; upstream_ca_file: string | undefined };
@@ -361,6 +362,7 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     backoff_cap: duration(10),
     stable_after: duration(1000),
     crash_loop_limit: int(1, 1000),
+    failed_retry: duration(1000, true),
     stop_timeout: duration(0),
   }),
   pull: section({ stall_timeout: duration(1000), total_timeout: duration(1000) }),
@@ -413,6 +415,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'restart.backoff_cap', kind: 'duration' },
   { path: 'restart.stable_after', kind: 'duration' },
   { path: 'restart.crash_loop_limit', kind: 'int' },
+  { path: 'restart.failed_retry', kind: 'duration' },
   { path: 'restart.stop_timeout', kind: 'duration' },
   { path: 'pull.stall_timeout', kind: 'duration' },
   { path: 'pull.total_timeout', kind: 'duration' },
@@ -456,7 +459,7 @@ export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
     volumes: { allowed_roots: [] },
     gpu: { detect: 'auto', device_style: 'device-ids', inventory_refresh: '60s' },
     health: { interval: '5s', timeout: '3s', start_budget: '20m', failure_threshold: 3 },
-    restart: { backoff_base: '1s', backoff_cap: '5m', stable_after: '10m', crash_loop_limit: 5, stop_timeout: '30s' },
+    restart: { backoff_base: '1s', backoff_cap: '5m', stable_after: '10m', crash_loop_limit: 5, failed_retry: '5m', stop_timeout: '30s' },
     pull: { stall_timeout: '2m', total_timeout: '2h' },
     reconcile: { resync_interval: '30s', orphan_grace: '60s' },
     proxy: { max_body: '10GiB', headers_timeout: '10m', idle_timeout: '15m', allow_private_upstreams: false },

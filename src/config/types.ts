@@ -57,6 +57,8 @@ export interface AgentConfig {
     stableAfterMs: number;
     /** This many restarts without a stable period → `failed`. */
     crashLoopLimit: number;
+    /** A `failed` replica is tried once more this long after its last backoff; 0 = never. */
+    failedRetryMs: number;
     /** SIGTERM → SIGKILL grace when stopping a container. */
     stopTimeoutMs: number;
   };

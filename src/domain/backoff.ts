@@ -27,11 +27,22 @@ export interface RestartPolicy {
   backoffCapMs: number;
   stableAfterMs: number;
   crashLoopLimit: number;
+  /** A failed (crash-looping) replica gets one more attempt this long after its last backoff; 0: never. */
+  failedRetryMs: number;
 }
 
 /** Whether the replica is in a crash loop: too many restarts without a stable period between. */
 export function isCrashLoop(state: RestartState, policy: RestartPolicy): boolean {
   return state.restarts >= policy.crashLoopLimit;
+}
+
+/**
+ * When a replica in a crash loop gets its next single attempt, or undefined when failed replicas
+ * are never retried. Like the kubelet's CrashLoopBackOff, a failed replica is not given up on: a
+ * host-side cause (a registry outage, a driver reset, a mount not there yet) may have gone away.
+ */
+export function failedRetryAt(state: RestartState, policy: RestartPolicy): number | undefined {
+  return policy.failedRetryMs > 0 ? state.notBefore + policy.failedRetryMs : undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ObservedContainer } from '../runtime/container-runtime.js';
 import { Labels } from '../runtime/labels.js';
 import type { ReplicaPhase } from './status-types.js';
-import { afterDeath, initialRestartState, isCrashLoop, type RestartPolicy, type RestartState } from './backoff.js';
+import { afterDeath, failedRetryAt, initialRestartState, isCrashLoop, type RestartPolicy, type RestartState } from './backoff.js';
 
 /**
  * The pure heart of the deploy engine: desired spec + observed containers + probe results +
@@ -39,7 +39,7 @@ export interface ReplicaMemory {
   expectedStop: string | undefined;
   /** Why the replica last died, for status. */
   lastExit: string | undefined;
-  /** Set by the executor once a crash loop's reason (exit code + last log lines) is known. */
+  /** Set by the executor once a crash loop's detail (exit code + last log lines) is known. */
   failedReason: string | undefined;
 }
 
@@ -94,6 +94,7 @@ export interface PlanResult {
 }
 
 const NEVER = '0001-01-01T00:00:00Z';
+const RETRY_REASON = 'trying a failed replica again (restart.failed_retry)';
 
 export function stableName(slug: string, index: number): string {
   return `cyberun-${slug}-${index}`;
@@ -218,13 +219,16 @@ export function planService(input: PlanInput): PlanResult {
       }
       // Nothing live: dead old containers just go, and a new one is created (after any backoff).
       for (const o of olds) actions.push({ kind: 'remove', index: i, containerId: o.id, reason: 'superseded' });
-      if (isCrashLoop(mem.restart, policy.restart)) {
-        view('failed', mem.failedReason ?? `crash loop: ${mem.lastExit ?? 'failed'}`, undefined);
+      const retryAt = failedRetryAt(mem.restart, policy.restart);
+      if (isCrashLoop(mem.restart, policy.restart) && !(retryAt !== undefined && now >= retryAt)) {
+        if (retryAt !== undefined) wake(retryAt);
+        view('failed', failedText(mem.failedReason ?? mem.lastExit ?? 'failed', retryAt), undefined);
       } else if (now < mem.restart.notBefore) {
         wake(mem.restart.notBefore);
         view('backoff', `${mem.lastExit ?? 'failed'}; next attempt in ${Math.ceil((mem.restart.notBefore - now) / 1000)}s`, undefined);
       } else {
-        actions.push({ kind: 'create', index: i, name: stableName(input.serviceSlug, i), reason: 'replica missing' });
+        const reason = isCrashLoop(mem.restart, policy.restart) ? RETRY_REASON : 'replica missing';
+        actions.push({ kind: 'create', index: i, name: stableName(input.serviceSlug, i), reason });
         view('creating', undefined, undefined);
       }
       memory.set(i, mem);
@@ -276,9 +280,12 @@ export function planService(input: PlanInput): PlanResult {
         mem = { ...mem, lastExit: exitText(cur) };
       }
     }
-    if (isCrashLoop(mem.restart, policy.restart)) {
+    const retryAt = failedRetryAt(mem.restart, policy.restart);
+    // A retry waits for the failure's log lines to be recorded (the `fail` action) first.
+    if (isCrashLoop(mem.restart, policy.restart) && !(retryAt !== undefined && now >= retryAt && mem.failedReason !== undefined)) {
       if (mem.failedReason === undefined) actions.push({ kind: 'fail', index: i, containerId: cur.id, exit: mem.lastExit ?? exitText(cur) });
-      view('failed', mem.failedReason ?? `crash loop: ${mem.lastExit ?? exitText(cur)}`, cur);
+      if (retryAt !== undefined) wake(retryAt);
+      view('failed', failedText(mem.failedReason ?? mem.lastExit ?? exitText(cur), retryAt), cur);
     } else if (now < mem.restart.notBefore) {
       wake(mem.restart.notBefore);
       view('backoff', `${mem.lastExit ?? exitText(cur)}; restarting in ${Math.ceil((mem.restart.notBefore - now) / 1000)}s`, cur);
@@ -286,13 +293,19 @@ export function planService(input: PlanInput): PlanResult {
       for (const o of olds) {
         if (!isRunning(o)) actions.push({ kind: 'remove', index: i, containerId: o.id, reason: 'superseded' });
       }
-      actions.push({ kind: 'start', index: i, containerId: cur.id, reason: neverStarted ? 'created but not started' : (mem.lastExit ?? 'stopped') });
+      const reason = neverStarted ? 'created but not started' : isCrashLoop(mem.restart, policy.restart) ? RETRY_REASON : (mem.lastExit ?? 'stopped');
+      actions.push({ kind: 'start', index: i, containerId: cur.id, reason });
       view(neverStarted ? 'creating' : 'crashed', neverStarted ? undefined : mem.lastExit, cur);
     }
     memory.set(i, mem);
   }
 
   return { actions, memory, replicas, wakeAt };
+}
+
+/** A failed replica's reason: the crash loop, when it is tried next (if ever), and what it died of. */
+function failedText(detail: string, retryAt: number | undefined): string {
+  return `crash loop${retryAt === undefined ? '' : ` (next try at ${new Date(retryAt).toISOString()})`}: ${detail}`;
 }
 
 /** The agent decided to stop a live container: count the death now, and skip it when it is observed. */

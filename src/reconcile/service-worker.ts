@@ -300,10 +300,10 @@ export class ServiceWorker {
         case 'fail': {
           const tail = await ctx.runtime.logsTail(action.containerId, 20).catch(() => '');
           const lines = tail.trim().split('\n').slice(-10).join('\n');
-          const reason = `crash loop: ${action.exit}${lines ? `; last log lines:\n${lines}` : ''}`;
+          const detail = `${action.exit}${lines ? `; last log lines:\n${lines}` : ''}`;
           const mem = this.memory.get(action.index);
-          if (mem) this.memory.set(action.index, { ...mem, failedReason: reason });
-          log.error({ container: action.containerId, exit: action.exit }, 'replica failed: crash loop, not restarting');
+          if (mem) this.memory.set(action.index, { ...mem, failedReason: detail });
+          log.error({ container: action.containerId, exit: action.exit }, 'replica failed: crash loop');
           return true;
         }
         case 'start':

@@ -20,7 +20,7 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     volumes: { allowedRoots: [] },
     gpu: { detect: 'none', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
     health: { intervalMs: 250, timeoutMs: 1_000, startBudgetMs: 60_000, failureThreshold: 2 },
-    restart: { backoffBaseMs: 300, backoffCapMs: 1_500, stableAfterMs: 60_000, crashLoopLimit: 3, stopTimeoutMs: 2_000 },
+    restart: { backoffBaseMs: 300, backoffCapMs: 1_500, stableAfterMs: 60_000, crashLoopLimit: 3, failedRetryMs: 0, stopTimeoutMs: 2_000 },
     pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 },
     reconcile: { resyncIntervalMs: 2_000, orphanGraceMs: 60_000 },
     proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true, upstreamCaFile: undefined },

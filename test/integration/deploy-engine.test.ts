@@ -22,6 +22,9 @@ async function httpGet(host: string, port: number, p: string): Promise<{ status:
   return { status: res.statusCode, body: await res.body.text() };
 }
 
+/** restart.failed_retry of this file's agent: long enough to see that a failed replica is not restarted hot. */
+const FAILED_RETRY_MS = 6_000;
+
 describe.skipIf(!docker)('deploy engine on the real Docker Engine', () => {
   const runId = newTestRunId('engine');
   let t: TestAgent;
@@ -41,7 +44,8 @@ describe.skipIf(!docker)('deploy engine on the real Docker Engine', () => {
     dataDir = await tempDir('engine-data');
     await writeFile(path.join(dataDir, 'hello.txt'), 'hello from the host\n');
     const stateDir = await tempDir('engine-state');
-    t = await startTestAgent(testConfig(runId, stateDir, { volumes: { allowedRoots: [dataDir] } }));
+    const config = testConfig(runId, stateDir, { volumes: { allowedRoots: [dataDir] } });
+    t = await startTestAgent({ ...config, restart: { ...config.restart, failedRetryMs: FAILED_RETRY_MS } });
     // A container that is not ours, on the same engine: it must survive everything below.
     const { stdout } = await exec('docker', ['run', '-d', '--label', `${TEST_RUN_LABEL}=${runId}`, '--label', `${Labels.SERVICE_ID}=imposter`, 'cyberun-test/busybox-http:1']);
     bystander = stdout.trim();
@@ -164,6 +168,21 @@ describe.skipIf(!docker)('deploy engine on the real Docker Engine', () => {
     expect(later.State.Running).toBe(false);
     expect(later.State.FinishedAt).toBe(finishedAt);
     expect(failed.replicas[0]!.restartCount).toBeLessThanOrEqual(t.config.restart.crashLoopLimit);
+    expect(reason).toMatch(/^crash loop \(next try at \d{4}-\d\d-\d\dT[\d:.]+Z\): exited with code 7/);
+  });
+
+  it('tries a failed replica again after restart.failed_retry, and fails it again when it still crashes', async () => {
+    const first = t.status('svc-crash')!.replicas[0]!;
+    const id = first.containerId!;
+    const finishedAt = (await inspect(id))!.State.FinishedAt;
+    // Started again in the same container (it ran and died once more), then failed again.
+    await waitFor('crasher retried', async () => (await inspect(id))!.State.FinishedAt !== finishedAt, FAILED_RETRY_MS + 15_000);
+    const again = await waitFor('crasher failed again', () => {
+      const r = t.status('svc-crash')?.replicas[0];
+      return r?.phase === 'failed' && r.restartCount > first.restartCount && r.reason?.includes('last log lines') ? r : undefined;
+    }, 15_000);
+    expect(again.reason).toContain('exited with code 7');
+    expect(again.reason).not.toBe(first.reason); // a later next try
   });
 
   it.each([

@@ -73,7 +73,7 @@ describe('defaults', () => {
       volumes: { allowedRoots: [] },
       gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
       health: { intervalMs: 5000, timeoutMs: 3000, startBudgetMs: 1_200_000, failureThreshold: 3 },
-      restart: { backoffBaseMs: 1000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, stopTimeoutMs: 30_000 },
+      restart: { backoffBaseMs: 1000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 300_000, stopTimeoutMs: 30_000 },
       pull: { stallTimeoutMs: 120_000, totalTimeoutMs: 7_200_000 },
       reconcile: { resyncIntervalMs: 30_000, orphanGraceMs: 60_000 },
       proxy: { maxBodyBytes: 10 * 2 ** 30, headersTimeoutMs: 600_000, idleTimeoutMs: 900_000, allowPrivateUpstreams: false },
@@ -301,6 +301,11 @@ describe('durations and sizes', () => {
     expect(issueAt(issues, 'health.timeout')).toMatch(/too short; use at least 100ms \(a bare number is milliseconds; write "3s" for seconds\)/);
   });
 
+  it('takes restart.failed_retry 0 as never, from the file or the environment', async () => {
+    expect((await load({ file: 'restart:\n  failed_retry: 0\n' })).config.restart.failedRetryMs).toBe(0);
+    expect((await load({ env: { CYBERUN_RESTART_FAILED_RETRY: '2m' } })).config.restart.failedRetryMs).toBe(120_000);
+  });
+
   it('reads ints and booleans from strings (env, flags, YAML "yes")', async () => {
     const { config } = await load({
       file: 'proxy:\n  allow_private_upstreams: yes\n',
@@ -329,6 +334,7 @@ describe('values', () => {
     ['gpu:\n  device_style: nvidia', 'gpu.device_style', /use one of device-ids, cdi/],
     ['health:\n  failure_threshold: 0', 'health.failure_threshold', /out of range; use a whole number from 1 to 100/],
     ['health:\n  interval: 10ms', 'health.interval', /too short; use at least 100ms/],
+    ['restart:\n  failed_retry: 500ms', 'restart.failed_retry', /too short; use at least 1s \(or 0 for never\)/],
     ['proxy:\n  max_body: 0', 'proxy.max_body', /zero/],
     ['proxy:\n  allow_private_upstreams: maybe', 'proxy.allow_private_upstreams', /not a boolean/],
     ['log_level: verbose', 'log_level', /use one of fatal, error, warn, info, debug, trace, silent/],

@@ -44,7 +44,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     containers: [],
     probes: new Map(),
     memory: new Map(),
-    policy: { startBudgetMs: 20 * 60_000, failureThreshold: 3, restart: { backoffBaseMs: 1_000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5 } },
+    policy: { startBudgetMs: 20 * 60_000, failureThreshold: 3, restart: { backoffBaseMs: 1_000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 0 } },
     startFirst: true,
     ...over,
   };
@@ -189,10 +189,69 @@ describe('planService', () => {
       expect(r.actions).toEqual([{ kind: 'fail', index: 0, containerId: c.id, exit: 'exited with code 3' }]);
       expect(r.replicas[0]?.phase).toBe('failed');
       const withReason = new Map(r.memory);
-      withReason.set(0, { ...r.memory.get(0)!, failedReason: 'crash loop: exited with code 3; last log lines: x' });
+      withReason.set(0, { ...r.memory.get(0)!, failedReason: 'exited with code 3; last log lines: x' });
       const again = planService(input({ desired: one, containers: [c], memory: withReason, now: T0 + 3_600_000 }));
       expect(again.actions).toEqual([]);
       expect(again.replicas[0]).toMatchObject({ phase: 'failed', reason: 'crash loop: exited with code 3; last log lines: x' });
+      expect(again.wakeAt).toBeUndefined();
+    });
+
+    describe('restart.failed_retry', () => {
+      const RETRY = 600_000;
+      const retrying = (over: Partial<PlanInput>) => input({ desired: one, policy: { ...input().policy, restart: { ...input().policy.restart, failedRetryMs: RETRY } }, ...over });
+      /** Memory of a replica failed after 5 restarts, the death of `c` (if any) already counted. */
+      const looping = (failedReason: string | undefined, c?: ObservedContainer) =>
+        new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 5, notBefore: T0 - 500, totalRestarts: 5 }, lastDeath: c ? `${c.id}@${c.finishedAt ?? ''}@` : undefined, expectedStop: undefined, lastExit: 'exited with code 3', failedReason }]]);
+
+      it('a failed replica says when it is tried next, and wakes the worker then', () => {
+        const c = exited();
+        const r = planService(retrying({ containers: [c], memory: looping('exited with code 3; last log lines: x', c) }));
+        expect(r.actions).toEqual([]);
+        expect(r.replicas[0]).toMatchObject({ phase: 'failed', reason: `crash loop (next try at ${iso(T0 - 500 + RETRY)}): exited with code 3; last log lines: x` });
+        expect(r.wakeAt).toBe(T0 - 500 + RETRY);
+        const justBefore = planService(retrying({ containers: [c], memory: looping('x', c), now: T0 - 500 + RETRY - 1 }));
+        expect(justBefore.actions).toEqual([]);
+      });
+
+      it('once due, the stopped container is started again, and the start says why', () => {
+        const c = exited();
+        const r = planService(retrying({ containers: [c], memory: looping('exited with code 3; last log lines: x', c), now: T0 - 500 + RETRY }));
+        expect(r.actions).toEqual([{ kind: 'start', index: 0, containerId: c.id, reason: 'trying a failed replica again (restart.failed_retry)' }]);
+        expect(r.replicas[0]?.phase).toBe('crashed');
+      });
+
+      it('waits for the failure to be recorded (its log lines) before trying again', () => {
+        const c = exited();
+        const r = planService(retrying({ containers: [c], memory: looping(undefined, c), now: T0 + 10 * RETRY }));
+        expect(r.actions).toEqual([{ kind: 'fail', index: 0, containerId: c.id, exit: 'exited with code 3' }]);
+      });
+
+      it('a missing container of a failed replica is created again when due', () => {
+        const before = planService(retrying({ memory: looping(undefined) }));
+        expect(before.actions).toEqual([]);
+        expect(before.replicas[0]).toMatchObject({ phase: 'failed', reason: expect.stringContaining(`next try at ${iso(T0 - 500 + RETRY)}`) });
+        const due = planService(retrying({ memory: looping(undefined), now: T0 - 500 + RETRY }));
+        expect(due.actions).toEqual([{ kind: 'create', index: 0, name: 'cyberun-web-0', reason: 'trying a failed replica again (restart.failed_retry)' }]);
+      });
+
+      it('a retry that dies at once is failed again, with the next try a whole interval later', () => {
+        const c = exited();
+        const dead = { ...c, startedAt: iso(T0 + RETRY), finishedAt: iso(T0 + RETRY + 200) };
+        const r = planService(retrying({ containers: [dead], memory: looping('old'), now: T0 + RETRY + 300, random: () => 0.5 }));
+        expect(r.actions).toEqual([{ kind: 'fail', index: 0, containerId: c.id, exit: 'exited with code 3' }]);
+        // restarts 5 → 6: delay 0.5 * min(300 s cap, 1 s * 2^5) = 16 s after the death, then RETRY.
+        const notBefore = T0 + RETRY + 200 + 16_000;
+        expect(r.memory.get(0)?.restart).toMatchObject({ restarts: 6, notBefore, totalRestarts: 6 });
+        expect(r.replicas[0]).toMatchObject({ phase: 'failed', reason: `crash loop (next try at ${iso(notBefore + RETRY)}): exited with code 3` });
+      });
+
+      it('a retry that runs past the stable period starts over with a normal backoff when it dies', () => {
+        const c = exited();
+        const dead = { ...c, startedAt: iso(T0), finishedAt: iso(T0 + 3_600_000) };
+        const r = planService(retrying({ containers: [dead], memory: looping('old'), now: T0 + 3_600_100 }));
+        expect(r.memory.get(0)?.restart.restarts).toBe(1);
+        expect(r.replicas[0]?.phase).toBe('backoff');
+      });
     });
 
     it('a new spec starts from a clean slate', () => {
