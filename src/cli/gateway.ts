@@ -2,17 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import { parseDuration } from '../config/config-schema.js';
 import { startGateway } from '../gateway/gateway-server.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CliCommand, CliIo } from './io.js';
 import { waitForSignal } from './signals.js';
 
-const USAGE = `usage: cyberun-agent gateway [--port N] [--host H] [--data-dir D]
+const USAGE = `usage: cyberun-agent gateway [--port N] [--host H] [--data-dir D] [--disconnect-grace T]
 
 Runs the local Cyberun gateway (container REST API + agent endpoint) until SIGINT/SIGTERM.
   --port N        listen port (default 8080; 0 = any free port)
   --host H        listen address (default 127.0.0.1)
   --data-dir D    where definitions and keys live (default ./.cyberun-gateway)
+  --disconnect-grace T
+                  how long an agent whose tunnel dropped keeps its services before they are
+                  placed on other agents (default 2m; 0 = at once)
 Keys: CYBERUN_GATEWAY_API_KEYS / CYBERUN_GATEWAY_AGENT_KEYS (comma lists), else the files
 api-keys / agent-keys in the data dir (one key per line), generated on first start.
 `;
@@ -45,6 +49,7 @@ export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
         dataDir: parsed.dataDir,
         apiKeys: api.keys,
         agentKeys: agent.keys,
+        disconnectGraceMs: parsed.disconnectGraceMs,
         logger: deps.logger ?? createLogger({ name: 'cyberun-gateway' }),
       });
       io.stderr.write(`cyberun-agent gateway: REST API at ${gateway.url}/api/v1, agents connect to ${gateway.agentUrl}\n`);
@@ -65,8 +70,9 @@ export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
 
 export const gatewayCommand: CliCommand = createGatewayCommand({ waitForStop: async () => void (await waitForSignal()) });
 
-function parseArgs(args: string[], io: CliIo): { port: number; host: string; dataDir: string } | number {
+function parseArgs(args: string[], io: CliIo): { port: number; host: string; dataDir: string; disconnectGraceMs: number } | number {
   let port = 8080;
+  let disconnectGraceMs = 120_000;
   let host = '127.0.0.1';
   let dataDir = resolve(io.cwd, '.cyberun-gateway');
   for (let i = 0; i < args.length; i++) {
@@ -77,7 +83,7 @@ function parseArgs(args: string[], io: CliIo): { port: number; host: string; dat
       return 0;
     }
     const value = inline ?? args[++i];
-    if (value === undefined || !['--port', '--host', '--data-dir'].includes(flag)) {
+    if (value === undefined || !['--port', '--host', '--data-dir', '--disconnect-grace'].includes(flag)) {
       io.stderr.write(value === undefined ? `cyberun-agent gateway: ${flag} needs a value\n${USAGE}` : `cyberun-agent gateway: unknown flag ${flag}\n${USAGE}`);
       return 2;
     }
@@ -88,10 +94,17 @@ function parseArgs(args: string[], io: CliIo): { port: number; host: string; dat
         return 2;
       }
       port = n;
+    } else if (flag === '--disconnect-grace') {
+      try {
+        disconnectGraceMs = parseDuration(value);
+      } catch (err) {
+        io.stderr.write(`cyberun-agent gateway: --disconnect-grace: ${errorMessage(err)}\n`);
+        return 2;
+      }
     } else if (flag === '--host') host = value;
     else dataDir = resolve(io.cwd, value);
   }
-  return { port, host, dataDir };
+  return { port, host, dataDir, disconnectGraceMs };
 }
 
 /**

@@ -25,7 +25,7 @@ import { authenticateAgent, type KeySet } from './auth.js';
 import { computeDesiredSets } from './desired-sets.js';
 import { rejectUpgrade } from './http-io.js';
 import type { ServicePlacement } from './placement.js';
-import type { AgentReport } from './service-status.js';
+import type { AgentReport, DepartedAgent } from './service-status.js';
 import type { ServiceStore } from './service-store.js';
 
 export interface AgentHubOptions {
@@ -37,6 +37,11 @@ export interface AgentHubOptions {
   pingIntervalMs: number;
   /** A connection that sent no valid hello within this is closed. */
   helloTimeoutMs: number;
+  /**
+   * How long a disconnected agent keeps its placements: a tunnel that drops and comes back within
+   * it moves nothing. 0: its services are placed elsewhere at once.
+   */
+  disconnectGraceMs: number;
   now: () => number;
   /**
    * Answers an agent's credential.resolve; must refuse anything but the credential of a service
@@ -88,10 +93,13 @@ interface Connection {
 export class AgentHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   private readonly byAgent = new Map<string, Connection>();
+  /** Agents gone for less than `disconnectGraceMs`: still placement candidates, sent nothing. */
+  private readonly departed = new Map<string, DepartedAgent & { hello: HelloFrame; timer: NodeJS.Timeout }>();
   private readonly all = new Set<Connection>();
   private placements = new Map<string, ServicePlacement>();
   private revision: number;
   private nextConnId = 1;
+  private closing = false;
   private readonly pingTimer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
@@ -165,7 +173,10 @@ export class AgentHub {
 
   /** Closes every agent connection (1001 going away). Agents reconnect to the next gateway. */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.pingTimer);
+    for (const d of this.departed.values()) clearTimeout(d.timer);
+    this.departed.clear();
     this.unsubscribe();
     for (const conn of this.all) {
       clearTimeout(conn.helloTimer);
@@ -217,6 +228,7 @@ export class AgentHub {
       log.info({ agentId, code, reason: reason.toString() }, 'agent disconnected');
       if (agentId !== undefined && this.byAgent.get(agentId) === conn) {
         this.byAgent.delete(agentId);
+        if (conn.hello !== undefined) this.holdPlacements(conn.hello);
         this.reschedule();
       }
     });
@@ -305,15 +317,40 @@ export class AgentHub {
     conn.log = this.options.logger.child({ conn: conn.id, remote: conn.remote, agentId: hello.agent_id });
     conn.lastSyncKey = undefined;
     this.byAgent.set(hello.agent_id, conn);
+    const away = this.departed.get(hello.agent_id);
+    if (away !== undefined) {
+      clearTimeout(away.timer);
+      this.departed.delete(hello.agent_id);
+      conn.log.info({ awayMs: this.options.now() - away.since }, 'agent back within the disconnect grace; its placements kept');
+    }
     conn.log.info({ labels: hello.labels, gpus: hello.gpu_devices.length, first }, 'agent hello');
     this.send(conn, { type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
     this.reschedule();
   }
 
+  /** Agents disconnected less than the grace ago, whose services are still placed on them. */
+  departedAgents(): ReadonlyMap<string, DepartedAgent> {
+    return this.departed;
+  }
+
+  private holdPlacements(hello: HelloFrame): void {
+    const graceMs = this.options.disconnectGraceMs;
+    if (graceMs <= 0 || this.closing) return;
+    const since = this.options.now();
+    const timer = setTimeout(() => {
+      this.departed.delete(hello.agent_id);
+      this.options.logger.warn({ agentId: hello.agent_id, graceMs }, 'agent did not come back within the disconnect grace; placing its services elsewhere');
+      this.reschedule();
+    }, graceMs);
+    timer.unref();
+    this.departed.set(hello.agent_id, { hello, since, until: since + graceMs, timer });
+  }
+
   /** Recomputes placement and sends `services.sync` to every agent whose desired set changed. */
   private reschedule(): void {
-    const agents = [...this.byAgent.values()].flatMap((c) => (c.hello === undefined ? [] : [c.hello]));
-    const { placements, perAgent } = computeDesiredSets(this.options.store.list(), agents, this.placements);
+    const connected = [...this.byAgent.values()].flatMap((c) => (c.hello === undefined ? [] : [c.hello]));
+    const agents = [...connected, ...[...this.departed.values()].map((d) => d.hello)];
+    const { placements, perAgent } = computeDesiredSets(this.options.store.list(), agents, this.placements, new Set(this.departed.keys()));
     this.placements = placements;
     for (const [agentId, services] of perAgent) {
       const conn = this.byAgent.get(agentId);

@@ -21,6 +21,8 @@ export function computeDesiredSets(
   services: readonly StoredService[],
   agents: readonly HelloFrame[],
   previousPlacements: ReadonlyMap<string, ServicePlacement>,
+  /** Agents in their disconnect grace: they keep their services and get no new ones. */
+  holding: ReadonlySet<string> = new Set(),
 ): DesiredSets {
   const deployed = services.filter((s) => s.lifecycle === 'deployed');
   const previous = new Map<string, Assignment[]>();
@@ -41,7 +43,7 @@ export function computeDesiredSets(
       gpuCount: s.definition.gpu_count,
       replicaCount: s.definition.replica_count,
     })),
-    agents.map((h) => ({ agentId: h.agent_id, labels: h.labels, gpuCount: h.gpu_devices.length })),
+    agents.map((h) => ({ agentId: h.agent_id, labels: h.labels, gpuCount: h.gpu_devices.length, holding: holding.has(h.agent_id) })),
     previous,
   );
   const placements = new Map(placed.map((p) => [p.serviceId, p]));

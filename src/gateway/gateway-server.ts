@@ -31,6 +31,8 @@ export interface GatewayOptions {
   pingIntervalMs?: number;
   /** Default 10 s. */
   helloTimeoutMs?: number;
+  /** How long a disconnected agent keeps its placements; default 2 min, 0 = none. */
+  disconnectGraceMs?: number;
   /** Largest accepted JSON body; default 1 MiB. */
   maxBodyBytes?: number;
   /** Clock, for tests; default Date.now. */
@@ -66,6 +68,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 15_000,
     pingIntervalMs: options.pingIntervalMs ?? 30_000,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+    disconnectGraceMs: options.disconnectGraceMs ?? 120_000,
     now,
     // Only the credential of an external service placed on the asking agent is ever answered.
     resolveCredential: async ({ agentId, serviceId, credentialId }) => {

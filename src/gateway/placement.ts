@@ -6,6 +6,8 @@ export interface PlacementAgent {
   labels: readonly string[];
   /** GPUs in the agent's inventory. */
   gpuCount: number;
+  /** Disconnected, within its grace: keeps the replicas it had (per `previous`), takes no new ones. */
+  holding?: boolean;
 }
 
 /** A deployed service to place. */
@@ -46,6 +48,8 @@ export type PreviousPlacement = ReadonlyMap<string, readonly Assignment[]>;
  *   whose GPUs still fit the replica, then the least loaded (replicas placed so far), then the
  *   smallest agentId. When no GPUs fit anywhere the replica still goes to an eligible agent,
  *   which queues it (`pending`) until its GPUs free up.
+ * - An agent marked `holding` (disconnected, within the gateway's grace) keeps what it had and is
+ *   given nothing new.
  */
 export function placeServices(
   requests: readonly PlacementRequest[],
@@ -59,7 +63,7 @@ export function placeServices(
   return requests.map((req) => {
     const eligible = sortedAgents.filter((a) => isEligible(req, a));
     if (eligible.length === 0) {
-      return { serviceId: req.serviceId, assignments: [], reason: unplacedReason(req, sortedAgents) };
+      return { serviceId: req.serviceId, assignments: [], reason: unplacedReason(req, sortedAgents.filter((a) => a.holding !== true)) };
     }
     const wanted = req.serviceType === 'external' ? 1 : Math.max(1, req.replicaCount);
     const perReplicaGpus = (agent: PlacementAgent): number =>
@@ -80,9 +84,10 @@ export function placeServices(
       for (let i = 0; i < prev.replicas && placed < wanted; i++) take(agent);
     }
 
+    const open = eligible.filter((a) => a.holding !== true);
     while (placed < wanted) {
       const fits = (a: PlacementAgent): boolean => a.gpuCount - (gpuUsed.get(a.agentId) ?? 0) >= perReplicaGpus(a);
-      const best = [...eligible].sort((a, b) => {
+      const best = [...open].sort((a, b) => {
         const fa = fits(a) ? 0 : 1;
         const fb = fits(b) ? 0 : 1;
         if (fa !== fb) return fa - fb;
@@ -93,6 +98,9 @@ export function placeServices(
       })[0];
       if (best === undefined) break;
       take(best);
+    }
+    if (placed === 0) {
+      return { serviceId: req.serviceId, assignments: [], reason: unplacedReason(req, sortedAgents.filter((a) => a.holding !== true)) };
     }
 
     const assignments = [...counts.entries()]

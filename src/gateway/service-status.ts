@@ -14,6 +14,14 @@ export interface AgentReport {
   receivedAt: number;
 }
 
+/** An agent whose tunnel dropped, while its placements are held for it (epoch ms, gateway clock). */
+export interface DepartedAgent {
+  /** When it disconnected. */
+  since: number;
+  /** When its services are placed elsewhere unless it reconnects. */
+  until: number;
+}
+
 export interface StatusInput {
   lifecycle: Lifecycle;
   serviceType: ServiceType;
@@ -23,6 +31,8 @@ export interface StatusInput {
   placement: ServicePlacement | undefined;
   /** Latest reports from connected agents (any agent, placed or not). */
   reports: readonly AgentReport[];
+  /** Agents whose tunnel dropped, while their placements are held. */
+  departed?: ReadonlyMap<string, DepartedAgent>;
 }
 
 export interface DerivedStatus {
@@ -74,7 +84,13 @@ function deriveDeployed(input: StatusInput): DerivedStatus {
   }
   for (const a of placement.assignments) {
     const r = byAgent.get(a.agentId);
-    if (r === undefined) return { status: 'deploying', reason: `waiting for agent ${a.agentId} to report` };
+    if (r === undefined) {
+      const away = input.departed?.get(a.agentId);
+      if (away !== undefined) {
+        return { status: 'deploying', reason: `agent ${a.agentId} disconnected at ${iso(away.since)}; its replicas go to other agents at ${iso(away.until)} unless it reconnects` };
+      }
+      return { status: 'deploying', reason: `waiting for agent ${a.agentId} to report` };
+    }
     const ready =
       r.report.state === 'running' && (input.serviceType === 'external' || r.report.readyReplicas >= a.replicas);
     if (!ready) {
@@ -84,3 +100,5 @@ function deriveDeployed(input: StatusInput): DerivedStatus {
   }
   return { status: 'running', reason: undefined };
 }
+
+const iso = (ms: number): string => new Date(ms).toISOString();

@@ -1,11 +1,12 @@
 import type { ServicePlacement } from './placement.js';
-import { deriveServiceStatus, type AgentReport, type ServiceStatus } from './service-status.js';
+import { deriveServiceStatus, type AgentReport, type DepartedAgent, type ServiceStatus } from './service-status.js';
 import type { StoredService } from './service-store.js';
 
 /** What the views need from the agent hub. */
 export interface StatusSource {
   placementOf(serviceId: string): ServicePlacement | undefined;
   reportsFor(serviceId: string): AgentReport[];
+  departedAgents(): ReadonlyMap<string, DepartedAgent>;
 }
 
 /**
@@ -46,6 +47,7 @@ export function statusOf(service: StoredService, source: StatusSource): { status
     deployedAt: service.deployedAt,
     placement: service.lifecycle === 'deployed' ? source.placementOf(service.id) : undefined,
     reports: source.reportsFor(service.id),
+    departed: source.departedAgents(),
   });
 }
 

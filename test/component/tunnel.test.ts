@@ -6,7 +6,7 @@ import { fetch } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 
-import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway-server.js';
 import type { HostInventory } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
@@ -36,8 +36,8 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
   const clients: TunnelClient[] = [];
   const sockets: WebSocket[] = [];
 
-  const start = (port = 0): Promise<Gateway> =>
-    startGateway({ port, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200, pingIntervalMs: 500 });
+  const start = (port = 0, over: Partial<GatewayOptions> = {}): Promise<Gateway> =>
+    startGateway({ port, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200, pingIntervalMs: 500, ...over });
 
   const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
     const res = await fetch(`${gateway.url}/api/v1${path}`, {
@@ -163,6 +163,41 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
       const agents = ((await runtime('web')).status_detail as { agents: { reason: string | null }[] }).agents;
       return agents[0]?.reason === 'buffered while offline';
     });
+  });
+
+  it("holds a dropped agent's services for the disconnect grace: back in time, nothing moves; gone, they move", async () => {
+    await gateway.close();
+    gateway = await start(0, { disconnectGraceMs: 1_500 });
+    const a = agent('host-a');
+    await waitFor('host-a connected', () => a.client.currentState().kind === 'connected');
+    const id = await deployNew('held');
+    await waitFor('host-a runs it', () => a.core.lastApplied()?.services.some((s) => s.id === id));
+    a.core.emit(statusReport(id, 'held'));
+    await waitFor('running', async () => (await runtime('held')).service_status === 'running');
+    const b = agent('host-b');
+    await waitFor('host-b synced', () => b.core.lastApplied()?.services.length === 0);
+
+    await a.client.close();
+    const held = await waitFor('held for host-a', async () => {
+      const r = await runtime('held');
+      return /^agent host-a disconnected at \S+Z; its replicas go to other agents at \S+Z unless it reconnects$/.test(String((r.status_detail as { reason: unknown }).reason)) ? r : undefined;
+    });
+    expect(held.service_status).toBe('deploying');
+    const proxied = await fetch(`${gateway.url}/api/v1/r/containers/held/v1/models`, { headers: { authorization: `Bearer ${SK}` } });
+    expect(proxied.status).toBe(503);
+    expect(proxied.headers.get('retry-after')).toBe('5');
+    expect(await proxied.text()).toContain('agent host-a disconnected');
+    expect(b.core.lastApplied()?.services).toEqual([]);
+
+    // Back within the grace: the same agent gets the same services, and nothing ever moves.
+    const back = agent('host-a');
+    await waitFor('host-a back with it', () => back.core.lastApplied()?.services.some((s) => s.id === id));
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(b.core.applied.every((sync) => sync.services.length === 0)).toBe(true);
+
+    // Gone for good: once the grace has passed, host-b takes it.
+    await back.client.close();
+    await waitFor('host-b takes it after the grace', () => b.core.lastApplied()?.services.some((s) => s.id === id), 5_000);
   });
 
   it('answers a malformed frame with an error frame and leaves other agents alone', async () => {

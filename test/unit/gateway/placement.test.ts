@@ -92,6 +92,20 @@ const rows: Row[] = [
     previous: new Map([['a', [{ agentId: 'h1', replicas: 1 }, { agentId: 'h2', replicas: 1 }]]]),
     want: { a: 'h1:1' },
   },
+  {
+    name: 'an agent in its disconnect grace keeps what it had and gets nothing new',
+    services: [svc('a', { replicaCount: 2 }), svc('b')],
+    agents: [{ ...agent('h1'), holding: true }, agent('h2')],
+    previous: new Map([['a', [{ agentId: 'h1', replicas: 1 }]]]),
+    want: { a: 'h1:1,h2:1', b: 'h2:1' },
+  },
+  {
+    name: 'only agents in their grace: a new service waits, saying nobody is connected',
+    services: [svc('a'), svc('b')],
+    agents: [{ ...agent('h1'), holding: true }],
+    previous: new Map([['a', [{ agentId: 'h1', replicas: 1 }]]]),
+    want: { a: 'h1:1', b: '!no agent is connected' },
+  },
 ];
 
 function show(p: { assignments: Assignment[]; reason: string | undefined }): string {

@@ -28,6 +28,17 @@ const rows: { name: string; input: Partial<StatusInput>; status: string; reason?
   { name: 'created', input: { lifecycle: 'created', placement: undefined }, status: 'created' },
   { name: 'deployed, no report yet', input: {}, status: 'deploying', reason: /waiting for agent h1/ },
   {
+    name: 'its agent disconnected, placement held',
+    input: { departed: new Map([['h1', { since: Date.parse('2026-12-02T10:00:00Z'), until: Date.parse('2026-12-02T10:01:00Z') }]]) },
+    status: 'deploying',
+    reason: /^agent h1 disconnected at 2026-12-02T10:00:00\.000Z; its replicas go to other agents at 2026-12-02T10:01:00\.000Z unless it reconnects$/,
+  },
+  {
+    name: 'another agent disconnected, its own one ready',
+    input: { reports: [from('h1')], departed: new Map([['h2', { since: 0, until: 1 }]]) },
+    status: 'running',
+  },
+  {
     name: 'deployed, nobody eligible',
     input: { placement: { serviceId: 's', assignments: [], reason: 'no connected agent has labels [gpu-h100]' } },
     status: 'deploying',
