@@ -206,7 +206,10 @@ export class Agent {
     const config = this.deps.config;
     const change = diffConfig(config, next);
     const live = new Set(change.live);
-    if (live.has('agent_labels')) config.agentLabels = [...next.agentLabels];
+    if (live.has('agent_labels')) {
+      config.agentLabels = [...next.agentLabels];
+      this.tunnel?.refreshHello('agent_labels changed');
+    }
     if (live.has('log_level')) {
       config.logLevel = next.logLevel;
       this.deps.logger.level = next.logLevel;
@@ -243,7 +246,11 @@ export class Agent {
       const next = await read();
       const lost = this.inventory.gpus.filter((g) => !next.gpus.some((n) => n.id === g.id));
       if (lost.length > 0) this.deps.logger.error({ gpus: lost.map((g) => g.id) }, 'GPUs disappeared from the inventory');
+      const placementInput = (i: HostInventory): string => JSON.stringify([i.gpus.map((g) => g.id), i.hardwareLabels]);
+      const changed = placementInput(next) !== placementInput(this.inventory);
       this.inventory = next;
+      // The gateway places by the hello's GPUs and labels: tell it at once, not at the next connection.
+      if (changed) this.tunnel?.refreshHello('the host inventory changed');
     } catch (err) {
       this.deps.logger.warn({ err }, 'inventory refresh failed; keeping the last one');
     }

@@ -5,8 +5,8 @@ import type { AgentConfig } from './types.js';
  * Keys a SIGHUP reload applies to the running agent without restarting anything. Each is read by
  * its users at the moment of use (labels at placement, restart policy at each crash, pull timeouts
  * at each pull, the start budget at each plan, allowed roots at each mount check, the log level on
- * every line). `agent_labels` reach the gateway at the next tunnel connection (protocol v1 sends
- * labels in `hello` only); placement on this host uses them at once.
+ * every line). `agent_labels` reach the gateway at once in a new `hello` on the open tunnel
+ * (TunnelClient.refreshHello); placement on this host uses them at once too.
  */
 export const LIVE_CONFIG_KEYS: readonly string[] = [
   'agent_labels',

@@ -11,7 +11,7 @@ import type { DesiredService } from '../spec/types.js';
 import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
-import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame } from './protocol.js';
+import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
 /**
  * Tunnel state, emitted to `onState` listeners on every change:
@@ -199,16 +199,7 @@ export class TunnelClient {
   private onOpen(ws: WebSocket): void {
     const { options } = this;
     options.logger.info({ url: options.url }, 'tunnel open: sending hello');
-    this.send(
-      buildHello({
-        agentId: options.agentId,
-        agentVersion: options.agentVersion,
-        labels: options.labels(),
-        inventory: options.inventory(),
-        fallbackPlatformArch: nodePlatformArch(process.platform, process.arch),
-        snapshot: options.core.statusSnapshot(),
-      }),
-    );
+    this.send(this.hello());
     this.every(options.pingIntervalMs ?? 20_000, () => {
       if (!this.alive) {
         this.failureReason ??= 'gateway missed a pong: connection presumed dead';
@@ -217,6 +208,30 @@ export class TunnelClient {
       }
       this.alive = false;
       ws.ping();
+    });
+  }
+
+  /**
+   * Sends a new hello on the open connection, so the gateway places by the current labels and
+   * GPUs (after a SIGHUP changed `agent_labels`, or the inventory changed). Nothing else about the
+   * connection changes: streams in flight carry on. While not connected it does nothing; the next
+   * connection's hello carries them.
+   */
+  refreshHello(why: string): void {
+    if (!this.welcomed || this.ws?.readyState !== WebSocket.OPEN) return;
+    this.options.logger.info({ why }, 'sending a new hello');
+    this.send(this.hello());
+  }
+
+  private hello(): HelloFrame {
+    const { options } = this;
+    return buildHello({
+      agentId: options.agentId,
+      agentVersion: options.agentVersion,
+      labels: options.labels(),
+      inventory: options.inventory(),
+      fallbackPlatformArch: nodePlatformArch(process.platform, process.arch),
+      snapshot: options.core.statusSnapshot(),
     });
   }
 

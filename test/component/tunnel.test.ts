@@ -276,6 +276,22 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     expect(view.service_status).toBe('deploying');
     expect((view.status_detail as { reason: string }).reason).toBe('no connected agent has labels [gpu-a100]');
   });
+
+  it('re-places by a new hello on the open tunnel (labels changed by a reload), without reconnecting', async () => {
+    const labels = ['zone-a'];
+    const a = agent('host-a', { labels });
+    await waitFor('connected', () => a.client.currentState().kind === 'connected');
+    const id = await deployNew('zoned', { required_labels: ['zone-b'] });
+    await waitFor('waiting for a zone-b agent', async () => (await runtime('zoned')).status_detail !== undefined && ((await runtime('zoned')).status_detail as { reason: string }).reason === 'no connected agent has labels [zone-b]');
+
+    labels.push('zone-b');
+    a.client.refreshHello('test: labels changed');
+    await waitFor('placed on host-a', () => a.core.lastApplied()?.services.some((s) => s.id === id));
+    const listed = (await api('GET', '/agents')).body.data as { agent_id: string; agent_labels: string[] }[];
+    expect(listed).toMatchObject([{ agent_id: 'host-a', agent_labels: ['zone-a', 'zone-b'] }]);
+    expect(a.states.filter((s) => s.kind === 'connected')).toHaveLength(1);
+    expect(a.states.some((s) => s.kind === 'disconnected')).toBe(false);
+  });
 });
 
 describe('tunnel: TunnelClient against a scripted gateway', () => {

@@ -5,7 +5,8 @@ import { createLogger } from '../../src/log.js';
 import { Labels } from '../../src/runtime/labels.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
-import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import type { HostInventory } from '../../src/host/types.js';
+import { noGpuInventory, startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { gatewayClient, type RuntimeRecord } from '../helpers/gateway-client.js';
 import { rows } from '../fixtures/spec-cases.js';
@@ -159,6 +160,39 @@ describe.skipIf(!docker)('local gateway + agent + real Docker, end to end', () =
     });
     expect(waiting.service_status).toBe('deploying');
     expect(waiting.status_detail?.reason).toContain('gpu-h100');
+  });
+
+  it('a reload that adds a label gets the waiting service placed on that agent at once, over the same tunnel', async () => {
+    const b = agents[1]!;
+    const tunnelBefore = b.agent.tunnel?.currentState();
+    expect(tunnelBefore?.kind).toBe('connected');
+    const change = b.agent.reload({ ...b.config, agentLabels: [...b.config.agentLabels, 'gpu-h100'] });
+    expect(change.live).toContain('agent_labels');
+    const running = await status('needs-h100', 'running');
+    expect(await containersOf(b, running.id)).toHaveLength(1);
+    const listed = (await api.call<{ data: { agent_id: string; agent_labels: string[] }[] }>('GET', '/agents')).body.data;
+    expect(listed.find((x) => x.agent_id === b.config.agentId)?.agent_labels).toContain('gpu-h100');
+    // A new hello on the open connection, not a reconnect.
+    expect(b.agent.tunnel?.currentState()).toEqual(tunnelBefore);
+  });
+
+  it('a GPU that appears in the inventory is told to the gateway at once, which places a GPU service there', async () => {
+    let inventory: HostInventory = noGpuInventory;
+    const config = testConfig(`${runId}-c`, await tempDir('e2e-c'), { gatewayUrl: gateway.agentUrl, agentKey: AGENT_KEY, agentLabels: ['zone-c'] });
+    const c = await startTestAgent({ ...config, gpu: { ...config.gpu, inventoryRefreshMs: 200 } }, () => inventory, logger);
+    agents.push(c);
+    const created = await api.create({ service_slug: 'needs-gpu-c', display_name: 'GPU in zone c', docker_image: 'cyberun-test/busybox-http:1', required_labels: ['zone-c'], gpu_count: 1 });
+    await api.deploy(created.body.id);
+    await waitFor('waiting for a GPU', async () => (await api.runtime('needs-gpu-c')).body.status_detail?.reason?.includes('has 1 GPU'));
+
+    const tunnelBefore = c.agent.tunnel?.currentState();
+    inventory = { ...noGpuInventory, gpus: [{ id: '0', index: 0, uuid: 'GPU-e2e-0', vendor: 'NVIDIA', model: 'NVIDIA H100 80GB HBM3', vramTotalMb: 81559, vramFreeMb: 81000, busId: undefined, driverVersion: '550' }], hardwareLabels: ['gpu', 'gpu-h100'], gpuSource: 'nvidia-smi' };
+    const placed = await waitFor('placed on agent c', async () => {
+      const detail = (await api.runtime('needs-gpu-c')).body.status_detail;
+      return detail?.agents.find((x) => x.agent_id === c.config.agentId && x.assigned_replicas === 1);
+    }, 10_000);
+    expect(placed).toBeDefined();
+    expect(c.agent.tunnel?.currentState()).toEqual(tunnelBefore);
   });
 
   it('refuses malformed frames and a wrong agent key clearly, leaving the other agents and their services alone', async () => {

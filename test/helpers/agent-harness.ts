@@ -51,8 +51,10 @@ export interface TestAgent {
   stop(): Promise<void>;
 }
 
-export async function startTestAgent(config: AgentConfig, inventory: HostInventory = noGpuInventory, logger?: Logger): Promise<TestAgent> {
-  const agent = await Agent.start({ config, logger: logger ?? createLogger({ level: config.logLevel }), readInventory: async () => inventory });
+/** `inventory` may be a function: each inventory read (start, every `gpu.inventory_refresh`) calls it. */
+export async function startTestAgent(config: AgentConfig, inventory: HostInventory | (() => HostInventory) = noGpuInventory, logger?: Logger): Promise<TestAgent> {
+  const readInventory = async (): Promise<HostInventory> => (typeof inventory === 'function' ? inventory() : inventory);
+  const agent = await Agent.start({ config, logger: logger ?? createLogger({ level: config.logLevel }), readInventory });
   const reports: ServiceStatusReport[] = [];
   agent.reconciler.onStatusChange((r) => reports.push(r));
   return {
