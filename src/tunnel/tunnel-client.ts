@@ -214,11 +214,12 @@ export class TunnelClient {
   /**
    * Sends a new hello on the open connection, so the gateway places by the current labels and
    * GPUs (after a SIGHUP changed `agent_labels`, or the inventory changed). Nothing else about the
-   * connection changes: streams in flight carry on. While not connected it does nothing; the next
+   * connection changes: streams in flight carry on. Also before the welcome (the gateway answers
+   * each hello; a second welcome is ignored). While not connected it does nothing: the next
    * connection's hello carries them.
    */
   refreshHello(why: string): void {
-    if (!this.welcomed || this.ws?.readyState !== WebSocket.OPEN) return;
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
     this.options.logger.info({ why }, 'sending a new hello');
     this.send(this.hello());
   }
