@@ -118,13 +118,14 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
 export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } {
   const service = deps.store.getBySlug(slug);
   if (service === undefined) return { result: fail(404, `no service with service_slug "${slug}"`) };
-  const { status, reason } = statusOf(service, deps.hub);
+  const reports = deps.hub.reportsFor(service.id);
+  const { status, reason } = statusOf(service, deps.hub, reports);
   const target = chooseProxyTarget({
     service,
     status,
     reason,
     placement: deps.hub.placementOf(service.id),
-    reports: deps.hub.reportsFor(service.id),
+    reports,
     load: (agentId) => deps.hub.openStreams(agentId),
   });
   if (!target.ok) {

@@ -40,20 +40,20 @@ export interface ReplicaDetail {
   pull: { current_bytes: number; total_bytes: number; eta_seconds: number | null } | null;
 }
 
-export function statusOf(service: StoredService, source: StatusSource): { status: ServiceStatus; reason: string | undefined } {
+/** `reports`: the service's reports when the caller already has them (the proxy needs them too). */
+export function statusOf(service: StoredService, source: StatusSource, reports = source.reportsFor(service.id)): { status: ServiceStatus; reason: string | undefined } {
   return deriveServiceStatus({
     lifecycle: service.lifecycle,
     serviceType: service.definition.service_type,
     deployedAt: service.deployedAt,
     placement: service.lifecycle === 'deployed' ? source.placementOf(service.id) : undefined,
-    reports: source.reportsFor(service.id),
+    reports,
     departed: source.departedAgents(),
   });
 }
 
 /** The definition plus id, timestamps, service_type and service_status (management get/list). */
-export function serviceRecord(service: StoredService, source: StatusSource): Record<string, unknown> {
-  const { status } = statusOf(service, source);
+export function serviceRecord(service: StoredService, source: StatusSource, status = statusOf(service, source).status): Record<string, unknown> {
   return {
     id: service.id,
     ...service.definition,
@@ -66,9 +66,9 @@ export function serviceRecord(service: StoredService, source: StatusSource): Rec
 
 /** The runtime view: serviceRecord plus `status_detail`. */
 export function runtimeRecord(service: StoredService, source: StatusSource): Record<string, unknown> {
-  const { status, reason } = statusOf(service, source);
-  const placement = service.lifecycle === 'deployed' ? source.placementOf(service.id) : undefined;
   const reports = source.reportsFor(service.id);
+  const { status, reason } = statusOf(service, source, reports);
+  const placement = service.lifecycle === 'deployed' ? source.placementOf(service.id) : undefined;
   const current = reports.filter((r) => service.deployedAt === undefined || r.receivedAt >= service.deployedAt);
   const agentIds = new Set([...(placement?.assignments.map((a) => a.agentId) ?? []), ...reports.map((r) => r.agentId)]);
   const agents: AgentStatusDetail[] = [...agentIds].sort().map((agentId) => {
@@ -96,5 +96,5 @@ export function runtimeRecord(service: StoredService, source: StatusSource): Rec
     ready_replicas: agents.filter((a) => a.assigned_replicas > 0).reduce((sum, a) => sum + a.ready_replicas, 0),
     agents,
   };
-  return { ...serviceRecord(service, source), service_status: status, status_detail: detail };
+  return { ...serviceRecord(service, source, status), status_detail: detail };
 }
