@@ -19,8 +19,8 @@ import { z } from 'zod';
  * Every stream starts with STREAM_INITIAL_WINDOW bytes of credit in each direction.
  */
 export const STREAM_INITIAL_WINDOW = 256 * 1024;
-/** Largest payload of one binary data frame a sender produces (fair scheduling across streams). */
 /**
+ * Largest payload of one binary data frame a sender produces (fair scheduling across streams).
  * 16 KiB: several frames fit one 64 KiB socket read, so the receiving ws hands most of them over
  * as slices of that read instead of joining a frame that spans two reads into a fresh buffer
  * (which, at 64 KiB frames, was every frame: a copy and an external allocation per frame, and in
