@@ -282,7 +282,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     const a = agent('host-a', { labels });
     await waitFor('connected', () => a.client.currentState().kind === 'connected');
     const id = await deployNew('zoned', { required_labels: ['zone-b'] });
-    await waitFor('waiting for a zone-b agent', async () => (await runtime('zoned')).status_detail !== undefined && ((await runtime('zoned')).status_detail as { reason: string }).reason === 'no connected agent has labels [zone-b]');
+    await waitFor('waiting for a zone-b agent', async () => ((await runtime('zoned')).status_detail as { reason?: string } | undefined)?.reason === 'no connected agent has labels [zone-b]');
 
     labels.push('zone-b');
     a.client.refreshHello('test: labels changed');
