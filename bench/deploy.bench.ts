@@ -9,7 +9,7 @@ import { createLogger } from '../src/log.js';
 import { dockerAvailable, engineCall, removeTestNetwork } from '../test/helpers/docker.js';
 import { ensureTestImages } from '../test/helpers/test-images.js';
 import { sweepByLabel } from '../test/helpers/engine.js';
-import { serviceSpec } from '../test/helpers/service-spec.js';
+import { testDefinition } from '../test/helpers/test-definition.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 const REPLICAS = 10;
@@ -61,7 +61,7 @@ async function baseline(network: string, label: string): Promise<number> {
 }
 
 async function viaAgent(agent: Agent, round: number): Promise<number> {
-  const spec = serviceSpec(`bench-${round}`, { replica_count: REPLICAS });
+  const spec = testDefinition(`bench-${round}`, { replica_count: REPLICAS });
   const id = `bench-${round}`;
   const t0 = performance.now();
   const done = new Promise<void>((resolve) => {
@@ -72,7 +72,7 @@ async function viaAgent(agent: Agent, round: number): Promise<number> {
       }
     });
   });
-  agent.reconciler.applyDesired([{ id, spec }], round + 1, 'bench');
+  agent.reconciler.applyDesired([{ id, definition: spec }], round + 1, 'bench');
   await done;
   return performance.now() - t0;
 }

@@ -1,4 +1,4 @@
-import type { DesiredService } from './spec/types.js';
+import type { DesiredService } from './service-definition/types.js';
 import type { ReadyEndpoint, ServiceStatusReport } from './domain/status-types.js';
 
 /**

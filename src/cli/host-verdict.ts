@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load-config.js';
 import { readInventory } from '../host/inventory.js';
 import { mergeLabels } from '../host/labels.js';
 import { hostRejection } from '../reconcile/host-rejection.js';
-import type { ServiceDefinition } from '../spec/types.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
 import type { CliIo } from './io.js';
 
 export type HostVerdict = { kind: 'eligible'; labels: string[] } | { kind: 'rejected'; reason: string };
@@ -12,10 +12,10 @@ export type HostVerdict = { kind: 'eligible'; labels: string[] } | { kind: 'reje
  * configuration plus detected hardware, GPUs from the inventory, volumes against the allowlist.
  * GPUs currently held by other services are not considered: that is `pending`, not `rejected`.
  */
-export async function judgeOnThisHost(spec: ServiceDefinition, io: CliIo): Promise<HostVerdict> {
+export async function judgeOnThisHost(definition: ServiceDefinition, io: CliIo): Promise<HostVerdict> {
   const { config } = await loadConfig({ argv: [], env: io.env, cwd: io.cwd });
   const inventory = await readInventory({ detect: config.gpu.detect, timeoutMs: 15_000, env: { ...io.env } });
   const labels = mergeLabels(inventory.hardwareLabels, config.agentLabels);
-  const reason = await hostRejection(spec, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots });
+  const reason = await hostRejection(definition, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots });
   return reason === undefined ? { kind: 'eligible', labels } : { kind: 'rejected', reason };
 }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 
 import { errorMessage } from '../errors.js';
-import { validateServiceDefinition } from '../spec/service-definition.js';
-import { containerSpecHash } from '../spec/spec-hash.js';
+import { validateServiceDefinition } from '../service-definition/schema.js';
+import { containerSpecHash } from '../service-definition/spec-hash.js';
 import type { CliCommand, CliIo } from './io.js';
 import { judgeOnThisHost } from './host-verdict.js';
 
@@ -60,12 +60,12 @@ export const validateCommand: CliCommand = async (args, io) => {
     for (const issue of result.issues) io.stderr.write(`  ${issue.path}: ${issue.message}\n`);
     return 1;
   }
-  const spec = result.value;
+  const definition = result.value;
 
   if (onHost) {
     let verdict;
     try {
-      verdict = await judgeOnThisHost(spec, io);
+      verdict = await judgeOnThisHost(definition, io);
     } catch (err) {
       io.stderr.write(`cyberun-agent validate: cannot judge placement on this host: ${errorMessage(err)}\n`);
       return 1;
@@ -77,8 +77,8 @@ export const validateCommand: CliCommand = async (args, io) => {
     io.stderr.write(`placement on this host: eligible (labels: ${verdict.labels.join(', ') || 'none'})\n`);
   }
 
-  io.stdout.write(`${JSON.stringify(spec, null, 2)}\n`);
-  io.stderr.write(`containerSpecHash: ${containerSpecHash(spec)}\n`);
+  io.stdout.write(`${JSON.stringify(definition, null, 2)}\n`);
+  io.stderr.write(`containerSpecHash: ${containerSpecHash(definition)}\n`);
   return 0;
 };
 

@@ -1,5 +1,5 @@
 import type { GpuDevice } from '../host/types.js';
-import type { EnvVar } from '../spec/types.js';
+import type { EnvVar } from '../service-definition/types.js';
 import { Labels } from '../runtime/labels.js';
 
 /**

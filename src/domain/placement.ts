@@ -1,5 +1,5 @@
 import type { GpuDevice } from '../host/types.js';
-import type { ServiceDefinition } from '../spec/types.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
 import { gpuCountNeverFits } from './gpu-allocator.js';
 
 export type PlacementVerdict = { kind: 'eligible' } | { kind: 'rejected'; reason: string };
@@ -10,9 +10,9 @@ export type PlacementVerdict = { kind: 'eligible' } | { kind: 'rejected'; reason
  * `gpu_count` can ever fit the host's GPUs. GPUs held by others are not a placement matter (that is
  * `pending` in the allocator). External services run no container, so labels alone decide.
  */
-export function placementVerdict(spec: ServiceDefinition, agentLabels: string[], gpus: GpuDevice[]): PlacementVerdict {
+export function placementVerdict(definition: ServiceDefinition, agentLabels: string[], gpus: GpuDevice[]): PlacementVerdict {
   const have = new Set(agentLabels);
-  const missing = spec.required_labels.filter((label) => !have.has(label));
+  const missing = definition.required_labels.filter((label) => !have.has(label));
   if (missing.length > 0) {
     const owned = agentLabels.length > 0 ? [...agentLabels].sort().join(', ') : 'none';
     return {
@@ -20,8 +20,8 @@ export function placementVerdict(spec: ServiceDefinition, agentLabels: string[],
       reason: `missing required label${missing.length === 1 ? '' : 's'} ${missing.join(', ')} (this agent has: ${owned})`,
     };
   }
-  if (spec.service_type === 'external') return { kind: 'eligible' };
-  const never = gpuCountNeverFits(spec.gpu_count, gpus);
+  if (definition.service_type === 'external') return { kind: 'eligible' };
+  const never = gpuCountNeverFits(definition.gpu_count, gpus);
   if (never !== undefined) return { kind: 'rejected', reason: never };
   return { kind: 'eligible' };
 }

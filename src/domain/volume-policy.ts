@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-import type { VolumeMount } from '../spec/types.js';
+import type { VolumeMount } from '../service-definition/types.js';
 
 /** Host paths that are refused whatever the allowlist says. */
 export const ALWAYS_REFUSED = ['/', '/etc', '/proc', '/sys', '/dev', '/boot', '/var/run/docker.sock', '/run/docker.sock', '/run/containerd', '/var/lib/docker'];

@@ -359,7 +359,7 @@ export class AgentHub {
       if (key === conn.lastSyncKey) continue;
       conn.lastSyncKey = key;
       this.revision += 1;
-      this.send(conn, { type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, spec: { ...s.spec } })) });
+      this.send(conn, { type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, definition: { ...s.definition } })) });
       this.options.logger.info({ agentId, revision: this.revision, services: services.length }, 'services.sync sent');
     }
   }

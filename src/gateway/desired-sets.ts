@@ -1,4 +1,4 @@
-import type { DesiredService } from '../spec/types.js';
+import type { DesiredService } from '../service-definition/types.js';
 import type { HelloFrame } from '../tunnel/protocol.js';
 import { placeServices, type Assignment, type ServicePlacement } from './placement.js';
 import type { StoredService } from './service-store.js';
@@ -50,8 +50,8 @@ export function computeDesiredSets(
   const perAgent = new Map<string, DesiredService[]>(agents.map((h) => [h.agent_id, []]));
   for (const s of deployed) {
     for (const a of placements.get(s.id)?.assignments ?? []) {
-      const spec = s.definition.service_type === 'external' ? s.definition : { ...s.definition, replica_count: a.replicas };
-      perAgent.get(a.agentId)?.push({ id: s.id, spec });
+      const definition = s.definition.service_type === 'external' ? s.definition : { ...s.definition, replica_count: a.replicas };
+      perAgent.get(a.agentId)?.push({ id: s.id, definition });
     }
   }
   return { placements, perAgent };

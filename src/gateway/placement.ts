@@ -1,4 +1,4 @@
-import type { ServiceType } from '../spec/types.js';
+import type { ServiceType } from '../service-definition/types.js';
 
 /** A connected agent as placement sees it. */
 export interface PlacementAgent {

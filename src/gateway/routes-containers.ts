@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { formatIssues, validateServiceDefinition, validateServiceUpdate } from '../spec/service-definition.js';
+import { formatIssues } from '../service-definition/issue-text.js';
+import { validateServiceDefinition } from '../service-definition/schema.js';
+import { validateServiceUpdate } from '../service-definition/update-merge.js';
 import { fail, ok, paginate, parsePage, type HttpResult } from './http-io.js';
 import type { Route, RouteContext } from './router.js';
 import type { ServiceStore, StoredService } from './service-store.js';

@@ -1,5 +1,5 @@
 import type { ServiceStatusReport } from '../domain/status-types.js';
-import type { ServiceType } from '../spec/types.js';
+import type { ServiceType } from '../service-definition/types.js';
 import type { ServicePlacement } from './placement.js';
 import type { Lifecycle } from './service-store.js';
 

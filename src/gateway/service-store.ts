@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { Logger } from '../log.js';
-import type { ServiceDefinition } from '../spec/types.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
 
 /**
  * What the operator asked for, independent of what agents report:

@@ -4,7 +4,7 @@ import type { AgentCore } from '../agent-core.js';
 import type { ReadyEndpoint } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DesiredService } from '../spec/types.js';
+import type { DesiredService } from '../service-definition/types.js';
 import { StreamResetCodes, type StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
@@ -71,7 +71,7 @@ export class AgentProxy {
     const metrics = this.options.metrics;
     if (metrics !== undefined) {
       const started = performance.now();
-      const slug = this.options.service(open.service_id)?.spec.service_slug ?? open.service_id;
+      const slug = this.options.service(open.service_id)?.definition.service_slug ?? open.service_id;
       let status = 0;
       stream.once('sent-response', (s: number) => {
         status = s;
@@ -100,7 +100,7 @@ export class AgentProxy {
     // An upgrade sends no body: its request half carries the raw bytes once the upstream said 101.
     const hasBody = open.upgrade === true || open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
     if (!hasBody && open.upgrade !== true) stream.resume();
-    if (svc.spec.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
+    if (svc.definition.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
     return this.serveReplica(stream, open, svc, hasBody);
   }
 
@@ -113,12 +113,12 @@ export class AgentProxy {
       const ep = this.picker.pick(endpoints);
       if (ep === undefined && refusedBy !== undefined) return respondError(stream, 502, `${refusedBy} refused the connection (ECONNREFUSED) and no other replica is ready`);
       if (ep === undefined) {
-        return respondError(stream, 503, `service ${svc.spec.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
+        return respondError(stream, 503, `service ${svc.definition.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
       }
       tried.add(ep.containerId);
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
-      const what = `replica ${ep.replicaIndex} of ${svc.spec.service_slug}`;
+      const what = `replica ${ep.replicaIndex} of ${svc.definition.service_slug}`;
       const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, what, retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
@@ -129,14 +129,14 @@ export class AgentProxy {
   }
 
   private async serveExternal(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
-    const { spec } = svc;
+    const { definition } = svc;
     let base: URL;
     try {
-      base = new URL(spec.external_url ?? '');
+      base = new URL(definition.external_url ?? '');
     } catch {
-      return respondError(stream, 502, `service ${spec.service_slug} has no valid external_url`);
+      return respondError(stream, 502, `service ${definition.service_slug} has no valid external_url`);
     }
-    if (base.protocol !== 'https:') return respondError(stream, 502, `external_url of ${spec.service_slug} must use https`);
+    if (base.protocol !== 'https:') return respondError(stream, 502, `external_url of ${definition.service_slug} must use https`);
     const literal = literalAddress(base.hostname);
     try {
       if (literal !== undefined) assertAllowedAddress(literal, literal, this.options.limits.allowPrivateUpstreams);
@@ -144,15 +144,15 @@ export class AgentProxy {
       return respondError(stream, 502, errorMessage(err));
     }
     const headers = stripHopByHop(open.headers, ['host', 'authorization', 'cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
-    const credentialId = spec.external_auth_credential_id;
+    const credentialId = definition.external_auth_credential_id;
     if (credentialId) {
       try {
         headers['authorization'] = await this.options.credentials.get(svc.id, credentialId);
       } catch (err) {
-        return respondError(stream, 502, `credential ${credentialId} of ${spec.service_slug} could not be resolved: ${errorMessage(err)}`);
+        return respondError(stream, 502, `credential ${credentialId} of ${definition.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${spec.service_slug}`);
+    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${definition.service_slug}`);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
-import type { DesiredService } from '../spec/types.js';
+import type { DesiredService } from '../service-definition/types.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../tunnel/stream-mux.js';
 import type { WsTransport } from '../tunnel/ws-transport.js';

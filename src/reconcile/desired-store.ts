@@ -2,7 +2,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import path from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
-import type { DesiredService } from '../spec/types.js';
+import { formatIssues } from '../service-definition/issue-text.js';
+import { validateServiceDefinition } from '../service-definition/schema.js';
+import type { DesiredService } from '../service-definition/types.js';
 
 export interface DesiredSnapshot {
   revision: number;
@@ -33,9 +35,7 @@ export class DesiredStore {
       throw new AgentError(ErrorCodes.STATE_IO, `cannot read ${this.file}: ${(err as Error).message}`, { cause: err });
     }
     try {
-      const parsed = JSON.parse(text) as DesiredSnapshot;
-      if (!Array.isArray(parsed.services)) throw new Error('"services" is not an array');
-      return parsed;
+      return parseSnapshot(JSON.parse(text) as unknown);
     } catch (err) {
       throw new AgentError(ErrorCodes.STATE_IO, `${this.file} is corrupt (${(err as Error).message}); delete it to start from the gateway's state`, { cause: err });
     }
@@ -55,4 +55,24 @@ export class DesiredStore {
     }
     await writeFileAtomic(this.file, JSON.stringify(snapshot));
   }
+}
+
+/**
+ * A snapshot as read back: every definition validated again (a file edited by hand, or written by
+ * another version, must not reach the planner unchecked). Files of agents before 0.2 name the
+ * definition `spec`. Any invalid entry makes the whole file unusable: dropping one entry would let
+ * its containers be treated as orphans.
+ */
+function parseSnapshot(raw: unknown): DesiredSnapshot {
+  const file = raw as { revision?: unknown; source?: unknown; services?: unknown } | null;
+  if (file === null || typeof file !== 'object') throw new Error('not a JSON object');
+  if (!Array.isArray(file.services)) throw new Error('"services" is not an array');
+  const services = file.services.map((entry: unknown, i): DesiredService => {
+    const e = entry as { id?: unknown; definition?: unknown; spec?: unknown } | null;
+    if (e === null || typeof e !== 'object' || typeof e.id !== 'string' || e.id === '') throw new Error(`services[${i}].id is missing`);
+    const checked = validateServiceDefinition(e.definition ?? e.spec);
+    if (!checked.ok) throw new Error(`services[${i}] (${e.id}) is not a valid service definition: ${formatIssues(checked.issues)}`);
+    return { id: e.id, definition: checked.value };
+  });
+  return { revision: typeof file.revision === 'number' ? file.revision : 0, source: typeof file.source === 'string' ? file.source : 'disk', services };
 }

@@ -1,5 +1,5 @@
 import type { GpuDevice } from '../host/types.js';
-import type { EnvVar } from '../spec/types.js';
+import type { EnvVar } from '../service-definition/types.js';
 import type { ObservedContainer } from '../runtime/container-runtime.js';
 import { Labels } from '../runtime/labels.js';
 import { allocateGpus, claimsFromContainers, gpuEnvironment, type AllocationVerdict, type GpuClaim } from '../domain/gpu-allocator.js';

@@ -1,5 +1,5 @@
 import { realpath } from 'node:fs/promises';
-import type { ServiceDefinition } from '../spec/types.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
 import type { GpuDevice } from '../host/types.js';
 import { placementVerdict } from '../domain/placement.js';
 import { checkHostPath } from '../domain/volume-policy.js';
@@ -11,14 +11,14 @@ export interface HostFacts {
 }
 
 /**
- * Why `spec` can never run on this host, or undefined when it can: required labels, GPU counts
+ * Why `definition` can never run on this host, or undefined when it can: required labels, GPU counts
  * that can never fit, and every volume resolved through symlinks against the allowlist. Used by
  * the service workers before anything is created, and by `validate --host`.
  */
-export async function hostRejection(spec: ServiceDefinition, host: HostFacts): Promise<string | undefined> {
-  const verdict = placementVerdict(spec, host.labels, host.gpus);
+export async function hostRejection(definition: ServiceDefinition, host: HostFacts): Promise<string | undefined> {
+  const verdict = placementVerdict(definition, host.labels, host.gpus);
   if (verdict.kind === 'rejected') return verdict.reason;
-  for (const [i, v] of spec.volume_config.entries()) {
+  for (const [i, v] of definition.volume_config.entries()) {
     let resolved: string;
     try {
       resolved = await realpath(v.host_path);

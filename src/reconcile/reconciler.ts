@@ -1,7 +1,7 @@
 import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
-import type { DesiredService } from '../spec/types.js';
-import { containerSpecHash } from '../spec/spec-hash.js';
+import type { DesiredService } from '../service-definition/types.js';
+import { containerSpecHash } from '../service-definition/spec-hash.js';
 import type { ContainerRuntime, ObservedContainer } from '../runtime/container-runtime.js';
 import { Labels, ownershipFilter } from '../runtime/labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
@@ -109,12 +109,12 @@ export class Reconciler implements AgentCore {
   }
 
   applyDesired(services: DesiredService[], revision: number, source: string): void {
-    const next = new Map(services.map((s) => [s.id, { service: s, hash: containerSpecHash(s.spec) }]));
+    const next = new Map(services.map((s) => [s.id, { service: s, hash: containerSpecHash(s.definition) }]));
     const touched = new Set([...this.desired.keys(), ...next.keys()]);
     for (const id of touched) {
       const a = this.desired.get(id);
       const b = next.get(id);
-      if (a && b && a.hash === b.hash && JSON.stringify(a.service.spec) === JSON.stringify(b.service.spec)) touched.delete(id);
+      if (a && b && a.hash === b.hash && JSON.stringify(a.service.definition) === JSON.stringify(b.service.definition)) touched.delete(id);
     }
     this.desired.clear();
     for (const [id, e] of next) {
@@ -158,7 +158,7 @@ export class Reconciler implements AgentCore {
       const probe = this.prober.view(c.id);
       if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
       if (c.labels[Labels.SPEC_HASH] === entry.hash && !reported.has(c.id)) continue;
-      const ep = this.options.runtime.replicaEndpoint(c, entry.service.spec.exposed_port);
+      const ep = this.options.runtime.replicaEndpoint(c, entry.service.definition.exposed_port);
       if (ep) out.push({ serviceId, replicaIndex: Number(c.labels[Labels.REPLICA]), containerId: c.id, ...ep });
     }
     return out;
@@ -200,7 +200,7 @@ export class Reconciler implements AgentCore {
 
   private target(serviceId: string): WorkerTarget {
     const e = this.desired.get(serviceId);
-    return { serviceId, spec: e?.service.spec, specHash: e?.hash, destructiveAllowed: this.snapshotSeen, removedExplicitly: !e && this.everDesired.has(serviceId) };
+    return { serviceId, definition: e?.service.definition, specHash: e?.hash, destructiveAllowed: this.snapshotSeen, removedExplicitly: !e && this.everDesired.has(serviceId) };
   }
 
   /** A worker of an undesired service with nothing left is done: drop it and its status. */
@@ -221,11 +221,11 @@ export class Reconciler implements AgentCore {
       const before = prev?.replicas.find((p) => p.index === r.index && p.containerId === r.containerId);
       return before && before.phase === r.phase ? { ...r, since: before.since } : { ...r, since: now };
     });
-    const desiredReplicas = entry?.service.spec.service_type === 'deployed' ? entry.service.spec.replica_count : 0;
+    const desiredReplicas = entry?.service.definition.service_type === 'deployed' ? entry.service.definition.replica_count : 0;
     const report: ServiceStatusReport = {
       serviceId,
-      slug: entry?.service.spec.service_slug ?? prev?.slug ?? serviceId,
-      state: entry?.service.spec.service_type === 'external' ? 'running' : aggregateServiceState(withSince, desiredReplicas, !entry),
+      slug: entry?.service.definition.service_slug ?? prev?.slug ?? serviceId,
+      state: entry?.service.definition.service_type === 'external' ? 'running' : aggregateServiceState(withSince, desiredReplicas, !entry),
       reason: serviceReason(withSince),
       desiredReplicas,
       readyReplicas: withSince.filter((r) => r.phase === 'ready' && r.index < desiredReplicas).length,

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { ServiceDefinition } from '../spec/types.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
 import type { ContainerRuntime, ObservedContainer, PullProgress } from '../runtime/container-runtime.js';
 import { Labels, ownershipFilter } from '../runtime/labels.js';
 import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
@@ -36,7 +36,7 @@ export interface WorkerContext {
 export interface WorkerTarget {
   serviceId: string;
   /** undefined: not desired here (removal). */
-  spec: ServiceDefinition | undefined;
+  definition: ServiceDefinition | undefined;
   specHash: string | undefined;
   /** Destructive actions on undesired services wait for the first full snapshot. */
   destructiveAllowed: boolean;
@@ -57,7 +57,7 @@ interface Transient {
 /**
  * One serialized worker per service (kubelet pod worker): passes never overlap; a request made
  * while a pass runs triggers exactly one more pass afterwards, which reads the newest target, so a
- * newer spec replaces a queued one and a removal is never dropped.
+ * newer definition replaces a queued one and a removal is never dropped.
  */
 export class ServiceWorker {
   private running = false;
@@ -145,7 +145,7 @@ export class ServiceWorker {
     this.lastContainers = containers;
     ctx.gpus.observe(this.serviceId, containers);
 
-    if (!target.spec || !target.specHash || target.spec.service_type === 'external') {
+    if (!target.definition || !target.specHash || target.definition.service_type === 'external') {
       if (!target.destructiveAllowed) return this.finish([], false);
       if (!target.removedExplicitly) {
         // Orphans younger than the grace period are left alone for now (a racing create elsewhere).
@@ -154,23 +154,23 @@ export class ServiceWorker {
         containers = old;
       }
     } else {
-      const rejected = await hostRejection(target.spec, ctx.host());
+      const rejected = await hostRejection(target.definition, ctx.host());
       if (rejected) {
-        const replicas = Array.from({ length: target.spec.replica_count }, (_, index) => this.status(index, 'rejected', rejected, undefined));
+        const replicas = Array.from({ length: target.definition.replica_count }, (_, index) => this.status(index, 'rejected', rejected, undefined));
         ctx.publish(this.serviceId, replicas);
         return false;
       }
     }
 
-    const desired = target.spec && target.specHash && target.spec.service_type === 'deployed'
-      ? { replicaCount: target.spec.replica_count, specHash: target.specHash, healthPath: target.spec.health_path }
+    const desired = target.definition && target.specHash && target.definition.service_type === 'deployed'
+      ? { replicaCount: target.definition.replica_count, specHash: target.specHash, healthPath: target.definition.health_path }
       : undefined;
-    this.ensureProbes(containers, target.spec);
-    const gpuCount = target.spec?.gpu_count ?? 0;
+    this.ensureProbes(containers, target.definition);
+    const gpuCount = target.definition?.gpu_count ?? 0;
     const plan = planService({
       now,
       random: ctx.random,
-      serviceSlug: target.spec?.service_slug ?? containers[0]?.labels[Labels.SERVICE_SLUG] ?? this.serviceId,
+      serviceSlug: target.definition?.service_slug ?? containers[0]?.labels[Labels.SERVICE_SLUG] ?? this.serviceId,
       desired,
       containers,
       probes: ctx.prober.views(),
@@ -231,14 +231,14 @@ export class ServiceWorker {
     return false;
   }
 
-  private ensureProbes(containers: readonly ObservedContainer[], spec: ServiceDefinition | undefined): void {
+  private ensureProbes(containers: readonly ObservedContainer[], definition: ServiceDefinition | undefined): void {
     const keep = new Set<string>();
     for (const c of containers) {
-      if (c.state !== 'running' || !spec || !c.startedAt) continue;
-      const endpoint = this.ctx.runtime.replicaEndpoint(c, spec.exposed_port);
+      if (c.state !== 'running' || !definition || !c.startedAt) continue;
+      const endpoint = this.ctx.runtime.replicaEndpoint(c, definition.exposed_port);
       if (!endpoint) continue;
       keep.add(c.id);
-      this.ctx.prober.ensure({ containerId: c.id, startedAt: c.startedAt, host: endpoint.host, port: endpoint.port, path: spec.health_path });
+      this.ctx.prober.ensure({ containerId: c.id, startedAt: c.startedAt, host: endpoint.host, port: endpoint.port, path: definition.health_path });
     }
     const mine = new Set(this.lastContainers.map((c) => c.id));
     this.ctx.prober.retain(keep, (id) => mine.has(id));
@@ -279,7 +279,7 @@ export class ServiceWorker {
 
   private async act(action: Action, target: WorkerTarget): Promise<boolean> {
     const { ctx } = this;
-    const log = ctx.logger.child({ service: target.spec?.service_slug ?? this.serviceId, replica: action.index });
+    const log = ctx.logger.child({ service: target.definition?.service_slug ?? this.serviceId, replica: action.index });
     try {
       switch (action.kind) {
         case 'remove':
@@ -340,9 +340,9 @@ export class ServiceWorker {
    */
   private async create(action: Extract<Action, { kind: 'create' }>, target: WorkerTarget, log: Logger): Promise<boolean> {
     const { ctx } = this;
-    const spec = target.spec;
-    if (!spec?.docker_image || !target.specHash) return false;
-    const claim = ctx.gpus.reserve(this.serviceId, spec.service_slug, action.index, spec.gpu_count);
+    const definition = target.definition;
+    if (!definition?.docker_image || !target.specHash) return false;
+    const claim = ctx.gpus.reserve(this.serviceId, definition.service_slug, action.index, definition.gpu_count);
     if (claim.kind !== 'allocated') {
       if (!this.pendingGpus.has(action.index)) log.info({ reason: claim.reason }, 'replica waits for GPUs');
       this.pendingGpus.set(action.index, claim.reason);
@@ -351,14 +351,14 @@ export class ServiceWorker {
     this.pendingGpus.delete(action.index);
     let createdId: string;
     try {
-      if (!(await ctx.runtime.hasImage(spec.docker_image))) {
+      if (!(await ctx.runtime.hasImage(definition.docker_image))) {
         const startedAt = ctx.now();
-        this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${spec.docker_image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
-        log.info({ image: spec.docker_image }, 'pulling image');
-        await ctx.runtime.pullImage(spec.docker_image, {
+        this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
+        log.info({ image: definition.docker_image }, 'pulling image');
+        await ctx.runtime.pullImage(definition.docker_image, {
           ...ctx.pull,
           onProgress: (p) => {
-            this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${spec.docker_image}`, pull: { ...p, startedAt } });
+            this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { ...p, startedAt } });
             // The engine reports progress many times a second; status (and its tunnel frame) at most every 500 ms.
             if (ctx.now() - this.progressPublishedAt >= PROGRESS_PUBLISH_MS) {
               this.progressPublishedAt = ctx.now();
@@ -368,22 +368,22 @@ export class ServiceWorker {
         });
       }
       this.transient.set(action.index, { phase: 'creating', reason: undefined });
-      const { env, dropped } = ctx.gpus.environment(spec.env_config);
+      const { env, dropped } = ctx.gpus.environment(definition.env_config);
       if (dropped.length > 0) log.warn({ dropped }, 'env_config variables that control GPU access are ignored (GPUs come from gpu_count)');
       const id = await ctx.runtime.createContainer({
         name: action.name,
-        image: spec.docker_image,
+        image: definition.docker_image,
         env,
         labels: {
           ...ownershipFilter(ctx.agentId),
           [Labels.SERVICE_ID]: this.serviceId,
-          [Labels.SERVICE_SLUG]: spec.service_slug,
+          [Labels.SERVICE_SLUG]: definition.service_slug,
           [Labels.REPLICA]: String(action.index),
           [Labels.SPEC_HASH]: target.specHash,
           [Labels.GPUS]: claim.gpuIds.join(','),
         },
-        binds: bindsFor(spec.volume_config),
-        exposedPort: spec.exposed_port,
+        binds: bindsFor(definition.volume_config),
+        exposedPort: definition.exposed_port,
         network: ctx.network,
         publishPort: ctx.runtime.publishesPorts,
         gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },

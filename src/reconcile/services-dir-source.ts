@@ -4,8 +4,9 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
-import type { DesiredService, ServiceDefinition } from '../spec/types.js';
-import { formatIssues, validateServiceDefinition } from '../spec/service-definition.js';
+import type { DesiredService, ServiceDefinition } from '../service-definition/types.js';
+import { formatIssues } from '../service-definition/issue-text.js';
+import { validateServiceDefinition } from '../service-definition/schema.js';
 
 export interface ServicesDirOptions {
   dir: string;
@@ -74,20 +75,20 @@ export class ServicesDirSource {
       logger.error({ err, dir }, 'cannot read services dir; keeping the current services');
       return;
     }
-    const bySlug = new Map<string, { file: string; spec: ServiceDefinition }>();
+    const bySlug = new Map<string, { file: string; definition: ServiceDefinition }>();
     for (const name of names) {
       const file = path.join(dir, name);
-      const spec = await this.load(file);
-      if (!spec) continue;
-      const taken = bySlug.get(spec.service_slug);
+      const definition = await this.load(file);
+      if (!definition) continue;
+      const taken = bySlug.get(definition.service_slug);
       if (taken) {
-        this.report(file, `service_slug "${spec.service_slug}" is already defined in ${taken.file}; this file is ignored`);
+        this.report(file, `service_slug "${definition.service_slug}" is already defined in ${taken.file}; this file is ignored`);
         continue;
       }
-      bySlug.set(spec.service_slug, { file, spec });
+      bySlug.set(definition.service_slug, { file, definition });
     }
     for (const file of [...this.lastValid.keys()]) if (!names.includes(path.basename(file))) this.lastValid.delete(file);
-    const services: DesiredService[] = [...bySlug.values()].map(({ spec }) => ({ id: `local-${spec.service_slug}`, spec }));
+    const services: DesiredService[] = [...bySlug.values()].map(({ definition }) => ({ id: `local-${definition.service_slug}`, definition }));
     const key = JSON.stringify(services);
     if (key === this.lastKey) return;
     this.lastKey = key;

@@ -1,4 +1,4 @@
-import type { ContainerCreateSpec, ContainerState, GpuRequest, ObservedContainer } from './container-runtime.js';
+import type { ContainerCreateRequest, ContainerState, GpuRequest, ObservedContainer } from './container-runtime.js';
 import type {
   EngineContainerCreateOptions,
   EngineContainerInspect,
@@ -11,7 +11,7 @@ import type {
 /**
  * Pure translation between the agent's container model and Docker Engine API JSON. No IO.
  *
- * - `toCreateOptions`: ContainerCreateSpec → POST /containers/create body, with the security
+ * - `toCreateOptions`: ContainerCreateRequest → POST /containers/create body, with the security
  *   defaults every managed container gets (see the function).
  * - `fromInspect` / `fromListEntry`: GET /containers/{id}/json and GET /containers/json entries →
  *   ObservedContainer. A list entry carries no start/finish times, exit code, OOM flag or device
@@ -60,7 +60,7 @@ function envWithGpuVisibility(env: readonly string[], gpu: GpuRequest): string[]
  * are the agent's job), an init process reaping zombies, GPUs only through explicit device ids,
  * and an ephemeral host port only when `spec.publishPort`.
  */
-export function toCreateOptions(spec: ContainerCreateSpec): EngineContainerCreateOptions {
+export function toCreateOptions(spec: ContainerCreateRequest): EngineContainerCreateOptions {
   const port = portKey(spec.exposedPort);
   const requests = deviceRequests(spec.gpu);
   const hostConfig: EngineHostConfig = {

@@ -55,7 +55,7 @@ export type GpuRequest =
   /** Exactly these device ids; style picks DeviceRequests ('device-ids') or CDI names ('cdi'). */
   | { kind: 'devices'; ids: string[]; style: 'device-ids' | 'cdi' };
 
-export interface ContainerCreateSpec {
+export interface ContainerCreateRequest {
   name: string;
   image: string;
   /** KEY=value entries. */
@@ -93,7 +93,7 @@ export interface ContainerRuntime {
    */
   pullImage(ref: string, options: PullOptions): Promise<void>;
   /** Creates (does not start) a container; returns its id. DOCKER_CONFLICT if the name is taken. */
-  createContainer(spec: ContainerCreateSpec): Promise<string>;
+  createContainer(spec: ContainerCreateRequest): Promise<string>;
   /** Starts a created/exited container. CONTAINER_START_FAILED carries the engine's reason. */
   startContainer(id: string): Promise<void>;
   /** SIGTERM, then SIGKILL after timeoutMs. A stopped or missing container is not an error. */

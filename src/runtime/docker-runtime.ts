@@ -1,7 +1,7 @@
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type {
-  ContainerCreateSpec,
+  ContainerCreateRequest,
   ContainerRuntime,
   ObservedContainer,
   PullOptions,
@@ -138,7 +138,7 @@ export class DockerRuntime implements ContainerRuntime {
     return this.puller.pull(ref, options);
   }
 
-  async createContainer(spec: ContainerCreateSpec): Promise<string> {
+  async createContainer(spec: ContainerCreateRequest): Promise<string> {
     const { name, ...body } = toCreateOptions(spec);
     const created = await this.api<{ Id: string; Warnings?: string[] | null }>(
       { method: 'POST', path: '/containers/create', query: { name }, body, ok: [201] },

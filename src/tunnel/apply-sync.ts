@@ -1,5 +1,6 @@
-import { formatIssues, validateServiceDefinition } from '../spec/service-definition.js';
-import type { DesiredService } from '../spec/types.js';
+import { formatIssues } from '../service-definition/issue-text.js';
+import { validateServiceDefinition } from '../service-definition/schema.js';
+import type { DesiredService } from '../service-definition/types.js';
 import { ProtocolErrorCodes, type ErrorFrame, type ServicesSyncFrame } from './protocol.js';
 
 export interface SyncResult {
@@ -10,31 +11,31 @@ export interface SyncResult {
 }
 
 /**
- * Turns a `services.sync` into the desired set. Pure. Each spec is validated on its own: valid ones
+ * Turns a `services.sync` into the desired set. Pure. Each definition is validated on its own: valid ones
  * apply; an invalid one is reported (service id, slug and every path) and, when the previous sync
- * had a valid version of it, that version is kept, so a bad spec never stops a running service.
+ * had a valid version of it, that version is kept, so a bad definition never stops a running service.
  * A repeated id is reported and its later entries ignored.
  */
 export function applySync(frame: ServicesSyncFrame, previous: ReadonlyMap<string, DesiredService>): SyncResult {
   const desired: DesiredService[] = [];
   const errors: ErrorFrame[] = [];
   const seen = new Set<string>();
-  for (const { id, spec } of frame.services) {
+  for (const { id, definition } of frame.services) {
     if (seen.has(id)) {
       errors.push(serviceError(id, `service ${id} appears more than once in services.sync revision ${frame.revision}; the first entry applies`));
       continue;
     }
     seen.add(id);
-    const checked = validateServiceDefinition(spec);
+    const checked = validateServiceDefinition(definition);
     if (checked.ok) {
-      desired.push({ id, spec: checked.value });
+      desired.push({ id, definition: checked.value });
       continue;
     }
-    const slug = typeof spec.service_slug === 'string' ? ` (${spec.service_slug})` : '';
+    const slug = typeof definition.service_slug === 'string' ? ` (${definition.service_slug})` : '';
     const kept = previous.get(id);
     const paths = checked.issues.map((i) => i.path).join(', ');
     const tail = kept === undefined ? 'it is not applied' : 'the previous valid version stays applied';
-    errors.push(serviceError(id, `service ${id}${slug} has an invalid spec at ${paths}; ${tail}:\n${formatIssues(checked.issues)}`));
+    errors.push(serviceError(id, `service ${id}${slug} has an invalid definition at ${paths}; ${tail}:\n${formatIssues(checked.issues)}`));
     if (kept !== undefined) desired.push(kept);
   }
   return { desired, errors };

@@ -17,7 +17,7 @@ import {
  * types are additive and do not bump it. Receivers ignore unknown fields and answer unknown frame
  * types with an `error` frame, never by closing.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Path of the agent endpoint on the gateway. */
 export const AGENT_CONNECT_PATH = '/api/v1/agent/connect';
@@ -161,14 +161,14 @@ export const welcomeFrame = z.object({
 });
 
 /**
- * The complete desired set for this agent. Each `spec` is checked by the agent with the service
- * definition schema one by one, so one bad spec does not discard the others.
+ * The complete desired set for this agent. Each `definition` is checked by the agent with the service
+ * definition schema one by one, so one bad definition does not discard the others.
  */
 export const servicesSyncFrame = z.object({
   type: z.literal('services.sync'),
   revision: z.number().int().nonnegative(),
   services: z
-    .array(z.object({ id: z.string().min(1), spec: z.record(z.string(), z.unknown()) }))
+    .array(z.object({ id: z.string().min(1), definition: z.record(z.string(), z.unknown()) }))
     .max(100_000),
 });
 

@@ -7,7 +7,7 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { HostInventory } from '../host/types.js';
 import type { Logger } from '../log.js';
 import { AgentStreams, DEFAULT_PROXY_CONFIG, type AgentProxyConfig } from '../proxy/agent-streams.js';
-import type { DesiredService } from '../spec/types.js';
+import type { DesiredService } from '../service-definition/types.js';
 import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
 import { WsTransport, type Corkable } from './ws-transport.js';

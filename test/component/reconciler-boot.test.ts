@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Labels } from '../../src/runtime/labels.js';
 import { fixtureGpus } from '../fixtures/hosts/gpu-devices.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';
 import type { DesiredStore } from '../../src/reconcile/desired-store.js';
 
@@ -14,7 +14,7 @@ describe('reconciler boot', () => {
     // Left running by the previous agent process: service "old" holds all four GPUs.
     runtime.add({ id: 'c-old', labels: { [Labels.MANAGED]: 'true', [Labels.AGENT_ID]: agentId, [Labels.SERVICE_ID]: 'old', [Labels.SERVICE_SLUG]: 'old', [Labels.REPLICA]: '0', [Labels.SPEC_HASH]: 'x', [Labels.GPUS]: '0,1,2,3' } });
     // The snapshot on disk wants only "new", which asks for 2 GPUs.
-    const store = { load: async () => ({ revision: 1, source: 'gateway', services: [{ id: 'new', spec: serviceSpec('new', { gpu_count: 2 }) }] }), save: async () => undefined } as unknown as DesiredStore;
+    const store = { load: async () => ({ revision: 1, source: 'gateway', services: [{ id: 'new', definition: testDefinition('new', { gpu_count: 2 }) }] }), save: async () => undefined } as unknown as DesiredStore;
     const reconciler = componentReconciler(runtime, { agentId, gpus, store });
     await reconciler.start();
     await new Promise((r) => setTimeout(r, 200));

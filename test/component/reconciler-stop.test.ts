@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/fake-agent-core.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 describe('reconciler: stop', () => {
   it('waits for a create in progress instead of leaving a container half made', async () => {
@@ -21,7 +21,7 @@ describe('reconciler: stop', () => {
     const runtime = new SlowCreate();
     const r = componentReconciler(runtime, { agentId: 'stop-test' });
     await r.start();
-    r.applyDesired([{ id: 'web', spec: serviceSpec('web') }], 1, 'test');
+    r.applyDesired([{ id: 'web', definition: testDefinition('web') }], 1, 'test');
     await waitFor('the create to begin', () => creating);
     let stopped = false;
     const stopping = r.stop().then(() => {

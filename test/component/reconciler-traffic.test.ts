@@ -6,7 +6,7 @@ import type { ObservedContainer } from '../../src/runtime/container-runtime.js';
 import { waitFor } from '../helpers/fake-agent-core.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 /** A health endpoint that answers 200 and counts the probes it got. */
 async function healthServer(): Promise<{ server: Server; port: number; hits: () => number }> {
@@ -77,7 +77,7 @@ describe('reconciler: where traffic may go', () => {
     reconciler = r;
     const phaseOf = (containerId: string | undefined) => r.statusSnapshot()[0]?.replicas.find((x) => x.containerId === containerId)?.phase;
     await r.start();
-    r.applyDesired([{ id: 'web', spec: serviceSpec('web') }], 1, 'test');
+    r.applyDesired([{ id: 'web', definition: testDefinition('web') }], 1, 'test');
     const [old] = await waitFor('the first replica ready', () => {
       const eps = r.readyEndpoints('web');
       return eps.length === 1 && phaseOf(eps[0]?.containerId) === 'ready' && eps;
@@ -88,7 +88,7 @@ describe('reconciler: where traffic may go', () => {
     const off = r.onStatusChange((report) => {
       if (report.replicas.some((x) => x.containerId !== old?.containerId && x.phase === 'starting')) runtime.hold();
     });
-    r.applyDesired([{ id: 'web', spec: serviceSpec('web', { env_config: [{ env_name: 'V', env_value: '2' }] }) }], 2, 'test');
+    r.applyDesired([{ id: 'web', definition: testDefinition('web', { env_config: [{ env_name: 'V', env_value: '2' }] }) }], 2, 'test');
     await waitFor('the replacement passed its health check', () => second.hits() >= 2);
     off();
     const replacement = [...runtime.containers.keys()].find((id) => id !== old?.containerId);

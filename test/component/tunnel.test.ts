@@ -112,7 +112,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
 
     const id = await deployNew('llm', { gpu_count: 1, replica_count: 1 });
     const sync = await waitFor('sync with the service', () => core.lastApplied()?.services.find((s) => s.id === id));
-    expect(sync.spec).toMatchObject({ service_slug: 'llm', gpu_count: 1, exposed_port: 8080 });
+    expect(sync.definition).toMatchObject({ service_slug: 'llm', gpu_count: 1, exposed_port: 8080 });
     const revisions = core.applied.map((a) => a.revision);
     expect([...revisions].sort((a, b) => a - b)).toEqual(revisions);
     expect((await runtime('llm')).service_status).toBe('deploying');
@@ -155,7 +155,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
       const last = core.lastApplied();
       return last !== undefined && last.services.length === 2 ? last : undefined;
     });
-    expect(sync.services.find((s) => s.id === id)?.spec).toMatchObject({ display_name: 'Web v2', replica_count: 2 });
+    expect(sync.services.find((s) => s.id === id)?.definition).toMatchObject({ display_name: 'Web v2', replica_count: 2 });
     expect(sync.services.some((s) => s.id === added)).toBe(true);
     expect(states.some((s) => s.kind === 'disconnected' && /connection refused|closed/.test(s.reason))).toBe(true);
     // The status buffered while offline reached the new gateway.
@@ -269,7 +269,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     const spread = await deployNew('spread', { replica_count: 3 });
     const onCpu = await waitFor('cpu share', () => cpu.core.lastApplied()?.services.find((s) => s.id === spread));
     const onGpu = await waitFor('gpu share', () => gpu.core.lastApplied()?.services.find((s) => s.id === spread));
-    expect(onCpu.spec.replica_count + onGpu.spec.replica_count).toBe(3);
+    expect(onCpu.definition.replica_count + onGpu.definition.replica_count).toBe(3);
 
     await deployNew('a100-only', { required_labels: ['gpu-a100'] });
     const view = await runtime('a100-only');
@@ -330,8 +330,8 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
         type: 'services.sync',
         revision: 3,
         services: [
-          { id: 'good', spec: spec('good-svc') },
-          { id: 'bad', spec: spec('bad-svc', { replica_count: 99, exposed_port: 'x' }) },
+          { id: 'good', definition: spec('good-svc') },
+          { id: 'bad', definition: spec('bad-svc', { replica_count: 99, exposed_port: 'x' }) },
         ],
       }),
     );
@@ -340,7 +340,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     expect(applied.services.map((s) => s.id)).toEqual(['good']);
     const error = await waitFor('error frame', () => received.find((f) => f.type === 'error'));
     expect(error).toMatchObject({ code: 'invalid_service', service_id: 'bad', in_reply_to: 'services.sync' });
-    expect(error.message).toMatch(/service bad \(bad-svc\) has an invalid spec at .*exposed_port.*replica_count|replica_count.*exposed_port/);
+    expect(error.message).toMatch(/service bad \(bad-svc\) has an invalid definition at .*exposed_port.*replica_count|replica_count.*exposed_port/);
 
     peer?.send(JSON.stringify({ type: 'services.sync', revision: -4, services: [] }));
     const invalid = await waitFor('invalid frame answered', () => received.find((f) => f.type === 'error' && f.code === 'invalid_frame'));

@@ -1,6 +1,6 @@
 import type { AgentCore } from '../../src/agent-core.js';
 import type { ReadyEndpoint, ServiceStatusReport } from '../../src/domain/status-types.js';
-import type { DesiredService } from '../../src/spec/types.js';
+import type { DesiredService } from '../../src/service-definition/types.js';
 
 export interface AppliedCall {
   services: DesiredService[];

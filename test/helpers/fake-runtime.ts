@@ -1,4 +1,4 @@
-import type { ContainerCreateSpec, ContainerRuntime, ObservedContainer } from '../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest, ContainerRuntime, ObservedContainer } from '../../src/runtime/container-runtime.js';
 
 /**
  * An in-memory ContainerRuntime for component tests: containers live in a map, creates are
@@ -8,7 +8,7 @@ import type { ContainerCreateSpec, ContainerRuntime, ObservedContainer } from '.
 export class FakeRuntime implements ContainerRuntime {
   readonly publishesPorts = false;
   readonly containers = new Map<string, ObservedContainer>();
-  readonly created: ContainerCreateSpec[] = [];
+  readonly created: ContainerCreateRequest[] = [];
   private seq = 0;
 
   private tick(): Promise<void> {
@@ -26,7 +26,7 @@ export class FakeRuntime implements ContainerRuntime {
   async ensureNetwork(): Promise<void> { await this.tick(); }
   async hasImage(): Promise<boolean> { await this.tick(); return true; }
   async pullImage(): Promise<void> { await this.tick(); }
-  async createContainer(spec: ContainerCreateSpec): Promise<string> {
+  async createContainer(spec: ContainerCreateRequest): Promise<string> {
     await this.tick();
     this.created.push(spec);
     const id = `fake-${++this.seq}`;

@@ -14,13 +14,13 @@ import { ErrorCodes } from '../../src/errors.js';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { Labels } from '../../src/runtime/labels.js';
-import type { ServiceDefinition } from '../../src/spec/types.js';
+import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel } from '../helpers/engine.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { noGpuInventory, startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { parsePromText } from '../helpers/prom-text.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('admin endpoint / status CLI integration tests');
@@ -46,7 +46,7 @@ describe.skipIf(!docker)('admin endpoint, status CLI and metrics against a runni
   let socket: string;
 
   function spec(name: string, over: Partial<ServiceDefinition> = {}): ServiceDefinition {
-    return serviceSpec(slug(name), { display_name: name, ...over });
+    return testDefinition(slug(name), { display_name: name, ...over });
   }
 
   const metrics = async () => {
@@ -61,9 +61,9 @@ describe.skipIf(!docker)('admin endpoint, status CLI and metrics against a runni
     socket = path.join(t.config.stateDir, 'admin.sock');
     t.agent.reconciler.applyDesired(
       [
-        { id: 'svc-alpha', spec: spec('alpha') },
-        { id: 'svc-beta', spec: spec('beta', { replica_count: 2 }) },
-        { id: 'svc-gamma', spec: spec('gamma', { env_config: [{ env_name: 'MODE', env_value: 'crash' }, { env_name: 'SECRET_TOKEN', env_value: 'do-not-show-me' }] }) },
+        { id: 'svc-alpha', definition: spec('alpha') },
+        { id: 'svc-beta', definition: spec('beta', { replica_count: 2 }) },
+        { id: 'svc-gamma', definition: spec('gamma', { env_config: [{ env_name: 'MODE', env_value: 'crash' }, { env_name: 'SECRET_TOKEN', env_value: 'do-not-show-me' }] }) },
       ],
       1,
       'test',

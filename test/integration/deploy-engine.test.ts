@@ -4,18 +4,18 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import type { ServiceDefinition } from '../../src/spec/types.js';
+import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { Labels } from '../../src/runtime/labels.js';
 import { engineCall, newTestRunId, removeTestNetwork, requireDocker, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { sweepByLabel, inspect, type InspectInfo } from '../helpers/engine.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('deploy engine integration tests');
 
-const spec = serviceSpec;
+const spec = testDefinition;
 
 async function httpGet(host: string, port: number, p: string): Promise<{ status: number; body: string }> {
   const res = await request(`http://${host}:${port}${p}`, { signal: AbortSignal.timeout(5_000) });
@@ -33,7 +33,7 @@ describe.skipIf(!docker)('deploy engine on the real Docker Engine', () => {
   let bystanderStartedAt: string;
   const services = new Map<string, ServiceDefinition>();
   let revision = 0;
-  const apply = () => t.agent.reconciler.applyDesired([...services].map(([id, s]) => ({ id, spec: s })), ++revision, 'test');
+  const apply = () => t.agent.reconciler.applyDesired([...services].map(([id, s]) => ({ id, definition: s })), ++revision, 'test');
   const ready = (id: string, n: number) => waitFor(`${id} running with ${n} ready`, () => {
     const s = t.status(id);
     return s?.state === 'running' && s.readyReplicas === n ? s : undefined;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { request } from 'undici';
 import { Labels } from '../../src/runtime/labels.js';
-import type { ServiceDefinition } from '../../src/spec/types.js';
+import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, requireDocker, sweepTestContainers } from '../helpers/docker.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
@@ -49,7 +49,7 @@ describe.skipIf(!docker)('agent → nested Docker Engine over DOCKER_HOST=tcp://
   });
 
   it('deploys into the nested engine, probes through published ports, serves a request there', async () => {
-    t.agent.reconciler.applyDesired([{ id: 'svc-nested', spec }], 1, 'test');
+    t.agent.reconciler.applyDesired([{ id: 'svc-nested', definition: spec }], 1, 'test');
     const status = await waitFor('nested-web running with 2 ready', () => {
       const s = t.status('svc-nested');
       return s?.state === 'running' && s.readyReplicas === 2 ? s : undefined;

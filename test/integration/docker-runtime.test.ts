@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ErrorCodes, isAgentError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import type { ContainerCreateSpec, ObservedContainer, PullProgress, RuntimeEvent } from '../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest, ObservedContainer, PullProgress, RuntimeEvent } from '../../src/runtime/container-runtime.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
 import { Labels } from '../../src/runtime/labels.js';
 import { DOCKER_SOCKET, engineCall, newTestRunId, removeTestNetwork, requireDocker, sweepTestContainers, TEST_RUN_LABEL } from '../helpers/docker.js';
@@ -21,7 +21,7 @@ function newRuntime(addressing: 'ip' | 'published' = 'ip'): DockerRuntime {
 }
 
 let nameSeq = 0;
-function spec(image: string, overrides: Partial<ContainerCreateSpec> = {}): ContainerCreateSpec {
+function spec(image: string, overrides: Partial<ContainerCreateRequest> = {}): ContainerCreateRequest {
   nameSeq += 1;
   return {
     name: `cyberun-test-${runId}-${nameSeq}`,

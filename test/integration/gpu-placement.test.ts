@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInventory } from '../../src/host/inventory.js';
 import { Labels } from '../../src/runtime/labels.js';
-import type { ServiceDefinition } from '../../src/spec/types.js';
+import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { FAKE_BIN_DIR, fixtureHostDir } from '../fixtures/hosts/gpu-devices.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 const docker = await requireDocker('GPU placement integration tests');
 
 function spec(slug: string, gpuCount: number): ServiceDefinition {
-  return serviceSpec(slug, { gpu_count: gpuCount, env_config: [{ env_name: 'CUDA_VISIBLE_DEVICES', env_value: '0,1,2,3' }] });
+  return testDefinition(slug, { gpu_count: gpuCount, env_config: [{ env_name: 'CUDA_VISIBLE_DEVICES', env_value: '0,1,2,3' }] });
 }
 
 /**
@@ -25,7 +25,7 @@ describe.skipIf(!docker)('GPU placement on the real engine with a fake 4-GPU hos
   let t: TestAgent;
   const services = new Map<string, ServiceDefinition>();
   let revision = 0;
-  const apply = () => t.agent.reconciler.applyDesired([...services].map(([id, s]) => ({ id, spec: s })), ++revision, 'test');
+  const apply = () => t.agent.reconciler.applyDesired([...services].map(([id, s]) => ({ id, definition: s })), ++revision, 'test');
   const gpusOf = async (serviceId: string) => {
     const ids = await listByLabel(`${Labels.SERVICE_ID}=${serviceId}`);
     const infos = await Promise.all(ids.map((id) => inspect(id)));

@@ -4,7 +4,7 @@ import { engineCall, newTestRunId, removeTestNetwork, requireDocker } from '../h
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
 import { sweepByLabel } from '../helpers/engine.js';
-import { serviceSpec } from '../helpers/service-spec.js';
+import { testDefinition } from '../helpers/test-definition.js';
 
 const docker = await requireDocker('image pull integration tests');
 
@@ -31,7 +31,7 @@ describe.skipIf(!docker)('image pulls through the agent', () => {
 
   it('reports bytes and total while pulling, at most twice a second, then has the image', async () => {
     const started = Date.now();
-    t.agent.reconciler.applyDesired([{ id: 'svc-pull', spec: serviceSpec('puller', { docker_image: image }) }], 1, 'test');
+    t.agent.reconciler.applyDesired([{ id: 'svc-pull', definition: testDefinition('puller', { docker_image: image }) }], 1, 'test');
     await waitFor('the pull to finish', async () => (await engineCall('GET', `/images/${encodeURIComponent(image)}/json`)).status === 200, 60_000);
     const elapsed = Date.now() - started;
     const pulling = t.reports.filter((r) => r.serviceId === 'svc-pull').flatMap((r) => r.replicas).filter((r) => r.phase === 'pulling');

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { CliIo } from '../../../src/cli/io.js';
 import { validateCommand } from '../../../src/cli/validate.js';
-import { containerSpecHash } from '../../../src/spec/spec-hash.js';
-import type { ServiceDefinition } from '../../../src/spec/types.js';
+import { containerSpecHash } from '../../../src/service-definition/spec-hash.js';
+import type { ServiceDefinition } from '../../../src/service-definition/types.js';
 
 const SECRET = 'hf_sup3rs3cret';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { placementVerdict } from '../../../src/domain/placement.js';
-import type { ServiceDefinition } from '../../../src/spec/types.js';
+import type { ServiceDefinition } from '../../../src/service-definition/types.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 import type { FixtureHost } from '../../fixtures/hosts/gpu-devices.js';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { ContainerCreateSpec, ObservedContainer } from '../../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest, ObservedContainer } from '../../../src/runtime/container-runtime.js';
 import { fromInspect, fromListEntry, toCreateOptions } from '../../../src/runtime/container-mapper.js';
 import type { EngineContainerInspect, EngineContainerListEntry, EngineEndpointSettings } from '../../../src/runtime/engine-types.js';
 import { demultiplexLogs, labelFilters } from '../../../src/runtime/docker-runtime.js';
@@ -118,7 +118,7 @@ describe('fromListEntry (captured GET /containers/json?all=true)', () => {
 });
 
 describe('toCreateOptions', () => {
-  const base: ContainerCreateSpec = {
+  const base: ContainerCreateRequest = {
     name: 'cyberun-echo-0',
     image: 'ghcr.io/acme/echo:1.2',
     env: ['FOO=bar', 'NVIDIA_VISIBLE_DEVICES=all'],
@@ -150,7 +150,7 @@ describe('toCreateOptions', () => {
     });
   });
 
-  it.each<[string, ContainerCreateSpec['gpu'], unknown, string]>([
+  it.each<[string, ContainerCreateRequest['gpu'], unknown, string]>([
     ['no GPU', { kind: 'none' }, undefined, 'void'],
     ['device ids', { kind: 'devices', ids: ['0', '3'], style: 'device-ids' }, [{ Driver: 'nvidia', DeviceIDs: ['0', '3'], Capabilities: [['gpu']] }], '0,3'],
     ['cdi names', { kind: 'devices', ids: ['1'], style: 'cdi' }, [{ Driver: 'cdi', DeviceIDs: ['nvidia.com/gpu=1'] }], '1'],

@@ -46,7 +46,7 @@ const report: ServiceStatusReport = {
 };
 
 const heartbeat = { type: 'heartbeat', running_count: 2, gpu_capacity: 8, gpu_memory_free: 640000 };
-const sync = { type: 'services.sync', revision: 7, services: [{ id: 'svc-1', spec: { service_slug: 'llm' } }] };
+const sync = { type: 'services.sync', revision: 7, services: [{ id: 'svc-1', definition: { service_slug: 'llm' } }] };
 const welcome = { type: 'welcome', protocol_version: 1, heartbeat_interval_ms: 15000 };
 
 describe('parseAgentFrame', () => {
@@ -112,7 +112,7 @@ describe('parseGatewayFrame', () => {
     ['welcome', welcome],
     ['services.sync', sync],
     ['services.sync empty', { ...sync, services: [] }],
-    ['services.sync with an invalid spec (checked later, per service)', { ...sync, services: [{ id: 'a', spec: { gpu_count: 'lots' } }] }],
+    ['services.sync with an invalid definition (checked later, per service)', { ...sync, services: [{ id: 'a', definition: { gpu_count: 'lots' } }] }],
     ['error', { type: 'error', code: 'invalid_frame', message: 'hello: agent_id: required' }],
     ['stream.open', { type: 'stream.open', stream_id: 9, service_id: 'svc-1', method: 'POST', path: '/v1/chat/completions?x=1', headers: { accept: ['text/event-stream'] } }],
   ])('accepts %s', (_name, frame) => {
@@ -124,8 +124,8 @@ describe('parseGatewayFrame', () => {
     ['welcome with a tiny interval', { ...welcome, heartbeat_interval_ms: 5 }, /heartbeat_interval_ms/],
     ['services.sync with a negative revision', { ...sync, revision: -1 }, /revision/],
     ['services.sync with a fractional revision', { ...sync, revision: 1.5 }, /revision/],
-    ['services.sync with a spec that is not an object', { ...sync, services: [{ id: 'a', spec: 'nope' }] }, /services\[0\]\.spec/],
-    ['services.sync with an entry without id', { ...sync, services: [{ spec: {} }] }, /services\[0\]\.id/],
+    ['services.sync with a definition that is not an object', { ...sync, services: [{ id: 'a', definition: 'nope' }] }, /services\[0\]\.definition/],
+    ['services.sync with an entry without id', { ...sync, services: [{ definition: {} }] }, /services\[0\]\.id/],
     ['stream.open with method TRACE', { type: 'stream.open', stream_id: 1, service_id: 's', method: 'TRACE', path: '/', headers: {} }, /method/],
     ['stream.open with an absolute URL', { type: 'stream.open', stream_id: 1, service_id: 's', method: 'GET', path: 'http://x/', headers: {} }, /path/],
     ['hello (agent-only frame)', hello, /unknown frame type "hello"/],

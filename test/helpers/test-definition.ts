@@ -1,7 +1,7 @@
-import type { ServiceDefinition } from '../../src/spec/types.js';
+import type { ServiceDefinition } from '../../src/service-definition/types.js';
 
 /** A normalized deployed definition of the busybox test service, with overrides. */
-export function serviceSpec(slug: string, over: Partial<ServiceDefinition> = {}): ServiceDefinition {
+export function testDefinition(slug: string, over: Partial<ServiceDefinition> = {}): ServiceDefinition {
   return {
     service_slug: slug,
     display_name: slug,

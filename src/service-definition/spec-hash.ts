@@ -76,13 +76,13 @@ export function specHash(value: unknown): string {
  * not. Changing this field list changes every hash and so restarts every replica
  * on upgrade: do it only with that intent.
  */
-export function containerSpecHash(spec: ServiceDefinition): string {
+export function containerSpecHash(definition: ServiceDefinition): string {
   const identity = {
-    docker_image: spec.docker_image,
-    env_config: spec.env_config.map(({ env_name, env_value }) => ({ env_name, env_value })),
-    volume_config: spec.volume_config.map(({ host_path, container_path }) => ({ host_path, container_path })),
-    exposed_port: spec.exposed_port,
-    gpu_count: spec.gpu_count,
+    docker_image: definition.docker_image,
+    env_config: definition.env_config.map(({ env_name, env_value }) => ({ env_name, env_value })),
+    volume_config: definition.volume_config.map(({ host_path, container_path }) => ({ host_path, container_path })),
+    exposed_port: definition.exposed_port,
+    gpu_count: definition.gpu_count,
   };
   return specHash(identity).slice(0, 16);
 }

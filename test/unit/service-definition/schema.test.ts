@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
 
 import { AgentError, ErrorCodes } from '../../../src/errors.js';
-import {
-  formatIssues,
-  parseServiceDefinition,
-  validateServiceDefinition,
-  validateServiceUpdate,
-} from '../../../src/spec/service-definition.js';
-import type { ServiceDefinition } from '../../../src/spec/types.js';
+import { formatIssues } from '../../../src/service-definition/issue-text.js';
+import { parseServiceDefinition, validateServiceDefinition } from '../../../src/service-definition/schema.js';
+import { validateServiceUpdate } from '../../../src/service-definition/update-merge.js';
+import type { ServiceDefinition } from '../../../src/service-definition/types.js';
 
 import { deployed, external, rows, SECRET, UUID, DIGEST } from '../../fixtures/spec-cases.js';
 

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 
 import { describe, expect, it } from 'vitest';
 
-import { parseServiceDefinition } from '../../../src/spec/service-definition.js';
-import { canonicalJson, containerSpecHash, specHash } from '../../../src/spec/spec-hash.js';
-import type { ServiceDefinition } from '../../../src/spec/types.js';
+import { parseServiceDefinition } from '../../../src/service-definition/schema.js';
+import { canonicalJson, containerSpecHash, specHash } from '../../../src/service-definition/spec-hash.js';
+import type { ServiceDefinition } from '../../../src/service-definition/types.js';
 
 const spec: ServiceDefinition = parseServiceDefinition({
   service_slug: 'llm-svc',

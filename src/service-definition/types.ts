@@ -38,7 +38,7 @@ export interface ServiceDefinition {
 }
 
 /** One validation problem: where (JSON path like `env_config[1].env_name`), and what. */
-export interface SpecIssue {
+export interface DefinitionIssue {
   path: string;
   message: string;
 }
@@ -46,5 +46,5 @@ export interface SpecIssue {
 /** A definition as the agent receives it: the platform's id plus the normalized definition. */
 export interface DesiredService {
   id: string;
-  spec: ServiceDefinition;
+  definition: ServiceDefinition;
 }
