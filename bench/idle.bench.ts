@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { adminGet } from '../src/admin/admin-client.js';
 import type { AdminStatus } from '../src/admin/status-view.js';
-import { Labels } from '../src/runtime/labels.js';
+import { Labels } from '../src/domain/ownership-labels.js';
 import { dockerAvailable, removeTestNetwork } from '../test/helpers/docker.js';
 import { sweepByLabel } from '../test/helpers/engine.js';
 import { REPO_ROOT } from '../test/helpers/repo-root.js';

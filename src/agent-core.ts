@@ -18,4 +18,6 @@ export interface AgentCore {
   onStatusChange(listener: (report: ServiceStatusReport) => void): () => void;
   /** Ready replicas of a service, for the proxy. */
   readyEndpoints(serviceId: string): ReadyEndpoint[];
+  /** The desired definition of a service, as last applied (the one holder of desired state). */
+  desiredService(serviceId: string): DesiredService | undefined;
 }

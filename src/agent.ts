@@ -9,11 +9,16 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
+import type { AgentCore } from './agent-core.js';
+import { AgentProxy, type ProxyLimits, type RequestObserver } from './proxy/agent-proxy.js';
+import { AgentStreams } from './proxy/agent-streams.js';
+import { CredentialCache } from './proxy/credential-cache.js';
+import { externalDispatcher, replicaDispatcher, type Resolve } from './proxy/upstream-dispatchers.js';
 import { AGENT_VERSION } from './version.js';
 import { readFile } from 'node:fs/promises';
 import { AgentMetrics, type ProxyMetrics } from './admin/metrics.js';
 import { startAdminServer, type AdminServer } from './admin/admin-server.js';
-import { parseAdminListen } from './admin/admin-address.js';
+import { parseAdminListen } from './config/admin-listen.js';
 import { buildStatusView, type AdminStatus } from './admin/status-view.js';
 import { DrainRegistry } from './drain-registry.js';
 import { diffConfig, type ConfigChange } from './config/config-diff.js';
@@ -129,6 +134,14 @@ export class Agent {
     }
     await agent.servicesDir?.start();
     if (config.gatewayUrl && config.agentKey) {
+      const streams = buildProxyEndpoint({
+        core: agent.reconciler,
+        limits: config.proxy,
+        logger: logger.child({ component: 'proxy' }),
+        metrics: agent.metrics,
+        ...(config.proxy.upstreamCaFile ? { upstreamCaPem: await readFile(config.proxy.upstreamCaFile, 'utf8') } : {}),
+      });
+      agent.drains.register('proxy', (deadline) => streams.drain(deadline));
       agent.tunnel = new TunnelClient({
         url: config.gatewayUrl,
         agentKey: config.agentKey,
@@ -139,10 +152,8 @@ export class Agent {
         inventory: () => agent.inventory,
         core: agent.reconciler,
         logger: logger.child({ component: 'tunnel' }),
-        proxy: { ...config.proxy, metrics: agent.metrics, ...(config.proxy.upstreamCaFile ? { upstreamCaPem: await readFile(config.proxy.upstreamCaFile, 'utf8') } : {}) },
+        streams,
       });
-      const tunnel = agent.tunnel;
-      agent.drains.register('proxy', (deadline) => tunnel.drainStreams(deadline));
       agent.tunnel.onState((state) => agent.metrics.observeTunnelState(state));
       agent.tunnel.start();
     }
@@ -255,4 +266,47 @@ export class Agent {
       this.deps.logger.warn({ err }, 'inventory refresh failed; keeping the last one');
     }
   }
+}
+
+export interface ProxyEndpointOptions {
+  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService'>;
+  limits: ProxyLimits;
+  logger: Logger;
+  metrics?: RequestObserver;
+  /** Extra CA (PEM) trusted for external upstreams, besides the system CAs. */
+  upstreamCaPem?: string;
+  /** DNS for external hosts; default the system resolver (tests inject one). */
+  resolve?: Resolve;
+  /** How long the tunnel's close() waits for open streams; default 10 s. */
+  drainTimeoutMs?: number;
+}
+
+/**
+ * The agent's side of proxied traffic, assembled: the undici pools for replicas and external
+ * upstreams, the credential cache (which asks the gateway over the same tunnel), the proxy, and the
+ * StreamEndpoint the tunnel client is handed.
+ */
+export function buildProxyEndpoint(options: ProxyEndpointOptions): AgentStreams {
+  const { limits } = options;
+  const dispatchers = {
+    replica: replicaDispatcher(limits),
+    external: externalDispatcher({
+      ...limits,
+      allowPrivate: limits.allowPrivateUpstreams,
+      ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
+      ...(options.upstreamCaPem === undefined ? {} : { caPem: options.upstreamCaPem }),
+    }),
+  };
+  // The cache asks through the endpoint, which exists by the time the first request is served.
+  const credentials = new CredentialCache({ fetch: (serviceId, credentialId) => streams.requestCredential(serviceId, credentialId) });
+  const proxy = new AgentProxy({
+    core: options.core,
+    credentials,
+    dispatchers,
+    limits,
+    logger: options.logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
+  const streams = new AgentStreams({ handler: proxy, logger: options.logger, ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }) });
+  return streams;
 }

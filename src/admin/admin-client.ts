@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
-import { describeAdminAddress, type AdminAddress } from './admin-address.js';
+import { describeAdminAddress, type AdminAddress } from '../config/admin-listen.js';
 
 /**
  * GET `path` from a local admin endpoint. Resolves with the status and body (any status); throws

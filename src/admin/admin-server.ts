@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { describeAdminAddress, type AdminAddress } from './admin-address.js';
+import { describeAdminAddress, type AdminAddress } from '../config/admin-listen.js';
 import type { AdminStatus } from './status-view.js';
 
 export interface AdminServerOptions {

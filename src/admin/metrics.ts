@@ -2,7 +2,7 @@ import { cpuUsage, memoryUsage } from 'node:process';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 import type { TunnelState } from '../tunnel/tunnel-client.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { PullStatus, ReplicaPhase, ServiceState, ServiceStatusReport } from '../domain/status-types.js';
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 import type { TunnelState } from '../tunnel/tunnel-client.js';
 
 /**

@@ -6,7 +6,7 @@ import type { HostInventory } from '../host/types.js';
 import type { CliCommand, CliIo } from './io.js';
 import { renderTable } from './table.js';
 import { DockerRuntime } from '../runtime/docker-runtime.js';
-import { Labels } from '../runtime/labels.js';
+import { Labels } from '../domain/ownership-labels.js';
 import { silentLogger } from '../log.js';
 
 const USAGE = 'usage: cyberun-agent inventory [--json]\n';

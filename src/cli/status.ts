@@ -1,5 +1,5 @@
 import { adminGet } from '../admin/admin-client.js';
-import { describeAdminAddress, parseAdminListen, type AdminAddress } from '../admin/admin-address.js';
+import { describeAdminAddress, parseAdminListen, type AdminAddress } from '../config/admin-listen.js';
 import type { AdminStatus } from '../admin/status-view.js';
 import { loadConfig, parseDuration } from '../config/load-config.js';
 import { errorMessage } from '../errors.js';

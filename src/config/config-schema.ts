@@ -2,7 +2,7 @@ import { posix as path } from 'node:path';
 import { z } from 'zod';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { LogLevel } from './types.js';
-import { parseAdminListen } from '../admin/admin-address.js';
+import { parseAdminListen } from './admin-listen.js';
 
 /**
  * The schema of `cyberun-agent.yaml`: snake_case keys mirroring AgentConfig. Every key is

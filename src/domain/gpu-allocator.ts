@@ -1,6 +1,6 @@
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from './gpu-device.js';
 import type { EnvVar } from '../service-definition/types.js';
-import { Labels } from '../runtime/labels.js';
+import { gpuIdsOf, replicaIndexOf, serviceIdOf, serviceSlugOf } from './ownership-labels.js';
 
 /**
  * GPU allocation: which GPUs a replica gets. Pure: no IO, no clock.
@@ -178,19 +178,15 @@ export function allocateGpus(gpus: GpuDevice[], claims: GpuClaim[], req: Allocat
 export function claimsFromContainers(containers: { labels: Record<string, string>; gpuDeviceIds: string[] }[]): GpuClaim[] {
   const claims = new Map<string, GpuClaim>();
   for (const container of containers) {
-    const serviceId = container.labels[Labels.SERVICE_ID];
-    const replicaText = container.labels[Labels.REPLICA];
-    if (!serviceId || replicaText === undefined || !/^\d+$/.test(replicaText.trim())) continue;
-    const replicaIndex = Number(replicaText.trim());
-    const fromLabel = container.labels[Labels.GPUS];
-    const gpuIds = (fromLabel !== undefined ? fromLabel.split(',') : container.gpuDeviceIds)
-      .map((id) => id.trim())
-      .filter((id) => id !== '');
+    const serviceId = serviceIdOf(container);
+    const replicaIndex = replicaIndexOf(container);
+    if (serviceId === undefined || replicaIndex < 0) continue;
+    const gpuIds = gpuIdsOf(container) ?? container.gpuDeviceIds.map((id) => id.trim()).filter((id) => id !== '');
     if (gpuIds.length === 0) continue;
     const key = `${serviceId}\u0000${replicaIndex}`;
     const claim = claims.get(key) ?? {
       serviceId,
-      serviceSlug: container.labels[Labels.SERVICE_SLUG] || serviceId,
+      serviceSlug: serviceSlugOf(container) ?? serviceId,
       replicaIndex,
       gpuIds: [],
     };

@@ -1,4 +1,4 @@
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from './gpu-device.js';
 import type { ServiceDefinition } from '../service-definition/types.js';
 import { gpuCountNeverFits } from './gpu-allocator.js';
 

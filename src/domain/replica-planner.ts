@@ -1,5 +1,5 @@
-import type { ObservedContainer } from '../runtime/container-runtime.js';
-import { Labels } from '../runtime/labels.js';
+import type { ObservedContainer } from './observed-container.js';
+import { replicaIndexOf, specHashOf } from './ownership-labels.js';
 import type { ReplicaPhase } from './status-types.js';
 import { afterDeath, failedRetryAt, initialRestartState, isCrashLoop, type RestartPolicy, type RestartState } from './backoff.js';
 
@@ -104,10 +104,6 @@ export function surgeName(slug: string, index: number, specHash: string): string
   return `cyberun-${slug}-${index}-${specHash.slice(0, 8)}`;
 }
 
-export function replicaIndexOf(c: ObservedContainer): number {
-  const n = Number(c.labels[Labels.REPLICA]);
-  return Number.isInteger(n) && n >= 0 ? n : -1;
-}
 
 function timeOf(iso: string | undefined, fallback: number): number {
   if (!iso || iso === NEVER) return fallback;
@@ -164,7 +160,7 @@ export function planService(input: PlanInput): PlanResult {
     for (const c of cs) {
       const reason = desired ? `scaled down to ${count} replicas` : 'service removed';
       actions.push({ kind: 'remove', index: i, containerId: c.id, reason });
-      replicas.push({ index: i, phase: 'stopping', reason, containerId: c.id, specHash: c.labels[Labels.SPEC_HASH], restartCount: 0 });
+      replicas.push({ index: i, phase: 'stopping', reason, containerId: c.id, specHash: specHashOf(c), restartCount: 0 });
     }
   }
   if (!desired) return { actions, memory, replicas, wakeAt };
@@ -174,8 +170,8 @@ export function planService(input: PlanInput): PlanResult {
     const p = input.probes.get(c.id);
     return isRunning(c) && p !== undefined && p.startedAt === c.startedAt && p.ready;
   };
-  const current = (i: number) => (byIndex.get(i) ?? []).filter((c) => c.labels[Labels.SPEC_HASH] === hash).sort(byPreference);
-  const outdated = (i: number) => (byIndex.get(i) ?? []).filter((c) => c.labels[Labels.SPEC_HASH] !== hash).sort(byPreference);
+  const current = (i: number) => (byIndex.get(i) ?? []).filter((c) => specHashOf(c) === hash).sort(byPreference);
+  const outdated = (i: number) => (byIndex.get(i) ?? []).filter((c) => specHashOf(c) !== hash).sort(byPreference);
 
   // A rollout step may begin only when no replica of the new spec is still on its way to ready.
   let rolloutSlotFree = true;
@@ -193,7 +189,7 @@ export function planService(input: PlanInput): PlanResult {
     const [cur, ...extraCurrent] = current(i);
     const olds = outdated(i);
     const view = (phase: ReplicaPhase, reason: string | undefined, c: ObservedContainer | undefined) =>
-      replicas.push({ index: i, phase, reason, containerId: c?.id, specHash: c?.labels[Labels.SPEC_HASH], restartCount: mem.restart.totalRestarts });
+      replicas.push({ index: i, phase, reason, containerId: c?.id, specHash: c === undefined ? undefined : specHashOf(c), restartCount: mem.restart.totalRestarts });
 
     for (const c of extraCurrent) actions.push({ kind: 'remove', index: i, containerId: c.id, reason: 'duplicate replica' });
 

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { stripHopByHop, type WireHeaders } from '../proxy/http-headers.js';
+import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { authenticateApi, type KeySet } from './auth.js';
 import { rejectUpgrade } from './http-io.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
-import { appendHeader, fromRawHeaders, headerValue, stripHopByHop, type WireHeaders } from '../proxy/http-headers.js';
+import { appendHeader, fromRawHeaders, headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { HTTP_METHODS, type StreamResponseFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';

@@ -4,7 +4,8 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import { hardwareLabels } from './labels.js';
 import { queryNvidiaSmi } from './nvidia-smi.js';
 import type { NvidiaSmiGpu } from './nvidia-smi.js';
-import type { GpuDevice, HostInventory } from './types.js';
+import type { HostInventory } from './types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 
 export interface ReadInventoryOptions {
   /** `none` skips GPU detection entirely (gpus: [], gpuSource: 'none'). */

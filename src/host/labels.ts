@@ -1,4 +1,4 @@
-import type { GpuDevice } from './types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 
 /** Leading words of a model name that say who made or sold it, not which GPU it is. */
 const BRAND_WORDS = new Set(['nvidia', 'geforce', 'tesla']);

@@ -8,10 +8,10 @@ import type { DesiredService } from '../service-definition/types.js';
 import { StreamResetCodes, type StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
-import { headerValue, stripHopByHop, type WireHeaders } from './http-headers.js';
+import { headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
 import { relayExchange } from './upstream-exchange.js';
-import { assertAllowedAddress, externalDispatcher, literalAddress, replicaDispatcher, type Resolve } from './upstream-dispatchers.js';
+import { assertAllowedAddress, literalAddress } from './upstream-dispatchers.js';
 
 export interface ProxyLimits {
   maxBodyBytes: number;
@@ -26,16 +26,13 @@ export interface RequestObserver {
 }
 
 export interface AgentProxyOptions {
-  core: Pick<AgentCore, 'readyEndpoints'>;
-  /** The desired definition of a service this agent holds (from the last services.sync). */
-  service: (serviceId: string) => DesiredService | undefined;
+  /** Ready replicas and the desired definition of each service (the reconciler). */
+  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService'>;
   credentials: CredentialCache;
+  /** Connection pools: `replica` for the agent's Docker network, `external` for external_url (upstream-dispatchers.ts). */
+  dispatchers: { replica: Dispatcher; external: Dispatcher };
   limits: ProxyLimits;
   logger: Logger;
-  /** Extra CA (PEM) trusted for external upstreams, besides the system CAs. */
-  upstreamCaPem?: string;
-  /** DNS for external hosts; default the system resolver. */
-  resolve?: Resolve;
   metrics?: RequestObserver;
 }
 
@@ -55,14 +52,8 @@ export class AgentProxy {
   private readonly picker = new ReplicaPicker();
 
   constructor(private readonly options: AgentProxyOptions) {
-    const { limits } = options;
-    this.local = replicaDispatcher(limits);
-    this.external = externalDispatcher({
-      ...limits,
-      allowPrivate: limits.allowPrivateUpstreams,
-      ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
-      ...(options.upstreamCaPem === undefined ? {} : { caPem: options.upstreamCaPem }),
-    });
+    this.local = options.dispatchers.replica;
+    this.external = options.dispatchers.external;
   }
 
   /** Serves one stream. Never throws; every outcome ends or resets the stream. */
@@ -71,7 +62,7 @@ export class AgentProxy {
     const metrics = this.options.metrics;
     if (metrics !== undefined) {
       const started = performance.now();
-      const slug = this.options.service(open.service_id)?.definition.service_slug ?? open.service_id;
+      const slug = this.options.core.desiredService(open.service_id)?.definition.service_slug ?? open.service_id;
       let status = 0;
       stream.once('sent-response', (s: number) => {
         status = s;
@@ -89,7 +80,7 @@ export class AgentProxy {
   }
 
   private async serve(stream: TunnelStream, open: StreamOpenFrame): Promise<void> {
-    const svc = this.options.service(open.service_id);
+    const svc = this.options.core.desiredService(open.service_id);
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
     const declared = headerValue(open.headers, 'content-length');
     if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > this.options.limits.maxBodyBytes)) {

@@ -1,76 +1,47 @@
-import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
-import type { DesiredService } from '../service-definition/types.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
+import type { StreamEndpoint } from '../tunnel/stream-endpoint.js';
 import { StreamMux, type StreamFrame } from '../tunnel/stream-mux.js';
+import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { WsTransport } from '../tunnel/ws-transport.js';
-import { AgentProxy, respondError, type ProxyLimits, type RequestObserver } from './agent-proxy.js';
-import { CredentialCache, CredentialRequests } from './credential-cache.js';
-import type { Resolve } from './upstream-dispatchers.js';
+import { respondError } from './agent-proxy.js';
+import { CredentialRequests, type ResolvedCredential } from './credential-cache.js';
 
-/** Options of the agent's proxy as the tunnel client takes them. */
-export interface AgentProxyConfig extends ProxyLimits {
-  /** Extra CA (PEM) for external upstreams (private PKI, tests). */
-  upstreamCaPem?: string;
-  /** DNS for external hosts (tests). */
-  resolve?: Resolve;
-  /** How long close() waits for open streams when nobody drained them before; default 10 s. */
-  drainTimeoutMs?: number;
-  /** Told about every finished request (the agent's Prometheus metrics). */
-  metrics?: RequestObserver;
+/** What serves one stream (AgentProxy). */
+export interface StreamHandler {
+  /** Serves the stream; never throws, every outcome ends or resets it. */
+  handle(stream: TunnelStream, open: StreamOpenFrame): void;
+  close(): Promise<void>;
 }
 
-export const DEFAULT_PROXY_CONFIG: AgentProxyConfig = {
-  maxBodyBytes: 10 * 1024 ** 3,
-  headersTimeoutMs: 600_000,
-  idleTimeoutMs: 900_000,
-  allowPrivateUpstreams: false,
-};
+export interface AgentStreamsOptions {
+  handler: StreamHandler;
+  logger: Logger;
+  /** How long drain() waits for open streams when no deadline is given; default 10 s. */
+  drainTimeoutMs?: number;
+}
 
 /**
- * The agent's stream endpoint of the tunnel: one StreamMux per connection, the proxy that serves
- * each `stream.open`, and the credential requests of external services.
+ * The agent's StreamEndpoint (src/tunnel/stream-endpoint.ts): one StreamMux per connection, the
+ * handler that serves each `stream.open`, and the credential.resolve requests of external services.
  *
- *   attach(transport) ──▶ stream.open → AgentProxy ──▶ … ──▶ detach(reason): every stream reset locally
+ *   attach(transport) ──▶ stream.open → handler ──▶ … ──▶ detach(reason): every stream reset locally
  *   drain(): refuse new streams (503), wait for open ones (bounded), then the tunnel closes.
  */
-export class AgentStreams {
+export class AgentStreams implements StreamEndpoint {
   private mux: StreamMux | undefined;
   private transport: WsTransport | undefined;
   private draining = false;
-  private readonly proxy: AgentProxy;
   private readonly requests = new CredentialRequests();
-  private readonly credentials: CredentialCache;
 
-  constructor(
-    private readonly options: {
-      core: Pick<AgentCore, 'readyEndpoints'>;
-      service: (serviceId: string) => DesiredService | undefined;
-      config: AgentProxyConfig;
-      logger: Logger;
-    },
-  ) {
-    this.credentials = new CredentialCache({ fetch: (serviceId, credentialId) => this.requestCredential(serviceId, credentialId) });
-    this.proxy = new AgentProxy({
-      core: options.core,
-      service: options.service,
-      credentials: this.credentials,
-      limits: options.config,
-      logger: options.logger,
-      ...(options.config.metrics === undefined ? {} : { metrics: options.config.metrics }),
-      ...(options.config.upstreamCaPem === undefined ? {} : { upstreamCaPem: options.config.upstreamCaPem }),
-      ...(options.config.resolve === undefined ? {} : { resolve: options.config.resolve }),
-    });
-  }
+  constructor(private readonly options: AgentStreamsOptions) {}
 
-  /** A new connection is open: streams start from scratch on it. */
   attach(transport: WsTransport): void {
     this.detach('replaced by a new connection');
     this.transport = transport;
     this.mux = new StreamMux({ transport });
   }
 
-  /** The connection is gone: its streams and pending credential requests fail. Idempotent. */
   detach(reason: string): void {
     this.mux?.closeAll(reason);
     this.mux = undefined;
@@ -78,7 +49,6 @@ export class AgentStreams {
     this.requests.failAll(reason);
   }
 
-  /** A binary frame; returns a problem to report with an `error` frame, if any. */
   onBinary(data: Buffer): string | undefined {
     return this.mux?.handleData(data);
   }
@@ -93,7 +63,7 @@ export class AgentStreams {
       respondError(stream, 503, 'the agent is shutting down', { 'retry-after': '1' });
       return;
     }
-    this.proxy.handle(stream, frame);
+    this.options.handler.handle(stream, frame);
   }
 
   onStreamFrame(frame: StreamFrame): void {
@@ -114,7 +84,7 @@ export class AgentStreams {
    * Stops taking new streams (answered 503) and resolves when the open ones finished; when
    * `deadline` aborts first (default: drainTimeoutMs), the rest are reset. Idempotent.
    */
-  async drain(deadline: AbortSignal = AbortSignal.timeout(this.options.config.drainTimeoutMs ?? 10_000)): Promise<void> {
+  async drain(deadline: AbortSignal = AbortSignal.timeout(this.options.drainTimeoutMs ?? 10_000)): Promise<void> {
     this.draining = true;
     const mux = this.mux;
     if (mux === undefined || (await mux.whenIdle(deadline))) return;
@@ -124,10 +94,11 @@ export class AgentStreams {
 
   async close(): Promise<void> {
     this.detach('agent shutting down');
-    await this.proxy.close();
+    await this.options.handler.close();
   }
 
-  private requestCredential(serviceId: string, credentialId: string): ReturnType<CredentialRequests['request']> {
+  /** Asks the gateway for a credential over the current connection (the CredentialCache's fetch). */
+  requestCredential(serviceId: string, credentialId: string): Promise<ResolvedCredential> {
     return this.requests.request((requestId) => {
       const transport = this.transport;
       if (transport === undefined || !transport.open) return false;

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { StreamResetCodes } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
-import { stripHopByHop, type WireHeaders } from './http-headers.js';
+import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 
 export interface UpstreamRequest {
   /** http(s)://host:port of the upstream. */

@@ -1,7 +1,7 @@
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 import type { EnvVar } from '../service-definition/types.js';
-import type { ObservedContainer } from '../runtime/container-runtime.js';
-import { Labels } from '../runtime/labels.js';
+import type { ObservedContainer } from '../domain/observed-container.js';
+import { Labels } from '../domain/ownership-labels.js';
 import { allocateGpus, claimsFromContainers, gpuEnvironment, type AllocationVerdict, type GpuClaim } from '../domain/gpu-allocator.js';
 
 /** What the book keeps of a container: enough for `claimsFromContainers`. */

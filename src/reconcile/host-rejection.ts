@@ -1,6 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import type { ServiceDefinition } from '../service-definition/types.js';
-import type { GpuDevice } from '../host/types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 import { placementVerdict } from '../domain/placement.js';
 import { checkHostPath } from '../domain/volume-policy.js';
 

@@ -1,9 +1,11 @@
+import type { GpuDevice } from '../domain/gpu-device.js';
 import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../service-definition/types.js';
 import { containerSpecHash } from '../service-definition/spec-hash.js';
-import type { ContainerRuntime, ObservedContainer } from '../runtime/container-runtime.js';
-import { Labels, ownershipFilter } from '../runtime/labels.js';
+import type { ContainerRuntime } from '../runtime/container-runtime.js';
+import type { ObservedContainer } from '../domain/observed-container.js';
+import { ownershipFilter, replicaIndexOf, serviceIdOf, specHashOf } from '../domain/ownership-labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
 import { aggregateServiceState, serviceReason } from '../domain/service-state.js';
 import { HttpProber } from '../health/http-prober.js';
@@ -16,7 +18,7 @@ const STOP_WAIT_MS = 5_000;
 
 export interface ReconcilerOptions extends Omit<WorkerContext, 'prober' | 'gpus' | 'publish'> {
   store: DesiredStore | undefined;
-  gpuDevices: () => import('../host/types.js').GpuDevice[];
+  gpuDevices: () => GpuDevice[];
   health: { intervalMs: number; timeoutMs: number; failureThreshold: number };
   resyncIntervalMs: number;
 }
@@ -84,7 +86,7 @@ export class Reconciler implements AgentCore {
     runtime.watchEvents(
       ownershipFilter(this.options.agentId),
       (e) => {
-        const id = e.labels[Labels.SERVICE_ID];
+        const id = serviceIdOf(e);
         if (id) this.worker(id).kick();
       },
       this.abort.signal,
@@ -157,11 +159,15 @@ export class Reconciler implements AgentCore {
     for (const c of worker.containers) {
       const probe = this.prober.view(c.id);
       if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
-      if (c.labels[Labels.SPEC_HASH] === entry.hash && !reported.has(c.id)) continue;
+      if (specHashOf(c) === entry.hash && !reported.has(c.id)) continue;
       const ep = this.options.runtime.replicaEndpoint(c, entry.service.definition.exposed_port);
-      if (ep) out.push({ serviceId, replicaIndex: Number(c.labels[Labels.REPLICA]), containerId: c.id, ...ep });
+      if (ep) out.push({ serviceId, replicaIndex: replicaIndexOf(c), containerId: c.id, ...ep });
     }
     return out;
+  }
+
+  desiredService(serviceId: string): DesiredService | undefined {
+    return this.desired.get(serviceId)?.service;
   }
 
   /** The GPU claims table, for `inventory` and the admin endpoint. */
@@ -262,7 +268,7 @@ export class Reconciler implements AgentCore {
 function byService(containers: readonly ObservedContainer[]): Map<string, ObservedContainer[]> {
   const out = new Map<string, ObservedContainer[]>();
   for (const c of containers) {
-    const id = c.labels[Labels.SERVICE_ID];
+    const id = serviceIdOf(c);
     if (id) out.set(id, [...(out.get(id) ?? []), c]);
   }
   return out;

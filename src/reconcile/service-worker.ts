@@ -1,7 +1,8 @@
 import type { Logger } from '../log.js';
 import type { ServiceDefinition } from '../service-definition/types.js';
-import type { ContainerRuntime, ObservedContainer, PullProgress } from '../runtime/container-runtime.js';
-import { Labels, ownershipFilter } from '../runtime/labels.js';
+import type { ContainerRuntime, PullProgress } from '../runtime/container-runtime.js';
+import type { ObservedContainer } from '../domain/observed-container.js';
+import { Labels, ownershipFilter, replicaLabels, serviceSlugOf } from '../domain/ownership-labels.js';
 import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
 import { hostRejection, type HostFacts } from './host-rejection.js';
 import { bindsFor } from '../domain/volume-policy.js';
@@ -170,7 +171,7 @@ export class ServiceWorker {
     const plan = planService({
       now,
       random: ctx.random,
-      serviceSlug: target.definition?.service_slug ?? containers[0]?.labels[Labels.SERVICE_SLUG] ?? this.serviceId,
+      serviceSlug: target.definition?.service_slug ?? (containers[0] && serviceSlugOf(containers[0])) ?? this.serviceId,
       desired,
       containers,
       probes: ctx.prober.views(),
@@ -374,14 +375,14 @@ export class ServiceWorker {
         name: action.name,
         image: definition.docker_image,
         env,
-        labels: {
-          ...ownershipFilter(ctx.agentId),
-          [Labels.SERVICE_ID]: this.serviceId,
-          [Labels.SERVICE_SLUG]: definition.service_slug,
-          [Labels.REPLICA]: String(action.index),
-          [Labels.SPEC_HASH]: target.specHash,
-          [Labels.GPUS]: claim.gpuIds.join(','),
-        },
+        labels: replicaLabels({
+          agentId: ctx.agentId,
+          serviceId: this.serviceId,
+          serviceSlug: definition.service_slug,
+          replicaIndex: action.index,
+          specHash: target.specHash,
+          gpuIds: claim.gpuIds,
+        }),
         binds: bindsFor(definition.volume_config),
         exposedPort: definition.exposed_port,
         network: ctx.network,

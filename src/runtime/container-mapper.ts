@@ -1,4 +1,5 @@
-import type { ContainerCreateRequest, ContainerState, GpuRequest, ObservedContainer } from './container-runtime.js';
+import type { ContainerCreateRequest, GpuRequest } from './container-runtime.js';
+import type { ContainerState, ObservedContainer } from '../domain/observed-container.js';
 import type {
   EngineContainerCreateOptions,
   EngineContainerInspect,

@@ -1,12 +1,7 @@
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type {
-  ContainerCreateRequest,
-  ContainerRuntime,
-  ObservedContainer,
-  PullOptions,
-  RuntimeEvent,
-} from './container-runtime.js';
+import type { ContainerCreateRequest, ContainerRuntime, PullOptions, RuntimeEvent } from './container-runtime.js';
+import type { ObservedContainer } from '../domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
 import { engineMessage } from './docker-errors.js';
 import { EngineClient } from './engine-client.js';
@@ -14,7 +9,7 @@ import { engineRequest, type EngineRequest } from './engine-request.js';
 import type { EngineContainerInspect, EngineContainerListEntry } from './engine-types.js';
 import { watchContainerEvents } from './event-watcher.js';
 import { ImagePuller } from './image-puller.js';
-import { Labels } from './labels.js';
+import { Labels } from '../domain/ownership-labels.js';
 import { RegistryAuth } from './registry-auth.js';
 
 export interface DockerRuntimeOptions {

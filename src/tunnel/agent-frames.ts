@@ -1,12 +1,19 @@
 import type { ServiceStatusReport } from '../domain/status-types.js';
-import type { HostInventory } from '../host/types.js';
+import type { GpuDevice } from '../domain/gpu-device.js';
 import { PROTOCOL_VERSION, type GpuDeviceWire, type HeartbeatFrame, type HelloFrame } from './protocol.js';
 
 /** Pure builders of the frames the agent sends about itself. */
 
+/** What the frames tell about the host (the host inventory satisfies it). */
+export interface HostSummary {
+  gpus: readonly GpuDevice[];
+  /** e.g. "linux/amd64" */
+  platformArch: string;
+}
+
 const RUNNING_PHASES = new Set(['starting', 'ready', 'unhealthy']);
 
-export function gpuDevicesWire(inventory: HostInventory | undefined): GpuDeviceWire[] {
+export function gpuDevicesWire(inventory: HostSummary | undefined): GpuDeviceWire[] {
   return (inventory?.gpus ?? []).map((gpu) => ({
     device_name: gpu.model,
     device_type: gpu.vendor.toLowerCase(),
@@ -25,7 +32,7 @@ export function buildHello(input: {
   agentId: string;
   agentVersion: string;
   labels: string[];
-  inventory: HostInventory | undefined;
+  inventory: HostSummary | undefined;
   fallbackPlatformArch: string;
   snapshot: ServiceStatusReport[];
 }): HelloFrame {
@@ -41,7 +48,7 @@ export function buildHello(input: {
   };
 }
 
-export function buildHeartbeat(snapshot: ServiceStatusReport[], inventory: HostInventory | undefined): HeartbeatFrame {
+export function buildHeartbeat(snapshot: ServiceStatusReport[], inventory: HostSummary | undefined): HeartbeatFrame {
   const running = snapshot.reduce((n, s) => n + s.replicas.filter((r) => RUNNING_PHASES.has(r.phase)).length, 0);
   const gpus = inventory?.gpus ?? [];
   const free = gpus.map((g) => g.vramFreeMb);

@@ -16,7 +16,7 @@ export interface SyncResult {
  * had a valid version of it, that version is kept, so a bad definition never stops a running service.
  * A repeated id is reported and its later entries ignored.
  */
-export function applySync(frame: ServicesSyncFrame, previous: ReadonlyMap<string, DesiredService>): SyncResult {
+export function applySync(frame: ServicesSyncFrame, previous: (serviceId: string) => DesiredService | undefined): SyncResult {
   const desired: DesiredService[] = [];
   const errors: ErrorFrame[] = [];
   const seen = new Set<string>();
@@ -32,7 +32,7 @@ export function applySync(frame: ServicesSyncFrame, previous: ReadonlyMap<string
       continue;
     }
     const slug = typeof definition.service_slug === 'string' ? ` (${definition.service_slug})` : '';
-    const kept = previous.get(id);
+    const kept = previous(id);
     const paths = checked.issues.map((i) => i.path).join(', ');
     const tail = kept === undefined ? 'it is not applied' : 'the previous valid version stays applied';
     errors.push(serviceError(id, `service ${id}${slug} has an invalid definition at ${paths}; ${tail}:\n${formatIssues(checked.issues)}`));

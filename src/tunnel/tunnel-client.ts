@@ -4,12 +4,10 @@ import type { AgentCore } from '../agent-core.js';
 import { fullJitterBackoff } from '../domain/backoff.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
-import type { HostInventory } from '../host/types.js';
 import type { Logger } from '../log.js';
-import { AgentStreams, DEFAULT_PROXY_CONFIG, type AgentProxyConfig } from '../proxy/agent-streams.js';
-import type { DesiredService } from '../service-definition/types.js';
-import { buildHeartbeat, buildHello, nodePlatformArch } from './agent-frames.js';
+import { buildHeartbeat, buildHello, nodePlatformArch, type HostSummary } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
+import type { StreamEndpoint } from './stream-endpoint.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
 import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
@@ -36,7 +34,7 @@ export interface TunnelClientOptions {
   agentId: string;
   agentVersion: string;
   labels: () => string[];
-  inventory: () => HostInventory | undefined;
+  inventory: () => HostSummary | undefined;
   core: AgentCore;
   logger: Logger;
   /** Full-jitter exponential reconnect; default 1 s → 60 s; reset after a welcome. */
@@ -48,8 +46,11 @@ export interface TunnelClientOptions {
   snapshotIntervalMs?: number;
   /** Opening handshake timeout. Default 15 s. */
   handshakeTimeoutMs?: number;
-  /** The proxy data path (limits, upstream CA); default DEFAULT_PROXY_CONFIG. */
-  proxy?: AgentProxyConfig;
+  /**
+   * What serves proxied streams (the agent's proxy). The tunnel attaches it to each connection and
+   * detaches it when the connection goes; `close()` drains it, then closes it.
+   */
+  streams: StreamEndpoint;
 }
 
 /**
@@ -67,7 +68,6 @@ export class TunnelClient {
   private state: TunnelState = { kind: 'closed' };
   private readonly listeners = new Set<(state: TunnelState) => void>();
   private readonly pending = new Map<string, ServiceStatusReport>();
-  private lastApplied = new Map<string, DesiredService>();
   private attempt = 0;
   private started = false;
   private stopped = false;
@@ -78,15 +78,10 @@ export class TunnelClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   /** Proxied streams of the current connection (docs/protocol.md, "Proxied streams"). */
-  private readonly streams: AgentStreams;
+  private readonly streams: StreamEndpoint;
 
   constructor(private readonly options: TunnelClientOptions) {
-    this.streams = new AgentStreams({
-      core: options.core,
-      service: (id) => this.lastApplied.get(id),
-      config: options.proxy ?? DEFAULT_PROXY_CONFIG,
-      logger: options.logger.child({ component: 'proxy' }),
-    });
+    this.streams = options.streams;
   }
 
   /** Starts connecting. Idempotent. */
@@ -105,14 +100,6 @@ export class TunnelClient {
 
   currentState(): TunnelState {
     return this.state;
-  }
-
-  /**
-   * Graceful shutdown, step one (the agent's drain registry calls it): new proxy streams are
-   * answered 503; resolves when open streams finished, or resets them once `deadline` aborts.
-   */
-  drainStreams(deadline: AbortSignal): Promise<void> {
-    return this.streams.drain(deadline);
   }
 
   /**
@@ -259,9 +246,8 @@ export class TunnelClient {
         this.onWelcome(frame.heartbeat_interval_ms);
         return;
       case 'services.sync': {
-        const result = applySync(frame, this.lastApplied);
+        const result = applySync(frame, (id) => this.options.core.desiredService(id));
         for (const error of result.errors) this.send(error);
-        this.lastApplied = new Map(result.desired.map((s) => [s.id, s]));
         try {
           this.options.core.applyDesired(result.desired, frame.revision, 'gateway');
           log.info({ revision: frame.revision, services: result.desired.length, invalid: result.errors.length }, 'services.sync applied');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { fixtureGpus } from '../fixtures/hosts/gpu-devices.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { testDefinition } from '../helpers/test-definition.js';

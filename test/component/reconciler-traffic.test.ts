@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Reconciler } from '../../src/reconcile/reconciler.js';
-import type { ObservedContainer } from '../../src/runtime/container-runtime.js';
+import type { ObservedContainer } from '../../src/domain/observed-container.js';
 import { waitFor } from '../helpers/fake-agent-core.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';

@@ -7,6 +7,7 @@ import { WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { TunnelClient, type TunnelState } from '../../src/tunnel/tunnel-client.js';
 import { FakeAgentCore, waitFor } from '../helpers/fake-agent-core.js';
+import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
 const fixture = (name: string) => readFile(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
 
@@ -36,6 +37,7 @@ describe('tunnel over TLS', () => {
 
   const connect = (caPem: string | undefined) => {
     const states: TunnelState[] = [];
+    const core = new FakeAgentCore();
     client = new TunnelClient({
       url,
       agentKey: 'ak-x',
@@ -44,7 +46,8 @@ describe('tunnel over TLS', () => {
       agentVersion: '1',
       labels: () => [],
       inventory: () => undefined,
-      core: new FakeAgentCore(),
+      core,
+      streams: proxyEndpointFor(core),
       logger: silentLogger(),
       reconnect: { baseMs: 50, capMs: 200 },
     });

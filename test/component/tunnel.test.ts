@@ -12,6 +12,7 @@ import { silentLogger } from '../../src/log.js';
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
 import { TunnelClient, type TunnelState } from '../../src/tunnel/tunnel-client.js';
 import { FakeAgentCore, statusReport, waitFor } from '../helpers/fake-agent-core.js';
+import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
 const SK = 'sk-tunnel-test';
 const AK = 'ak-tunnel-test';
@@ -61,6 +62,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
       labels: () => opts.labels ?? [],
       inventory: () => opts.inventory,
       core,
+      streams: proxyEndpointFor(core),
       logger: silentLogger(),
       reconnect: RECONNECT,
       pingIntervalMs: 500,
@@ -320,7 +322,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
 
   it('applies the valid specs of a sync, reports the invalid one by id and path, and answers streams', async () => {
     const core = new FakeAgentCore();
-    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => ['x'], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT });
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => ['x'], inventory: () => undefined, core, streams: proxyEndpointFor(core), logger: silentLogger(), reconnect: RECONNECT });
     client.start();
     await waitFor('hello', () => received.find((f) => f.type === 'hello'));
     expect(received[0]?.authorization).toBe(`Bearer ${AK}`);
@@ -355,7 +357,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
 
   it('buffers only the latest status per service while offline and flushes it after welcome', async () => {
     const core = new FakeAgentCore();
-    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT });
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, streams: proxyEndpointFor(core), logger: silentLogger(), reconnect: RECONNECT });
     client.start();
     await waitFor('hello', () => received.find((f) => f.type === 'hello'));
     peer?.send(JSON.stringify({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: 1000 }));
@@ -376,7 +378,7 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
 
   it('terminates a connection whose pongs stop and reconnects', async () => {
     const core = new FakeAgentCore();
-    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, logger: silentLogger(), reconnect: RECONNECT, pingIntervalMs: 100 });
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, streams: proxyEndpointFor(core), logger: silentLogger(), reconnect: RECONNECT, pingIntervalMs: 100 });
     const states: TunnelState[] = [];
     client.onState((s) => states.push(s));
     client.start();

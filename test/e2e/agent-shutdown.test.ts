@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminGet } from '../../src/admin/admin-client.js';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { tempDir, waitFor } from '../helpers/agent-harness.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';

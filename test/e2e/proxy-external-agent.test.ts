@@ -7,7 +7,7 @@ import { fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { listByLabel, sweepByLabel } from '../helpers/engine.js';

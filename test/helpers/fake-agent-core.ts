@@ -31,6 +31,10 @@ export class FakeAgentCore implements AgentCore {
     return [];
   }
 
+  desiredService(serviceId: string): DesiredService | undefined {
+    return this.lastApplied()?.services.find((s) => s.id === serviceId);
+  }
+
   /** The last desired set handed over, or undefined before the first. */
   lastApplied(): AppliedCall | undefined {
     return this.applied.at(-1);

@@ -1,4 +1,5 @@
-import type { ContainerCreateRequest, ContainerRuntime, ObservedContainer } from '../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest, ContainerRuntime } from '../../src/runtime/container-runtime.js';
+import type { ObservedContainer } from '../../src/domain/observed-container.js';
 
 /**
  * An in-memory ContainerRuntime for component tests: containers live in a map, creates are

@@ -4,10 +4,10 @@ import { fetch } from 'undici';
 import type { ReadyEndpoint } from '../../src/domain/status-types.js';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
-import type { AgentProxyConfig } from '../../src/proxy/agent-streams.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import { pattern, sha256Of } from './byte-streams.js';
 import { FakeAgentCore, statusReport, waitFor } from './fake-agent-core.js';
+import { proxyEndpointFor, type ProxyOptions } from './proxy-endpoint.js';
 import { tempDir } from './temp-dirs.js';
 
 export const SK = 'sk-proxy-test';
@@ -131,7 +131,7 @@ export interface ProxyRig {
 }
 
 /** Real local gateway + real TunnelClient (with its proxy) over ws on 127.0.0.1; fake core. */
-export async function startProxyRig(proxy: Partial<AgentProxyConfig> = {}): Promise<ProxyRig> {
+export async function startProxyRig(proxy: ProxyOptions = {}): Promise<ProxyRig> {
   const dataDir = await tempDir('proxy');
   const gateway = await startGateway({ port: 0, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
   const core = new EndpointCore();
@@ -144,7 +144,7 @@ export async function startProxyRig(proxy: Partial<AgentProxyConfig> = {}): Prom
     inventory: () => undefined,
     core,
     logger: silentLogger(),
-    proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 10_000, idleTimeoutMs: 10_000, allowPrivateUpstreams: true, drainTimeoutMs: 500, ...proxy },
+    streams: proxyEndpointFor(core, proxy),
   });
   client.start();
   await waitFor('agent connected', () => client.currentState().kind === 'connected');

@@ -1,5 +1,5 @@
 import { silentLogger } from '../../src/log.js';
-import type { GpuDevice } from '../../src/host/types.js';
+import type { GpuDevice } from '../../src/domain/gpu-device.js';
 import type { DesiredStore } from '../../src/reconcile/desired-store.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/reconcile/reconciler.js';
 import type { ContainerRuntime } from '../../src/runtime/container-runtime.js';

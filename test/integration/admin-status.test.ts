@@ -13,7 +13,7 @@ import type { CliIo } from '../../src/cli/io.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel } from '../helpers/engine.js';

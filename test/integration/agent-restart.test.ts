@@ -4,7 +4,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { tempDir, waitFor } from '../helpers/agent-harness.js';

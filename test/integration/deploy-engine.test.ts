@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { ServiceDefinition } from '../../src/service-definition/types.js';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { engineCall, newTestRunId, removeTestNetwork, requireDocker, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';

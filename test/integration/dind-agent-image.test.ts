@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { rm, stat } from 'node:fs/promises';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { DOCKER_SOCKET, newTestRunId, removeTestNetwork, requireDocker, sweepTestContainers, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { inspect, sweepByLabel } from '../helpers/engine.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';

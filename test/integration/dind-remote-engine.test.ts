@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import { request } from 'undici';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, requireDocker, sweepTestContainers } from '../helpers/docker.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';

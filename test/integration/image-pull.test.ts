@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Labels } from '../../src/runtime/labels.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { engineCall, newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAdminListen } from '../../../src/admin/admin-address.js';
+import { parseAdminListen } from '../../../src/config/admin-listen.js';
 import { buildStatusView } from '../../../src/admin/status-view.js';
 import type { ReplicaStatus, ServiceStatusReport } from '../../../src/domain/status-types.js';
 import { formatAge, formatBytes, progressBar, renderStatus } from '../../../src/cli/status-render.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planService, recordStartFailure, stableName, surgeName, type PlanInput, type ProbeView, type ReplicaMemory } from '../../../src/domain/replica-planner.js';
-import type { ObservedContainer } from '../../../src/runtime/container-runtime.js';
-import { Labels } from '../../../src/runtime/labels.js';
+import type { ObservedContainer } from '../../../src/domain/observed-container.js';
+import { Labels } from '../../../src/domain/ownership-labels.js';
 
 const T0 = Date.parse('2026-11-29T12:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();

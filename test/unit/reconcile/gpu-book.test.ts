@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GpuBook } from '../../../src/reconcile/gpu-book.js';
-import type { ObservedContainer } from '../../../src/runtime/container-runtime.js';
+import type { ObservedContainer } from '../../../src/domain/observed-container.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 
 const GPUS = fixtureGpus('a100x4');

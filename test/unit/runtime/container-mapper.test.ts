@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { ContainerCreateRequest, ObservedContainer } from '../../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest } from '../../../src/runtime/container-runtime.js';
+import type { ObservedContainer } from '../../../src/domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from '../../../src/runtime/container-mapper.js';
 import type { EngineContainerInspect, EngineContainerListEntry, EngineEndpointSettings } from '../../../src/runtime/engine-types.js';
 import { demultiplexLogs, labelFilters } from '../../../src/runtime/docker-runtime.js';
