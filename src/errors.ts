@@ -1,21 +1,26 @@
 /**
- * The project's one error type. Every foreign error (Docker Engine API, undici, ws, zod, fs) is translated
- * into an AgentError at the adapter that met it, with the original kept as `cause`.
+ * The project's error vocabulary, in one place. docs/errors.md lists every code below with what it
+ * means and what an operator does about it; test/unit/errors-doc.test.ts keeps the two in step.
+ *
+ * - `ErrorCodes`: the `code` of AgentError, the one error type thrown inside the agent and the
+ *   gateway. Every foreign error (Docker Engine API, undici, ws, zod, fs) is translated into an
+ *   AgentError at the adapter that met it, with the original kept as `cause`; nothing above the
+ *   adapters branches on another library's code or on message text.
+ * - `ProtocolErrorCodes`, `StreamResetCodes`, `CredentialErrorCodes`: the codes that travel on the
+ *   tunnel (`error` frames, `stream.reset` frames, `credential.resolved` errors; docs/protocol.md).
  *
  * Callers branch on `code`, never on `message`. Messages are for people: they name the field or
  * object, what is wrong with it, and the fix. They never contain secrets.
  */
 export const ErrorCodes = {
-  /** A service definition broke the contract (see src/spec). */
+  /** A service definition broke the contract (see src/service-definition). */
   SPEC_INVALID: 'AGENT_ERR_SPEC_INVALID',
   /** cyberun-agent.yaml, CYBERUN_* env or flags are invalid. */
   CONFIG_INVALID: 'AGENT_ERR_CONFIG_INVALID',
-  /** A file the agent must read is missing or unreadable. */
-  FILE_UNREADABLE: 'AGENT_ERR_FILE_UNREADABLE',
-  /** A volume mount is refused by the security policy. */
-  VOLUME_REFUSED: 'AGENT_ERR_VOLUME_REFUSED',
   /** The Docker Engine could not be reached at all. */
   DOCKER_UNAVAILABLE: 'AGENT_ERR_DOCKER_UNAVAILABLE',
+  /** The TLS handshake with a tcp:// Docker Engine failed (CA, client certificate or key). */
+  DOCKER_TLS: 'AGENT_ERR_DOCKER_TLS',
   /** The Docker Engine answered with an error. */
   DOCKER_API: 'AGENT_ERR_DOCKER_API',
   /** A Docker object was not found (404). */
@@ -32,8 +37,6 @@ export const ErrorCodes = {
   IMAGE_PULL_TIMEOUT: 'AGENT_ERR_IMAGE_PULL_TIMEOUT',
   /** The container could not be started (e.g. no GPU driver). */
   CONTAINER_START_FAILED: 'AGENT_ERR_CONTAINER_START_FAILED',
-  /** A service can never be placed on this host. */
-  PLACEMENT_REJECTED: 'AGENT_ERR_PLACEMENT_REJECTED',
   /** Host inventory could not be read. */
   INVENTORY_FAILED: 'AGENT_ERR_INVENTORY_FAILED',
   /** The operation was aborted (shutdown, superseded). */
@@ -46,18 +49,69 @@ export const ErrorCodes = {
   TUNNEL: 'AGENT_ERR_TUNNEL',
   /** An upstream (replica or external URL) failed. */
   UPSTREAM: 'AGENT_ERR_UPSTREAM',
-  /** An HTTP request to the agent or gateway was invalid. */
-  BAD_REQUEST: 'AGENT_ERR_BAD_REQUEST',
+  /** The upstream refused the TCP connection (nothing was sent; another replica may take it). */
+  UPSTREAM_REFUSED: 'AGENT_ERR_UPSTREAM_REFUSED',
+  /** The upstream did not connect or send its response head in time. */
+  UPSTREAM_TIMEOUT: 'AGENT_ERR_UPSTREAM_TIMEOUT',
+  /** The external_url host resolves to an address the agent may not reach (loopback, private, metadata). */
+  UPSTREAM_ADDRESS_REFUSED: 'AGENT_ERR_UPSTREAM_ADDRESS_REFUSED',
+  /** A proxied request body exceeded proxy.max_body. */
+  BODY_TOO_LARGE: 'AGENT_ERR_BODY_TOO_LARGE',
   /** The local admin endpoint could not listen (address taken, another agent on the same state dir). */
   ADMIN_LISTEN: 'AGENT_ERR_ADMIN_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/** `code` of `error` frames, either direction (docs/protocol.md, "error"). */
+export const ProtocolErrorCodes = {
+  INVALID_JSON: 'invalid_json',
+  INVALID_FRAME: 'invalid_frame',
+  UNKNOWN_TYPE: 'unknown_type',
+  UNEXPECTED_FRAME: 'unexpected_frame',
+  UNSUPPORTED_VERSION: 'unsupported_version',
+  INVALID_SERVICE: 'invalid_service',
+  APPLY_FAILED: 'apply_failed',
+} as const;
+
+/** `code` of `stream.reset` frames. Receivers treat unknown codes like `cancelled`. */
+export const StreamResetCodes = {
+  /** The sender no longer wants the stream (client went away, shutdown). */
+  CANCELLED: 'cancelled',
+  /** The peer sent more data than the credit it was granted, or a frame out of order. */
+  PROTOCOL_ERROR: 'protocol_error',
+  /** The upstream failed after the response head was sent. */
+  UPSTREAM_FAILED: 'upstream_failed',
+  /** The receiver refuses a new stream (duplicate id, too many streams, shutting down). */
+  REFUSED: 'refused',
+} as const;
+
+export type StreamResetCode = (typeof StreamResetCodes)[keyof typeof StreamResetCodes];
+
+/** `error.code` of a `credential.resolved` answer. */
+export const CredentialErrorCodes = {
+  /** The credential is not referenced by an external service placed on the asking agent. */
+  FORBIDDEN: 'forbidden',
+  /** No value is configured for the credential id. */
+  NOT_FOUND: 'not_found',
+  /** The gateway's credentials file is readable by group or others: it refuses to use it. */
+  STORE_INSECURE: 'store_insecure',
+  /** The gateway's credentials file is not valid JSON. */
+  STORE_INVALID: 'store_invalid',
+  /** The gateway has no credentials store, or it failed. */
+  UNAVAILABLE: 'unavailable',
+} as const;
+
+export type CredentialErrorCode = (typeof CredentialErrorCodes)[keyof typeof CredentialErrorCodes];
+
 export interface AgentErrorOptions {
   cause?: unknown;
+  /**
+   * A later attempt may succeed without anyone changing anything (a registry or engine blip, a
+   * timeout), as opposed to a definitive answer (not found, denied, invalid). Retry policies read it.
+   */
   retryable?: boolean;
-  /** Structured details safe to log and report (never secrets). */
+  /** Structured data for people and logs (never secrets); code never branches on it. */
   details?: Record<string, unknown>;
 }
 

@@ -5,7 +5,7 @@ import { Agent } from '../agent.js';
 import { loadConfig } from '../config/load-config.js';
 import { startGateway } from '../gateway/gateway-server.js';
 import { createLogger } from '../log.js';
-import { errorMessage } from '../errors.js';
+import { ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
 import { loadKeys } from './gateway.js';
@@ -85,7 +85,7 @@ export const devCommand: CliCommand = async (args, io) => {
   try {
     dev = await startDev({ port, dataDir, agentArgs, io });
   } catch (err) {
-    if ((err as { code?: string }).code === 'AGENT_ERR_CONFIG_INVALID') return printConfigError(err, io);
+    if (isAgentError(err, ErrorCodes.CONFIG_INVALID)) return printConfigError(err, io);
     io.stderr.write(`cyberun-agent dev: ${errorMessage(err)}\n`);
     return 1;
   }

@@ -1,22 +1,9 @@
+import { CredentialErrorCodes, ProtocolErrorCodes } from '../errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../log.js';
-import {
-  AGENT_CONNECT_PATH,
-  CLOSE_HELLO_TIMEOUT,
-  CLOSE_REPLACED,
-  CLOSE_UNSUPPORTED_VERSION,
-  MAX_FRAME_BYTES,
-  PROTOCOL_VERSION,
-  ProtocolErrorCodes,
-  encodeFrame,
-  parseAgentFrame,
-  type AgentFrame,
-  type GatewayFrame,
-  type HeartbeatFrame,
-  type HelloFrame,
-} from '../tunnel/protocol.js';
+import { AGENT_CONNECT_PATH, CLOSE_HELLO_TIMEOUT, CLOSE_REPLACED, CLOSE_UNSUPPORTED_VERSION, MAX_FRAME_BYTES, PROTOCOL_VERSION, encodeFrame, parseAgentFrame, type AgentFrame, type GatewayFrame, type HeartbeatFrame, type HelloFrame } from '../tunnel/protocol.js';
 import type { CredentialResolveFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import { StreamMux } from '../tunnel/stream-mux.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
@@ -370,10 +357,10 @@ export class AgentHub {
     let answer: { value: string; ttlMs?: number } | { code: string; message: string };
     try {
       answer = resolve === undefined
-        ? { code: 'unavailable', message: 'this gateway has no credentials store' }
+        ? { code: CredentialErrorCodes.UNAVAILABLE, message: 'this gateway has no credentials store' }
         : await resolve({ agentId, serviceId: frame.service_id, credentialId: frame.credential_id });
     } catch (err) {
-      answer = { code: 'unavailable', message: `credentials store failed: ${(err as Error).message}` };
+      answer = { code: CredentialErrorCodes.UNAVAILABLE, message: `credentials store failed: ${(err as Error).message}` };
     }
     if ('value' in answer) {
       this.send(conn, { type: 'credential.resolved', request_id: frame.request_id, value: answer.value, ...(answer.ttlMs === undefined ? {} : { ttl_ms: answer.ttlMs }) });

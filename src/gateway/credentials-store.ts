@@ -1,8 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CredentialErrorCodes, type CredentialErrorCode } from '../errors.js';
 
 /** What a credential lookup answers: the Authorization value, or why not. */
-export type CredentialLookup = { value: string; ttlMs: number } | { code: string; message: string };
+export type CredentialLookup = { value: string; ttlMs: number } | { code: CredentialErrorCode; message: string };
 
 export const CREDENTIALS_FILE = 'credentials.json';
 /** How long an agent may cache a value it received. */
@@ -27,22 +28,22 @@ export class CredentialsStore {
     try {
       const info = await stat(this.path);
       if ((info.mode & 0o077) !== 0) {
-        return { code: 'store_insecure', message: `${this.path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}): chmod 600 it` };
+        return { code: CredentialErrorCodes.STORE_INSECURE, message: `${this.path} is readable by group or others (mode ${(info.mode & 0o777).toString(8)}): chmod 600 it` };
       }
       text = await readFile(this.path, 'utf8');
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      return { code: 'not_found', message: missing ? `credential ${credentialId} is not configured (no ${this.path})` : `cannot read ${this.path}: ${(err as Error).message}` };
+      return { code: CredentialErrorCodes.NOT_FOUND, message: missing ? `credential ${credentialId} is not configured (no ${this.path})` : `cannot read ${this.path}: ${(err as Error).message}` };
     }
     let doc: unknown;
     try {
       doc = JSON.parse(text);
     } catch {
-      return { code: 'store_invalid', message: `${this.path} is not valid JSON` };
+      return { code: CredentialErrorCodes.STORE_INVALID, message: `${this.path} is not valid JSON` };
     }
     const entry = typeof doc === 'object' && doc !== null && Object.hasOwn(doc, credentialId) ? (doc as Record<string, unknown>)[credentialId] : undefined;
     const value = typeof entry === 'object' && entry !== null ? (entry as { value?: unknown }).value : undefined;
-    if (typeof value !== 'string' || value === '') return { code: 'not_found', message: `credential ${credentialId} is not in ${this.path} (expected {"${credentialId}": {"value": "…"}})` };
+    if (typeof value !== 'string' || value === '') return { code: CredentialErrorCodes.NOT_FOUND, message: `credential ${credentialId} is not in ${this.path} (expected {"${credentialId}": {"value": "…"}})` };
     return { value, ttlMs: TTL_MS };
   }
 }

@@ -1,3 +1,4 @@
+import { CredentialErrorCodes } from '../errors.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
@@ -75,7 +76,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const service = store.get(serviceId);
       const placed = hub.placementOf(serviceId)?.assignments.some((a) => a.agentId === agentId) ?? false;
       if (service === undefined || service.lifecycle !== 'deployed' || service.definition.service_type !== 'external' || service.definition.external_auth_credential_id !== credentialId || !placed) {
-        return { code: 'forbidden', message: `credential ${credentialId} is not referenced by an external service placed on agent ${agentId}` };
+        return { code: CredentialErrorCodes.FORBIDDEN, message: `credential ${credentialId} is not referenced by an external service placed on agent ${agentId}` };
       }
       return credentials.lookup(credentialId);
     },

@@ -5,7 +5,7 @@ import type { ReadyEndpoint } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../service-definition/types.js';
-import { StreamResetCodes, type StreamOpenFrame } from '../tunnel/protocol-stream.js';
+import { type StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
 import { headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
@@ -177,12 +177,11 @@ export class AgentProxy {
       return 'done';
     }
     const err = result.error;
-    const code = (err as { code?: string }).code;
-    if (code === 'ECONNREFUSED' && retryable) return 'connect-refused';
-    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
-    const refused = (err as AgentError).details?.['refused'] === true;
-    this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? errorMessage(err) : 'upstream request failed');
-    respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${limits.headersTimeoutMs} ms` : `${what} failed: ${describe(err)}`);
+    if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return 'connect-refused';
+    const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
+    const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
+    this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');
+    respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${limits.headersTimeoutMs} ms` : `${what} failed: ${err.message}`);
     return 'done';
   }
 }
@@ -214,14 +213,6 @@ export function joinUrl(base: URL, path: string): string {
   return `${base.origin}${prefix}${reqPath}${query === '' ? '' : `?${query}`}`;
 }
 
-function describe(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const msg = errorMessage(err);
-  const detail = cause?.message && !msg.includes(cause.message) ? `${msg} (${cause.message})` : msg;
-  return code !== undefined && !detail.includes(code) ? `${detail} [${code}]` : detail;
-}
-
 /** Passes bytes through until `limit`, then fails (the request is aborted and answered 413). */
 class LimitStream extends Transform {
   private seen = 0;
@@ -236,7 +227,7 @@ class LimitStream extends Transform {
     this.seen += chunk.byteLength;
     if (this.seen > this.limit) {
       this.onExceeded();
-      cb(new AgentError(ErrorCodes.BAD_REQUEST, `request body exceeds ${this.limit} bytes`));
+      cb(new AgentError(ErrorCodes.BODY_TOO_LARGE, `request body exceeds ${this.limit} bytes`));
       return;
     }
     cb(null, chunk);

@@ -1,3 +1,4 @@
+import { CredentialErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { StreamEndpoint } from '../tunnel/stream-endpoint.js';
@@ -72,7 +73,7 @@ export class AgentStreams implements StreamEndpoint {
 
   onCredential(frame: CredentialResolvedFrame): void {
     if (frame.value !== undefined) this.requests.answer(frame.request_id, { value: frame.value, ttlMs: frame.ttl_ms });
-    else this.requests.answer(frame.request_id, frame.error ?? { code: 'unknown', message: 'no value' });
+    else this.requests.answer(frame.request_id, frame.error ?? { code: CredentialErrorCodes.UNAVAILABLE, message: 'the answer carried no value' });
   }
 
   /** Streams open on the current connection. */

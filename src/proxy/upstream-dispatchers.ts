@@ -28,13 +28,13 @@ export function replicaDispatcher(limits: UpstreamLimits): Agent {
 }
 
 /**
- * Throws an UPSTREAM AgentError (details.refused) when `address` may not be reached. A literal
+ * Throws UPSTREAM_ADDRESS_REFUSED when `address` may not be reached. A literal
  * IP in external_url never goes through DNS, so the proxy checks it with this before connecting.
  */
 export function assertAllowedAddress(host: string, address: string, allowPrivate: boolean): void {
   if (allowPrivate) return;
   const kind = nonPublicKind(address);
-  if (kind !== undefined) throw new AgentError(ErrorCodes.UPSTREAM, refusalMessage(host, address, kind), { details: { refused: true } });
+  if (kind !== undefined) throw new AgentError(ErrorCodes.UPSTREAM_ADDRESS_REFUSED, refusalMessage(host, address, kind));
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;

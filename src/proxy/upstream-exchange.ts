@@ -1,7 +1,6 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { AgentError, ErrorCodes } from '../errors.js';
-import { StreamResetCodes } from '../tunnel/protocol-stream.js';
+import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 
@@ -24,7 +23,7 @@ export interface UpstreamRequest {
  * or the stream went away), or failed before any response head was sent, so the caller can still
  * answer with an error status.
  */
-export type ExchangeResult = { relayed: true } | { relayed: false; error: Error };
+export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentError };
 
 /**
  * One upstream HTTP exchange relayed into a tunnel stream through undici's dispatch API (the
@@ -97,8 +96,8 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     if (this.stream.destroyed) return this.settle({ relayed: true });
-    if (!this.headSent) return this.settle({ relayed: false, error });
-    this.stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error, details: { reset: StreamResetCodes.UPSTREAM_FAILED } }));
+    if (!this.headSent) return this.settle({ relayed: false, error: translateUpstreamError(error) });
+    this.stream.reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
     this.settle({ relayed: true });
   }
 
@@ -132,6 +131,25 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   };
 }
 
+/**
+ * An upstream failure before any response head, in the project's codes (undici and socket codes
+ * stop here): UPSTREAM_REFUSED when the connection was refused (nothing was sent, so another
+ * replica may take the request), UPSTREAM_TIMEOUT when connecting or the head took too long, an
+ * AgentError raised on the way (the address policy's UPSTREAM_ADDRESS_REFUSED) as it is, else UPSTREAM.
+ */
+export function translateUpstreamError(err: Error): AgentError {
+  if (err instanceof AgentError) return err;
+  const code = (err as { code?: unknown }).code;
+  const cause = (err as { cause?: { message?: unknown } }).cause;
+  const causeText = typeof cause?.message === 'string' && !err.message.includes(cause.message) ? ` (${cause.message})` : '';
+  const detail = `${err.message}${causeText}${typeof code === 'string' && !err.message.includes(code) ? ` [${code}]` : ''}`;
+  if (code === 'ECONNREFUSED') return new AgentError(ErrorCodes.UPSTREAM_REFUSED, `connection refused: ${detail}`, { cause: err, retryable: true });
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
+    return new AgentError(ErrorCodes.UPSTREAM_TIMEOUT, `no answer in time: ${detail}`, { cause: err, retryable: true });
+  }
+  return new AgentError(ErrorCodes.UPSTREAM, detail, { cause: err });
+}
+
 function gone(): AgentError {
   return new AgentError(ErrorCodes.ABORTED, 'the proxied stream closed before the upstream exchange finished');
 }
@@ -141,7 +159,7 @@ function gone(): AgentError {
  * closes travel through, and the end or failure of either side closes the other.
  */
 function spliceUpgraded(stream: TunnelStream, socket: Duplex): void {
-  socket.on('error', (err) => stream.destroy(new AgentError(ErrorCodes.UPSTREAM, `the upgraded upstream connection failed: ${err.message}`, { cause: err, details: { reset: StreamResetCodes.UPSTREAM_FAILED } })));
+  socket.on('error', (err) => stream.reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upgraded upstream connection failed: ${err.message}`, { cause: err })));
   socket.once('close', () => {
     if (!stream.destroyed && !(stream.writableFinished && stream.readableEnded)) stream.end();
   });

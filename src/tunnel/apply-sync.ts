@@ -1,7 +1,8 @@
+import { ProtocolErrorCodes } from '../errors.js';
 import { formatIssues } from '../service-definition/issue-text.js';
 import { validateServiceDefinition } from '../service-definition/schema.js';
 import type { DesiredService } from '../service-definition/types.js';
-import { ProtocolErrorCodes, type ErrorFrame, type ServicesSyncFrame } from './protocol.js';
+import { type ErrorFrame, type ServicesSyncFrame } from './protocol.js';
 
 export interface SyncResult {
   /** What to hand to AgentCore.applyDesired. */

@@ -31,18 +31,6 @@ export const STREAM_MAX_CHUNK = 16 * 1024;
 export const STREAM_ID_BYTES = 4;
 export const MAX_STREAM_ID = 0xffff_ffff;
 
-/** `code` values of `stream.reset` frames. Receivers treat unknown codes like `cancelled`. */
-export const StreamResetCodes = {
-  /** The sender no longer wants the stream (client went away, shutdown). */
-  CANCELLED: 'cancelled',
-  /** The peer sent more data than the credit it was granted, or a frame out of order. */
-  PROTOCOL_ERROR: 'protocol_error',
-  /** The upstream failed after the response head was sent. */
-  UPSTREAM_FAILED: 'upstream_failed',
-  /** The receiver refuses a new stream (duplicate id, too many streams, shutting down). */
-  REFUSED: 'refused',
-} as const;
-
 const streamId = z.number().int().min(1).max(MAX_STREAM_ID);
 const headerValue = z.union([z.string(), z.array(z.string())]);
 const headers = z.record(z.string(), headerValue);

@@ -1,3 +1,4 @@
+import { ProtocolErrorCodes } from '../errors.js';
 import { z } from 'zod';
 import {
   credentialResolveFrame,
@@ -31,17 +32,6 @@ export const CLOSE_REPLACED = 4001;
 export const CLOSE_UNSUPPORTED_VERSION = 4002;
 /** Close code when no valid hello arrived within the gateway's hello timeout. */
 export const CLOSE_HELLO_TIMEOUT = 4003;
-
-/** `code` values of `error` frames. */
-export const ProtocolErrorCodes = {
-  INVALID_JSON: 'invalid_json',
-  INVALID_FRAME: 'invalid_frame',
-  UNKNOWN_TYPE: 'unknown_type',
-  UNEXPECTED_FRAME: 'unexpected_frame',
-  UNSUPPORTED_VERSION: 'unsupported_version',
-  INVALID_SERVICE: 'invalid_service',
-  NOT_IMPLEMENTED: 'not_implemented',
-} as const;
 
 /** `undefined` on the wire is an absent key (or null); the domain types want the key present. */
 function maybe<T extends z.ZodType>(schema: T) {

@@ -1,17 +1,5 @@
-import { AgentError, ErrorCodes } from '../errors.js';
-import {
-  MAX_STREAM_ID,
-  STREAM_INITIAL_WINDOW,
-  STREAM_ID_BYTES,
-  STREAM_MAX_CHUNK,
-  StreamResetCodes,
-  decodeDataFrame,
-  encodeDataFrame,
-  type StreamEndFrame,
-  type StreamResetFrame,
-  type StreamResponseFrame,
-  type StreamWindowFrame,
-} from './protocol-stream.js';
+import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
+import { MAX_STREAM_ID, STREAM_INITIAL_WINDOW, STREAM_ID_BYTES, STREAM_MAX_CHUNK, decodeDataFrame, encodeDataFrame, type StreamEndFrame, type StreamResetFrame, type StreamResponseFrame, type StreamWindowFrame } from './protocol-stream.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
 import { TunnelStream, type StreamHost } from './tunnel-stream.js';
 

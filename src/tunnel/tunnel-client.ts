@@ -3,13 +3,13 @@ import { WebSocket, type RawData } from 'ws';
 import type { AgentCore } from '../agent-core.js';
 import { fullJitterBackoff } from '../domain/backoff.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
-import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import { AgentError, ErrorCodes, errorMessage, ProtocolErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { buildHeartbeat, buildHello, nodePlatformArch, type HostSummary } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
 import type { StreamEndpoint } from './stream-endpoint.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
-import { MAX_FRAME_BYTES, ProtocolErrorCodes, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
+import { MAX_FRAME_BYTES, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
 /**
  * Tunnel state, emitted to `onState` listeners on every change:
@@ -253,7 +253,7 @@ export class TunnelClient {
           log.info({ revision: frame.revision, services: result.desired.length, invalid: result.errors.length }, 'services.sync applied');
         } catch (err) {
           log.error({ err, revision: frame.revision }, 'applying services.sync failed');
-          this.send({ type: 'error', code: 'apply_failed', message: `revision ${frame.revision} could not be applied: ${errorMessage(err)}`, in_reply_to: 'services.sync' });
+          this.send({ type: 'error', code: ProtocolErrorCodes.APPLY_FAILED, message: `revision ${frame.revision} could not be applied: ${errorMessage(err)}`, in_reply_to: 'services.sync' });
         }
         return;
       }

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
-import { AgentError, ErrorCodes } from '../errors.js';
-import { STREAM_INITIAL_WINDOW, StreamResetCodes, type StreamResponseFrame } from './protocol-stream.js';
+import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
+import { STREAM_INITIAL_WINDOW, type StreamResponseFrame } from './protocol-stream.js';
 
 /** What a stream needs from its multiplexer (stream-mux.ts). */
 export interface StreamHost {
@@ -57,12 +57,20 @@ export class TunnelStream extends Duplex {
   scheduled = false;
   /** The peer's response head (gateway side), once it arrived. */
   response: StreamResponseFrame | undefined;
+  /** The code our stream.reset carries when destroyed (`reset()` sets it). */
+  private resetCode: StreamResetCode = StreamResetCodes.CANCELLED;
 
   constructor(
     readonly id: number,
     private readonly host: StreamHost,
   ) {
     super({ allowHalfOpen: true, readableHighWaterMark: host.windowBytes, writableHighWaterMark: host.chunkBytes });
+  }
+
+  /** Destroys the stream with `err`, telling the peer why with `code` (a plain destroy says `cancelled`). */
+  reset(code: StreamResetCode, err: Error): void {
+    this.resetCode = code;
+    this.destroy(err);
   }
 
   /** Queues a control frame that must stay ordered with the data (stream.response). */
@@ -78,7 +86,7 @@ export class TunnelStream extends Duplex {
   /** A data frame from the peer. Returns false (and resets) when it exceeds the granted credit. */
   onPeerData(payload: Buffer): boolean {
     if (this.remoteEnded || this.received + payload.byteLength > this.granted) {
-      this.destroy(new AgentError(ErrorCodes.PROTOCOL, `stream ${this.id}: peer sent data beyond its credit or after stream.end`, { details: { reset: StreamResetCodes.PROTOCOL_ERROR } }));
+      this.reset(StreamResetCodes.PROTOCOL_ERROR, new AgentError(ErrorCodes.PROTOCOL, `stream ${this.id}: peer sent data beyond its credit or after stream.end`));
       return false;
     }
     this.received += payload.byteLength;
@@ -100,7 +108,7 @@ export class TunnelStream extends Duplex {
 
   onPeerReset(code: string, message: string | undefined): void {
     this.resetByPeer = true;
-    this.destroy(new AgentError(ErrorCodes.UPSTREAM, `stream ${this.id} reset by the peer (${code}${message ? `: ${message}` : ''})`, { details: { reset: code } }));
+    this.destroy(new AgentError(ErrorCodes.UPSTREAM, `stream ${this.id} reset by the peer (${code}${message ? `: ${message}` : ''})`));
   }
 
   onPeerResponse(frame: StreamResponseFrame): void {
@@ -208,11 +216,10 @@ export class TunnelStream extends Duplex {
     this.queue.length = 0;
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
-      const code = (err as AgentError | null)?.details?.['reset'];
       this.host.sendControl({
         type: 'stream.reset',
         stream_id: this.id,
-        code: typeof code === 'string' ? code : StreamResetCodes.CANCELLED,
+        code: this.resetCode,
         ...(err ? { message: err.message.slice(0, 500) } : {}),
       });
     }

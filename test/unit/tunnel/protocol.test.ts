@@ -1,13 +1,8 @@
+import { ProtocolErrorCodes } from '../../../src/errors.js';
 import { describe, expect, it } from 'vitest';
 
 import type { ServiceStatusReport } from '../../../src/domain/status-types.js';
-import {
-  PROTOCOL_VERSION,
-  ProtocolErrorCodes,
-  encodeFrame,
-  parseAgentFrame,
-  parseGatewayFrame,
-} from '../../../src/tunnel/protocol.js';
+import { PROTOCOL_VERSION, encodeFrame, parseAgentFrame, parseGatewayFrame } from '../../../src/tunnel/protocol.js';
 import { decodeDataFrame, encodeDataFrame } from '../../../src/tunnel/protocol-stream.js';
 
 const hello = {
