@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
 import type { GpuDevice } from '../domain/gpu-device.js';
-import type { TunnelState } from '../tunnel/tunnel-client.js';
+import type { TunnelState } from '../tunnel/tunnel-state.js';
 
 /**
  * What the proxy reports per finished request. The agent passes `agent.proxyMetrics` to the proxy;

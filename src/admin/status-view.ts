@@ -1,7 +1,7 @@
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { PullStatus, ReplicaPhase, ServiceState, ServiceStatusReport } from '../domain/status-types.js';
 import type { GpuDevice } from '../domain/gpu-device.js';
-import type { TunnelState } from '../tunnel/tunnel-client.js';
+import type { TunnelState } from '../tunnel/tunnel-state.js';
 
 /**
  * The JSON document `GET /status` answers and `cyberun-agent status --json` prints. Versioned by

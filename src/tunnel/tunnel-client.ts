@@ -1,28 +1,16 @@
-import type { ClientRequest, IncomingMessage } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { AgentCore } from '../agent-core.js';
 import { fullJitterBackoff } from '../domain/backoff.js';
-import type { ServiceStatusReport } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage, ProtocolErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
-import { buildHeartbeat, buildHello, nodePlatformArch, type HostSummary } from './agent-frames.js';
+import { buildHello, nodePlatformArch, type HostSummary } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
+import { describeDialError, dialGateway } from './gateway-dial.js';
+import { StatusReporter } from './status-reporter.js';
+import type { TunnelState } from './tunnel-state.js';
 import type { StreamEndpoint } from './stream-endpoint.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
-import { MAX_FRAME_BYTES, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
-
-/**
- * Tunnel state, emitted to `onState` listeners on every change:
- *
- *   connecting ──welcome──▶ connected ──lost──▶ disconnected{reason, retryInMs} ──timer──▶ connecting
- *        └──────refused / failed──────────────────────▲
- *   any ──close()──▶ closed
- */
-export type TunnelState =
-  | { kind: 'connecting'; attempt: number }
-  | { kind: 'connected'; since: number }
-  | { kind: 'disconnected'; reason: string; retryInMs: number; attempt: number }
-  | { kind: 'closed' };
+import { encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
 export interface TunnelClientOptions {
   /** ws(s)://…/api/v1/agent/connect */
@@ -54,12 +42,10 @@ export interface TunnelClientOptions {
 }
 
 /**
- * The agent's side of the tunnel. Dials the gateway, says hello, applies every `services.sync` to
- * the core, and reports status and heartbeats. Reconnects forever (a wrong key included: operators
- * fix keys without restarting) until `close()`. A lost tunnel never touches workloads.
- *
- * While offline only the latest status per service is kept (bounded by the number of services);
- * it is flushed, followed by a full snapshot, after the next welcome.
+ * The agent's side of the tunnel. Dials the gateway (gateway-dial.ts), says hello, applies every
+ * `services.sync` to the core, reports status and heartbeats (status-reporter.ts) and hands
+ * proxied streams to its StreamEndpoint. Reconnects forever (a wrong key included: operators fix
+ * keys without restarting) until `close()`. A lost tunnel never touches workloads.
  */
 export class TunnelClient {
   private ws: WebSocket | undefined;
@@ -67,7 +53,7 @@ export class TunnelClient {
   private transport: WsTransport | undefined;
   private state: TunnelState = { kind: 'closed' };
   private readonly listeners = new Set<(state: TunnelState) => void>();
-  private readonly pending = new Map<string, ServiceStatusReport>();
+  private readonly reporter: StatusReporter;
   private attempt = 0;
   private started = false;
   private stopped = false;
@@ -82,13 +68,14 @@ export class TunnelClient {
 
   constructor(private readonly options: TunnelClientOptions) {
     this.streams = options.streams;
+    this.reporter = new StatusReporter({ core: options.core, inventory: options.inventory, snapshotIntervalMs: options.snapshotIntervalMs ?? 30_000 });
   }
 
   /** Starts connecting. Idempotent. */
   start(): void {
     if (this.started || this.stopped) return;
     this.started = true;
-    this.unsubscribe = this.options.core.onStatusChange((report) => this.onStatus(report));
+    this.unsubscribe = this.options.core.onStatusChange((report) => this.reporter.report(report));
     this.connect();
   }
 
@@ -133,17 +120,16 @@ export class TunnelClient {
     this.welcomed = false;
     this.alive = true;
     this.setState({ kind: 'connecting', attempt: this.attempt });
-    const ws = new WebSocket(options.url, {
-      headers: { authorization: `Bearer ${options.agentKey}` },
-      ...(options.caPem === undefined ? {} : { ca: options.caPem }),
-      rejectUnauthorized: true,
-      handshakeTimeout: options.handshakeTimeoutMs ?? 15_000,
-      maxPayload: MAX_FRAME_BYTES,
-      perMessageDeflate: false,
-      ...(maskingIsMoot(options.url) ? { generateMask: zeroMask } : {}),
+    const ws = dialGateway({
+      url: options.url,
+      agentKey: options.agentKey,
+      ...(options.caPem === undefined ? {} : { caPem: options.caPem }),
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 15_000,
+      onRefused: (reason) => {
+        this.failureReason = reason;
+      },
     });
     this.ws = ws;
-    ws.on('unexpected-response', (req, res) => this.onRefused(ws, req, res));
     let socket: Corkable | undefined;
     ws.on('upgrade', (res) => {
       socket = res.socket;
@@ -158,29 +144,9 @@ export class TunnelClient {
       this.alive = true;
     });
     ws.on('error', (err) => {
-      this.failureReason ??= describeError(err, options.url);
+      this.failureReason ??= describeDialError(err, options.url);
     });
     ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
-  }
-
-  private onRefused(ws: WebSocket, req: ClientRequest, res: IncomingMessage): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (): void => {
-      const message = errorMessageOf(Buffer.concat(chunks).toString('utf8'));
-      this.failureReason =
-        res.statusCode === 401 || res.statusCode === 403
-          ? `gateway refused the agent key (HTTP ${res.statusCode}${message === undefined ? '' : `: ${message}`}): check the ak- key`
-          : `gateway answered the upgrade with HTTP ${res.statusCode ?? '?'}${message === undefined ? '' : `: ${message}`}`;
-      req.destroy();
-      ws.terminate();
-    };
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size <= 4096) chunks.push(chunk);
-    });
-    res.once('end', finish);
-    res.once('error', finish);
   }
 
   private onOpen(ws: WebSocket): void {
@@ -281,27 +247,13 @@ export class TunnelClient {
     this.attempt = 0;
     this.setState({ kind: 'connected', since: Date.now() });
     options.logger.info({ heartbeatIntervalMs }, 'tunnel connected');
-    for (const report of this.pending.values()) this.send({ type: 'service.status', status: report });
-    this.pending.clear();
-    this.sendSnapshot();
-    const heartbeat = (): void => this.send(buildHeartbeat(options.core.statusSnapshot(), options.inventory()));
-    heartbeat();
-    this.every(heartbeatIntervalMs, heartbeat);
-    this.every(options.snapshotIntervalMs ?? 30_000, () => this.sendSnapshot());
-  }
-
-  private onStatus(report: ServiceStatusReport): void {
-    if (this.welcomed && this.ws?.readyState === WebSocket.OPEN) this.send({ type: 'service.status', status: report });
-    else this.pending.set(report.serviceId, report);
-  }
-
-  private sendSnapshot(): void {
-    this.send({ type: 'status.snapshot', services: this.options.core.statusSnapshot() });
+    this.reporter.online((frame) => this.send(frame), heartbeatIntervalMs);
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.clearTimers();
+    this.reporter.offline();
     this.ws = undefined;
     this.transport = undefined;
     this.streams.detach(`connection closed (code ${code})`);
@@ -344,44 +296,8 @@ export class TunnelClient {
   }
 }
 
-/**
- * Client frame masking (RFC 6455 §5.3) keeps attacker-chosen bytes from reaching intermediaries
- * that read the connection in clear text. Over TLS (wss) no intermediary reads it, and on loopback
- * there is none, so the agent sends an all-zero mask there: ws then skips the per-byte masking on
- * both ends, which is most of the CPU cost of proxied downloads. Plain ws:// to another host keeps
- * random masks.
- */
-export function maskingIsMoot(url: string): boolean {
-  const { protocol, hostname } = new URL(url);
-  return protocol === 'wss:' || hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
-function zeroMask(mask: Buffer): void {
-  mask.fill(0);
-}
-
 function rawToBuffer(data: RawData): Buffer {
   if (Array.isArray(data)) return Buffer.concat(data);
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   return data;
-}
-
-function errorMessageOf(body: string): string | undefined {
-  try {
-    const parsed = JSON.parse(body) as { error_message?: unknown };
-    if (typeof parsed.error_message === 'string') return parsed.error_message;
-  } catch {
-    // not JSON: fall through to the raw text
-  }
-  const trimmed = body.trim().slice(0, 200);
-  return trimmed === '' ? undefined : trimmed;
-}
-
-function describeError(err: Error, url: string): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  const where = new URL(url).host;
-  if (code === 'ECONNREFUSED') return `cannot reach the gateway at ${where}: connection refused`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot resolve the gateway host ${where}`;
-  if (code !== undefined && /CERT|SELF_SIGNED|TLS|SSL/.test(code)) return `TLS verification of ${where} failed (${code}): configure the gateway CA file`;
-  return `tunnel error talking to ${where}: ${err.message}`;
 }

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 
 import { silentLogger } from '../../src/log.js';
-import { TunnelClient, type TunnelState } from '../../src/tunnel/tunnel-client.js';
+import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
+import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
 import { FakeAgentCore, waitFor } from '../helpers/fake-agent-core.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 

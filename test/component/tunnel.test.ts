@@ -10,7 +10,8 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../src/gatew
 import type { HostInventory } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
-import { TunnelClient, type TunnelState } from '../../src/tunnel/tunnel-client.js';
+import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
+import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
 import { FakeAgentCore, statusReport, waitFor } from '../helpers/fake-agent-core.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../../src/admin/metrics.js';
 import type { ReplicaStatus, ServiceStatusReport } from '../../../src/domain/status-types.js';
-import type { TunnelState } from '../../../src/tunnel/tunnel-client.js';
+import type { TunnelState } from '../../../src/tunnel/tunnel-state.js';
 import { parsePromText } from '../../helpers/prom-text.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 
