@@ -1,4 +1,4 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AgentCore } from '../agent-core.js';
 import type { ReadyEndpoint } from '../domain/status-types.js';

@@ -3,7 +3,6 @@ import type { AgentCore } from '../agent-core.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../service-definition/types.js';
 import { containerSpecHash } from '../service-definition/spec-hash.js';
-import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { ownershipFilter, replicaIndexOf, serviceIdOf, specHashOf } from '../domain/ownership-labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
@@ -11,7 +10,8 @@ import { aggregateServiceState, serviceReason } from '../domain/service-state.js
 import { HttpProber } from '../health/http-prober.js';
 import type { DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
-import { ServiceWorker, type WorkerContext, type WorkerTarget } from './service-worker.js';
+import { ServiceWorker } from './service-worker.js';
+import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 /** How long stop() waits for reconcile passes in progress. */
 const STOP_WAIT_MS = 5_000;

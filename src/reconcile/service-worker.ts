@@ -1,59 +1,11 @@
-import type { Logger } from '../log.js';
 import type { ServiceDefinition } from '../service-definition/types.js';
-import type { ContainerRuntime, PullProgress } from '../runtime/container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
-import { Labels, ownershipFilter, replicaLabels, serviceSlugOf } from '../domain/ownership-labels.js';
-import { planService, recordStartFailure, type Action, type PlanPolicy, type ReplicaMemory } from '../domain/replica-planner.js';
-import { hostRejection, type HostFacts } from './host-rejection.js';
-import { bindsFor } from '../domain/volume-policy.js';
+import { Labels, ownershipFilter, serviceSlugOf } from '../domain/ownership-labels.js';
+import { planService } from '../domain/replica-planner.js';
+import { hostRejection } from './host-rejection.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
-import { errorMessage } from '../errors.js';
-import type { HttpProber } from '../health/http-prober.js';
-import type { GpuBook } from './gpu-book.js';
-
-const PROGRESS_PUBLISH_MS = 500;
-
-/** What a worker needs from its surroundings; the reconciler passes one shared instance. */
-export interface WorkerContext {
-  agentId: string;
-  runtime: ContainerRuntime;
-  prober: HttpProber;
-  gpus: GpuBook;
-  logger: Logger;
-  network: string;
-  /** Labels, GPUs and volume allowlist of this host, read at each pass (labels reload on SIGHUP). */
-  host: () => HostFacts;
-  policy: PlanPolicy;
-  pull: { stallTimeoutMs: number; totalTimeoutMs: number };
-  stopTimeoutMs: number;
-  orphanGraceMs: number;
-  gpuDeviceStyle: 'device-ids' | 'cdi';
-  now: () => number;
-  random: () => number;
-  /** Called after every pass with the replica statuses (the reconciler aggregates and publishes). */
-  publish: (serviceId: string, replicas: ReplicaStatus[]) => void;
-}
-
-export interface WorkerTarget {
-  serviceId: string;
-  /** undefined: not desired here (removal). */
-  definition: ServiceDefinition | undefined;
-  specHash: string | undefined;
-  /** Destructive actions on undesired services wait for the first full snapshot. */
-  destructiveAllowed: boolean;
-  /**
-   * The service was desired earlier in this agent's life (or in the restored snapshot) and has been
-   * removed since: its containers go at once. Containers of services never desired here are
-   * orphans, removed only once older than the grace period.
-   */
-  removedExplicitly: boolean;
-}
-
-interface Transient {
-  phase: ReplicaPhase;
-  reason: string | undefined;
-  pull?: PullProgress & { startedAt: number };
-}
+import { ActionExecutor, type WorkerState } from './action-executor.js';
+import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 /**
  * One serialized worker per service (kubelet pod worker): passes never overlap; a request made
@@ -65,12 +17,10 @@ export class ServiceWorker {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
-  private memory = new Map<number, ReplicaMemory>();
-  private transient = new Map<number, Transient>();
-  /** Replicas waiting for GPUs, with the allocator's reason; cleared when an allocation succeeds. */
-  private pendingGpus = new Map<number, string>();
+  /** What the worker remembers per replica index; the executor writes to it too. */
+  private readonly state: WorkerState = { memory: new Map(), transient: new Map(), pendingGpus: new Map() };
+  private readonly executor: ActionExecutor;
   private lastReplicas: ReplicaStatus[] = [];
-  private progressPublishedAt = 0;
   private lastContainers: ObservedContainer[] = [];
   private closed = false;
   /** The loop in progress, if any (what close() waits for). */
@@ -81,7 +31,9 @@ export class ServiceWorker {
     private readonly ctx: WorkerContext,
     private readonly target: () => WorkerTarget,
     private readonly onIdle: (serviceId: string, empty: boolean) => void,
-  ) {}
+  ) {
+    this.executor = new ActionExecutor(serviceId, ctx, this.state, () => this.publishNow());
+  }
 
   get containers(): readonly ObservedContainer[] {
     return this.lastContainers;
@@ -175,17 +127,17 @@ export class ServiceWorker {
       desired,
       containers,
       probes: ctx.prober.views(),
-      memory: this.memory,
+      memory: this.state.memory,
       policy: ctx.policy,
       // A replacement can start beside its predecessor only if it needs no GPUs, or enough are free
       // beside the ones the predecessor holds (never for -1: it needs every GPU).
       startFirst: gpuCount === 0 || (gpuCount > 0 && ctx.gpus.freeCount() >= gpuCount),
     });
-    this.memory = plan.memory;
+    this.state.memory = plan.memory;
     if (plan.wakeAt !== undefined) this.wakeAt(plan.wakeAt);
 
     const wanted = new Set(plan.actions.filter((a) => a.kind === 'create').map((a) => a.index));
-    for (const i of [...this.pendingGpus.keys()]) if (!wanted.has(i)) this.pendingGpus.delete(i);
+    for (const i of [...this.state.pendingGpus.keys()]) if (!wanted.has(i)) this.state.pendingGpus.delete(i);
     this.lastReplicas = plan.replicas.map((r) => {
       const c = containers.find((x) => x.id === r.containerId);
       const gpuIds = c ? ctx.gpus.idsOf(c) : [];
@@ -196,7 +148,7 @@ export class ServiceWorker {
     this.publishNow();
     if (plan.actions.length === 0) return this.finish(this.lastReplicas, containers.length === 0);
 
-    const acted = await this.execute(plan.actions, target);
+    const acted = await this.executor.execute(plan.actions, target);
     this.publishNow();
     return acted;
   }
@@ -206,8 +158,8 @@ export class ServiceWorker {
     this.ctx.publish(
       this.serviceId,
       this.lastReplicas.map((r) => {
-        const t = this.transient.get(r.index);
-        const pending = this.pendingGpus.get(r.index);
+        const t = this.state.transient.get(r.index);
+        const pending = this.state.pendingGpus.get(r.index);
         if (t) return { ...this.status(r.index, t.phase, t.reason, r.containerId, r.gpuIds), restartCount: r.restartCount, specHash: r.specHash };
         if (pending && r.phase === 'creating') return { ...r, phase: 'pending' as const, reason: pending };
         return r;
@@ -246,7 +198,7 @@ export class ServiceWorker {
   }
 
   private status(index: number, phase: ReplicaPhase, reason: string | undefined, containerId: string | undefined, gpuIds: string[] = []): ReplicaStatus {
-    const t = this.transient.get(index);
+    const t = this.state.transient.get(index);
     const pull = t?.pull;
     let eta: number | undefined;
     if (pull && pull.currentBytes > 0 && pull.totalBytes > pull.currentBytes) {
@@ -259,146 +211,10 @@ export class ServiceWorker {
       reason: t ? t.reason : reason,
       containerId,
       gpuIds,
-      restartCount: this.memory.get(index)?.restart.totalRestarts ?? 0,
+      restartCount: this.state.memory.get(index)?.restart.totalRestarts ?? 0,
       pull: pull ? { currentBytes: pull.currentBytes, totalBytes: pull.totalBytes, etaSeconds: eta } : undefined,
       since: this.ctx.now(),
       specHash: undefined,
     };
-  }
-
-  /** Runs actions in stages (free resources first, then start new ones). True if anything changed. */
-  private async execute(actions: Action[], target: WorkerTarget): Promise<boolean> {
-    const order: Record<Action['kind'], number> = { stop: 0, remove: 0, fail: 1, rename: 1, start: 2, create: 2 };
-    let acted = false;
-    for (const stage of [0, 1, 2]) {
-      const batch = actions.filter((a) => order[a.kind] === stage);
-      const results = await Promise.all(batch.map((a) => this.act(a, target)));
-      acted ||= results.some(Boolean);
-    }
-    return acted;
-  }
-
-  private async act(action: Action, target: WorkerTarget): Promise<boolean> {
-    const { ctx } = this;
-    const log = ctx.logger.child({ service: target.definition?.service_slug ?? this.serviceId, replica: action.index });
-    try {
-      switch (action.kind) {
-        case 'remove':
-          log.info({ container: action.containerId, reason: action.reason }, 'removing replica');
-          ctx.prober.forget(action.containerId);
-          await ctx.runtime.stopContainer(action.containerId, ctx.stopTimeoutMs);
-          await ctx.runtime.removeContainer(action.containerId);
-          ctx.gpus.release(action.containerId);
-          return true;
-        case 'stop':
-          log.warn({ container: action.containerId, reason: action.reason }, 'stopping replica for restart');
-          ctx.prober.forget(action.containerId);
-          await ctx.runtime.stopContainer(action.containerId, ctx.stopTimeoutMs);
-          return true;
-        case 'rename':
-          await ctx.runtime.renameContainer(action.containerId, action.name);
-          return true;
-        case 'fail': {
-          const tail = await ctx.runtime.logsTail(action.containerId, 20).catch(() => '');
-          const lines = tail.trim().split('\n').slice(-10).join('\n');
-          const detail = `${action.exit}${lines ? `; last log lines:\n${lines}` : ''}`;
-          const mem = this.memory.get(action.index);
-          if (mem) this.memory.set(action.index, { ...mem, failedReason: detail });
-          log.error({ container: action.containerId, exit: action.exit }, 'replica failed: crash loop');
-          return true;
-        }
-        case 'start':
-          log.info({ container: action.containerId, reason: action.reason }, 'starting replica');
-          await this.startOrRecord(action.index, action.containerId, target);
-          return true;
-        case 'create':
-          return await this.create(action, target, log);
-      }
-    } catch (err) {
-      log.warn({ err, action: action.kind }, 'replica action failed');
-      return true;
-    } finally {
-      this.transient.delete(action.index);
-    }
-  }
-
-  private async startOrRecord(index: number, containerId: string, target: WorkerTarget): Promise<void> {
-    try {
-      await this.ctx.runtime.startContainer(containerId);
-    } catch (err) {
-      if (target.specHash) {
-        const reason = errorMessage(err);
-        this.memory.set(index, recordStartFailure(this.memory.get(index), target.specHash, reason, this.ctx.policy.restart, this.ctx.now(), this.ctx.random));
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * Allocate GPUs, ensure the image, create, start. Returns false when the replica must wait for
-   * GPUs (the GpuBook wakes every worker when GPUs are released). Any other failure is recorded
-   * like a crash, so a broken image or registry backs off instead of looping hot.
-   */
-  private async create(action: Extract<Action, { kind: 'create' }>, target: WorkerTarget, log: Logger): Promise<boolean> {
-    const { ctx } = this;
-    const definition = target.definition;
-    if (!definition?.docker_image || !target.specHash) return false;
-    const claim = ctx.gpus.reserve(this.serviceId, definition.service_slug, action.index, definition.gpu_count);
-    if (claim.kind !== 'allocated') {
-      if (!this.pendingGpus.has(action.index)) log.info({ reason: claim.reason }, 'replica waits for GPUs');
-      this.pendingGpus.set(action.index, claim.reason);
-      return false;
-    }
-    this.pendingGpus.delete(action.index);
-    let createdId: string;
-    try {
-      if (!(await ctx.runtime.hasImage(definition.docker_image))) {
-        const startedAt = ctx.now();
-        this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
-        log.info({ image: definition.docker_image }, 'pulling image');
-        await ctx.runtime.pullImage(definition.docker_image, {
-          ...ctx.pull,
-          onProgress: (p) => {
-            this.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { ...p, startedAt } });
-            // The engine reports progress many times a second; status (and its tunnel frame) at most every 500 ms.
-            if (ctx.now() - this.progressPublishedAt >= PROGRESS_PUBLISH_MS) {
-              this.progressPublishedAt = ctx.now();
-              this.publishNow();
-            }
-          },
-        });
-      }
-      this.transient.set(action.index, { phase: 'creating', reason: undefined });
-      const { env, dropped } = ctx.gpus.environment(definition.env_config);
-      if (dropped.length > 0) log.warn({ dropped }, 'env_config variables that control GPU access are ignored (GPUs come from gpu_count)');
-      const id = await ctx.runtime.createContainer({
-        name: action.name,
-        image: definition.docker_image,
-        env,
-        labels: replicaLabels({
-          agentId: ctx.agentId,
-          serviceId: this.serviceId,
-          serviceSlug: definition.service_slug,
-          replicaIndex: action.index,
-          specHash: target.specHash,
-          gpuIds: claim.gpuIds,
-        }),
-        binds: bindsFor(definition.volume_config),
-        exposedPort: definition.exposed_port,
-        network: ctx.network,
-        publishPort: ctx.runtime.publishesPorts,
-        gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },
-      });
-      ctx.gpus.bind(this.serviceId, action.index, id);
-      log.info({ container: id, name: action.name, gpus: claim.gpuIds, reason: action.reason }, 'created replica');
-      createdId = id;
-    } catch (err) {
-      this.memory.set(action.index, recordStartFailure(this.memory.get(action.index), target.specHash, errorMessage(err), ctx.policy.restart, ctx.now(), ctx.random));
-      throw err;
-    } finally {
-      ctx.gpus.unreserve(this.serviceId, action.index);
-    }
-    await this.startOrRecord(action.index, createdId, target);
-    return true;
   }
 }

@@ -6,7 +6,7 @@ import { parseServiceDefinition, validateServiceDefinition } from '../../../src/
 import { validateServiceUpdate } from '../../../src/service-definition/update-merge.js';
 import type { ServiceDefinition } from '../../../src/service-definition/types.js';
 
-import { deployed, external, rows, SECRET, UUID, DIGEST } from '../../fixtures/spec-cases.js';
+import { deployed, external, rows, SECRET, UUID } from '../../fixtures/spec-cases.js';
 
 describe('validateServiceDefinition', () => {
   it('has a table of at least 70 rows', () => {

@@ -1,0 +1,44 @@
+import type { Logger } from '../log.js';
+import type { ServiceDefinition } from '../service-definition/types.js';
+import type { ContainerRuntime } from '../runtime/container-runtime.js';
+import type { PlanPolicy } from '../domain/replica-planner.js';
+import type { ReplicaStatus } from '../domain/status-types.js';
+import type { HttpProber } from '../health/http-prober.js';
+import type { GpuBook } from './gpu-book.js';
+import type { HostFacts } from './host-rejection.js';
+
+/** What a worker needs from its surroundings; the reconciler passes one shared instance. */
+export interface WorkerContext {
+  agentId: string;
+  runtime: ContainerRuntime;
+  prober: HttpProber;
+  gpus: GpuBook;
+  logger: Logger;
+  network: string;
+  /** Labels, GPUs and volume allowlist of this host, read at each pass (labels reload on SIGHUP). */
+  host: () => HostFacts;
+  policy: PlanPolicy;
+  pull: { stallTimeoutMs: number; totalTimeoutMs: number };
+  stopTimeoutMs: number;
+  orphanGraceMs: number;
+  gpuDeviceStyle: 'device-ids' | 'cdi';
+  now: () => number;
+  random: () => number;
+  /** Called after every pass with the replica statuses (the reconciler aggregates and publishes). */
+  publish: (serviceId: string, replicas: ReplicaStatus[]) => void;
+}
+
+export interface WorkerTarget {
+  serviceId: string;
+  /** undefined: not desired here (removal). */
+  definition: ServiceDefinition | undefined;
+  specHash: string | undefined;
+  /** Destructive actions on undesired services wait for the first full snapshot. */
+  destructiveAllowed: boolean;
+  /**
+   * The service was desired earlier in this agent's life (or in the restored snapshot) and has been
+   * removed since: its containers go at once. Containers of services never desired here are
+   * orphans, removed only once older than the grace period.
+   */
+  removedExplicitly: boolean;
+}
