@@ -1,3 +1,4 @@
+import { parseCommandArgs } from './args.js';
 import { errorMessage } from '../errors.js';
 import { readInventory } from '../host/inventory.js';
 import type { ReadInventoryOptions } from '../host/inventory.js';
@@ -90,17 +91,16 @@ function render(inventory: HostInventory, labels: string[], allocations: GpuAllo
 /** `cyberun-agent inventory [--json]`: what this host offers, as the agent sees it. */
 export function createInventoryCommand(deps: InventoryCommandDeps): CliCommand {
   return async (args, io) => {
-    let json = false;
-    for (const arg of args) {
-      if (arg === '--json') json = true;
-      else if (arg === '-h' || arg === '--help') {
-        io.stdout.write(USAGE);
-        return 0;
-      } else {
-        io.stderr.write(`unknown argument "${arg}"\n${USAGE}`);
-        return 2;
-      }
+    const parsed = parseCommandArgs(args, { json: { type: 'boolean' } });
+    if (!parsed.ok || parsed.positionals.length > 0) {
+      io.stderr.write(`cyberun-agent inventory: ${parsed.ok ? `unexpected argument "${parsed.positionals[0]}"` : parsed.problem}\n${USAGE}`);
+      return 2;
     }
+    if (parsed.help) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    const json = parsed.values.json === true;
     let inventory: HostInventory;
     try {
       inventory = await deps.readInventory({ detect: 'auto', timeoutMs: TIMEOUT_MS, env: { ...io.env } });

@@ -1,3 +1,4 @@
+import { parseCommandArgs } from './args.js';
 import { adminGet } from '../admin/admin-client.js';
 import { describeAdminAddress, parseAdminListen, type AdminAddress } from '../config/admin-listen.js';
 import type { AdminStatus } from '../admin/status-view.js';
@@ -24,35 +25,28 @@ Exit status: 0 ok, 1 the agent did not answer, 2 usage.
 
 /** `cyberun-agent status`: a client of the admin endpoint; never talks to Docker itself. */
 export const statusCommand: CliCommand = async (args, io) => {
-  let json = false;
-  let healthz = false;
-  let admin: string | undefined;
+  // Flags it does not know are the agent's configuration flags (--config, --state-dir, --set …).
+  const parsed = parseCommandArgs(args, { json: { type: 'boolean' }, healthz: { type: 'boolean' }, wait: { type: 'string' }, admin: { type: 'string' } }, true);
+  if (!parsed.ok) {
+    io.stderr.write(`cyberun-agent status: ${parsed.problem}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const { json = false, healthz = false, admin } = parsed.values;
+  const configArgs = parsed.rest;
   let waitMs = 0;
-  const configArgs: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] ?? '';
-    if (a === '-h' || a === '--help') {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    if (a === '--json') json = true;
-    else if (a === '--healthz') healthz = true;
-    else if (a === '--wait' || a.startsWith('--wait=')) {
-      const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      try {
-        waitMs = parseDuration(value ?? '');
-      } catch (err) {
-        io.stderr.write(`cyberun-agent status: --wait ${errorMessage(err)}\n`);
-        return 2;
-      }
-    }
-    else if (a === '--admin' || a.startsWith('--admin=')) {
-      admin = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[++i];
-      if (admin === undefined || admin === '') {
-        io.stderr.write(`cyberun-agent status: --admin needs a value\n${USAGE}`);
-        return 2;
-      }
-    } else configArgs.push(a);
+  try {
+    if (parsed.values.wait !== undefined) waitMs = parseDuration(parsed.values.wait);
+  } catch (err) {
+    io.stderr.write(`cyberun-agent status: --wait ${errorMessage(err)}\n`);
+    return 2;
+  }
+  if (admin === '') {
+    io.stderr.write(`cyberun-agent status: --admin needs a value\n${USAGE}`);
+    return 2;
   }
   const address = await resolveAddress(admin, configArgs, io);
   if (typeof address === 'number') return address;

@@ -1,3 +1,4 @@
+import { parseCommandArgs } from './args.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -31,15 +32,19 @@ class InputError extends Error {}
  * on stderr (values of env_config are never printed, not even in parse errors). Exit 2: usage.
  */
 export const validateCommand: CliCommand = async (args, io) => {
-  if (args.length === 1 && (args[0] === '-h' || args[0] === '--help')) {
+  const parsed = parseCommandArgs(args, { host: { type: 'boolean' } });
+  if (!parsed.ok) {
+    io.stderr.write(`cyberun-agent validate: ${parsed.problem}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
     io.stdout.write(USAGE);
     return 0;
   }
-  const onHost = args.includes('--host');
-  const rest = args.filter((a) => a !== '--host');
-  const file = rest[0];
-  if (rest.length !== 1 || file === undefined || (file !== '-' && file.startsWith('-'))) {
-    io.stderr.write(USAGE);
+  const onHost = parsed.values.host === true;
+  const file = parsed.positionals[0];
+  if (parsed.positionals.length !== 1 || file === undefined) {
+    io.stderr.write(`cyberun-agent validate: give exactly one file (or - for stdin)\n${USAGE}`);
     return 2;
   }
   const label = file === '-' ? '<stdin>' : file;

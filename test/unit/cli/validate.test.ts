@@ -120,10 +120,16 @@ describe('cyberun-agent validate', () => {
     expect(stderr).toContain(`<stdin>: not valid JSON: ${expected} (offset`);
   });
 
-  it.each([[[]], [['a.json', 'b.json']], [['--strict']]])('prints usage and exits 2 for %j', async (args) => {
+  it.each([
+    [[], /give exactly one file/],
+    [['a.json', 'b.json'], /give exactly one file/],
+    [['--strict'], /unknown flag --strict/],
+    [['--host=yes', 'a.json'], /--host takes no value/],
+  ])('names the problem, prints usage and exits 2 for %j', async (args, problem) => {
     const { code, stderr } = await run(args);
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^usage: cyberun-agent validate/);
+    expect(stderr).toMatch(problem);
+    expect(stderr).toMatch(/\nusage: cyberun-agent validate/);
   });
 
   it('prints usage on stdout for --help', async () => {
