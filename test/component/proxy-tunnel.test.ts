@@ -4,7 +4,7 @@ import { fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SK, startProxyRig, startUpstream, type ProxyRig, type Upstream } from '../helpers/proxy-harness.js';
 import { pattern, patternSha256, sha256Of } from '../helpers/byte-streams.js';
-import { waitFor } from '../helpers/fake-agent-core.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const auth = { authorization: `Bearer ${SK}` };
 

@@ -1,3 +1,4 @@
+import { waitFor } from '../helpers/wait-for.js';
 import { describe, expect, it } from 'vitest';
 import { Labels } from '../../src/domain/ownership-labels.js';
 import { fixtureGpus } from '../fixtures/hosts/gpu-devices.js';
@@ -17,11 +18,10 @@ describe('reconciler boot', () => {
     const store = { load: async () => ({ revision: 1, source: 'gateway', services: [{ id: 'new', definition: testDefinition('new', { gpu_count: 2 }) }] }), save: async () => undefined } as unknown as DesiredStore;
     const reconciler = componentReconciler(runtime, { agentId, gpus, store });
     await reconciler.start();
-    await new Promise((r) => setTimeout(r, 200));
-    const status = reconciler.statusSnapshot().find((s) => s.serviceId === 'new');
+    const status = await waitFor('the new service to wait for GPUs', () => reconciler.statusSnapshot().find((s) => s.serviceId === 'new' && s.replicas[0]?.phase === 'pending'), 5_000);
     await reconciler.stop();
     expect(runtime.created).toEqual([]);
-    expect(status?.replicas[0]?.phase).toBe('pending');
+    expect(status.replicas[0]?.phase).toBe('pending');
     expect(status?.replicas[0]?.reason).toContain('old');
     expect(runtime.containers.has('c-old')).toBe(true); // an orphan younger than the grace stays
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/fake-agent-core.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';
 import { testDefinition } from '../helpers/test-definition.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Reconciler } from '../../src/reconcile/reconciler.js';
 import type { ObservedContainer } from '../../src/domain/observed-container.js';
-import { waitFor } from '../helpers/fake-agent-core.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { FakeRuntime } from '../helpers/fake-runtime.js';
 import { componentReconciler } from '../helpers/reconciler-harness.js';
 import { testDefinition } from '../helpers/test-definition.js';

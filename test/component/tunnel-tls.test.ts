@@ -7,7 +7,8 @@ import { WebSocketServer } from 'ws';
 import { silentLogger } from '../../src/log.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
-import { FakeAgentCore, waitFor } from '../helpers/fake-agent-core.js';
+import { FakeAgentCore } from '../helpers/fake-agent-core.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
 const fixture = (name: string) => readFile(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');

@@ -12,7 +12,8 @@ import { silentLogger } from '../../src/log.js';
 import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
-import { FakeAgentCore, statusReport, waitFor } from '../helpers/fake-agent-core.js';
+import { FakeAgentCore, statusReport } from '../helpers/fake-agent-core.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
 const SK = 'sk-tunnel-test';

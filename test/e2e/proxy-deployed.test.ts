@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { Labels } from '../../src/domain/ownership-labels.js';
-import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
@@ -138,7 +139,7 @@ describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → 
         results.push({ status: res.statusCode, host: (await res.body.text()).trim(), at: Date.now() });
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('load flowing before the update', () => results.length >= 5, 10_000);
     expect((await api('PUT', `/containers/${id}`, { env_config: [{ env_name: 'ROLL', env_value: runId }] })).status).toBe(200);
     await api('POST', `/containers/${id}/deploy`);
     await waitFor('rolled to new containers', () => {
@@ -146,7 +147,8 @@ describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → 
       return s?.state === 'running' && s.readyReplicas === 2 && s.replicas.every((r) => r.containerId && !before.has(r.containerId));
     }, 90_000);
     await running(BUSY);
-    await new Promise((r) => setTimeout(r, 300));
+    const afterRoll = results.length;
+    await waitFor('load flowing after the update', () => results.length >= afterRoll + 5, 10_000);
     stop = true;
     await load;
     expect(results.length).toBeGreaterThan(10);

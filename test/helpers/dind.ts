@@ -5,7 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { TEST_RUN_LABEL } from './docker.js';
 import { REPO_ROOT } from './repo-root.js';
-import { tempDir, waitFor } from './agent-harness.js';
+import { tempDir } from './agent-harness.js';
+import { waitFor } from './wait-for.js';
 
 /** Docker-in-docker and image-building plumbing for the dind-* integration tests (docker CLI). */
 

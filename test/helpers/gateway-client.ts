@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { waitFor } from './agent-harness.js';
+import { waitFor } from './wait-for.js';
 
 export interface ApiAnswer<T = Record<string, unknown>> {
   status: number;

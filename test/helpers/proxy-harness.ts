@@ -6,7 +6,8 @@ import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js'
 import { silentLogger } from '../../src/log.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import { pattern, sha256Of } from './byte-streams.js';
-import { FakeAgentCore, statusReport, waitFor } from './fake-agent-core.js';
+import { FakeAgentCore, statusReport } from './fake-agent-core.js';
+import { waitFor } from './wait-for.js';
 import { proxyEndpointFor, type ProxyOptions } from './proxy-endpoint.js';
 import { tempDir } from './temp-dirs.js';
 

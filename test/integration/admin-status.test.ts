@@ -18,7 +18,8 @@ import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel } from '../helpers/engine.js';
 import { ensureTestImages } from '../helpers/test-images.js';
-import { noGpuInventory, startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { noGpuInventory, startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { parsePromText } from '../helpers/prom-text.js';
 import { testDefinition } from '../helpers/test-definition.js';
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Labels } from '../../src/domain/ownership-labels.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
-import { tempDir, waitFor } from '../helpers/agent-harness.js';
+import { tempDir } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 
 const docker = await requireDocker('agent restart integration tests');

@@ -8,7 +8,8 @@ import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { Labels } from '../../src/domain/ownership-labels.js';
 import { engineCall, newTestRunId, removeTestNetwork, requireDocker, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
-import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { sweepByLabel, inspect, type InspectInfo } from '../helpers/engine.js';
 import { testDefinition } from '../helpers/test-definition.js';
 

@@ -7,7 +7,8 @@ import { Labels } from '../../src/domain/ownership-labels.js';
 import { DOCKER_SOCKET, newTestRunId, removeTestNetwork, requireDocker, sweepTestContainers, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { inspect, sweepByLabel } from '../helpers/engine.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
-import { tempDir, waitFor } from '../helpers/agent-harness.js';
+import { tempDir } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { agentImage, docker as dockerCli } from '../helpers/dind.js';
 
 const docker = await requireDocker('agent container image (docker socket mounted) integration tests');
@@ -119,11 +120,8 @@ describe.skipIf(!docker)('the agent image with the Docker socket mounted', () =>
     expect(logs).not.toContain(agentKey);
   });
 
-  it('proxies a request to the sibling through the gateway and the agent container', async ({ skip }) => {
+  it('proxies a request to the sibling through the gateway and the agent container', async () => {
     const res = await api('GET', `/r/containers/sib-${tag}/cgi-bin/hostname`);
-    // FOLLOW-UP(proxy-data-path): where the gateway still answers 501 for /r/containers/{slug}/*,
-    // this is reported as skipped; it asserts as soon as the proxy data path answers.
-    if (res.status === 501) skip('the gateway answers 501: the proxy data path is not there yet');
     expect(res.status).toBe(200);
     expect(res.text.trim()).toMatch(/^[0-9a-f]{12}$/);
   });

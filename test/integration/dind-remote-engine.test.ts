@@ -5,7 +5,8 @@ import { Labels } from '../../src/domain/ownership-labels.js';
 import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { newTestRunId, requireDocker, sweepTestContainers } from '../helpers/docker.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
-import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { startDind, type Dind } from '../helpers/dind.js';
 
 const docker = await requireDocker('docker-in-docker (remote engine) integration tests');

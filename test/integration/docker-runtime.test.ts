@@ -1,3 +1,4 @@
+import { waitFor } from '../helpers/wait-for.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { ErrorCodes, isAgentError } from '../../src/errors.js';
@@ -44,20 +45,6 @@ async function rawInspect(id: string): Promise<Record<string, any>> {
   return JSON.parse(answer.body) as Record<string, any>;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
-}
 
 async function httpStatus(host: string, port: number, path: string): Promise<number> {
   const res = await request(`http://${host}:${port}${path}`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
@@ -112,7 +99,7 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
       foreignId = await runtime.createContainer(spec(image, { labels: { [TEST_RUN_LABEL]: runId }, env: ['MODE=sleep'] }));
       id = await runtime.createContainer(spec(image));
       await runtime.startContainer(id);
-      observed = await until('running with an IP', async () => {
+      observed = await waitFor('running with an IP', async () => {
         const c = await runtime.inspectContainer(id);
         return c?.state === 'running' && c.ipAddress !== undefined ? c : undefined;
       });
@@ -149,7 +136,7 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
       const endpoint = runtime.replicaEndpoint(observed, 8080);
       expect(endpoint).toEqual({ host: observed.ipAddress, port: 8080 });
       expect(runtime.publishesPorts).toBe(false);
-      const status = await until('GET /health', async () => {
+      const status = await waitFor('GET /health', async () => {
         const s = await httpStatus(endpoint!.host, endpoint!.port, '/health');
         return s === 200 ? s : undefined;
       });
@@ -212,14 +199,14 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
       await new Promise((r) => setTimeout(r, 300)); // let the subscription reach the engine
       const id = await runtime.createContainer(spec(image, { env: ['MODE=crash', 'EXIT_CODE=7'] }));
       await runtime.startContainer(id);
-      await until('die event', async () => (events.some((e) => e.containerId === id && e.action === 'die') ? true : undefined));
+      await waitFor('die event', async () => (events.some((e) => e.containerId === id && e.action === 'die') ? true : undefined));
       const actions = events.filter((e) => e.containerId === id).map((e) => e.action);
       expect(actions).toEqual(expect.arrayContaining(['create', 'start', 'die']));
       const die = events.find((e) => e.containerId === id && e.action === 'die');
       expect(die?.labels).toMatchObject(ours);
       expect(Math.abs((die?.time ?? 0) - Date.now())).toBeLessThan(30_000);
 
-      const crashed = await until('exited', async () => {
+      const crashed = await waitFor('exited', async () => {
         const c = await runtime.inspectContainer(id);
         return c?.state === 'exited' ? c : undefined;
       });
@@ -260,13 +247,13 @@ describe.skipIf(!docker)('DockerRuntime against the real engine', () => {
     expect(published.publishesPorts).toBe(true);
     const id = await published.createContainer(spec(image, { publishPort: true }));
     await published.startContainer(id);
-    const observed = await until('published port', async () => {
+    const observed = await waitFor('published port', async () => {
       const c = await published.inspectContainer(id);
       return c?.publishedPort !== undefined ? c : undefined;
     });
     const endpoint = published.replicaEndpoint(observed, 8080);
     expect(endpoint).toEqual({ host: '127.0.0.1', port: observed.publishedPort });
-    await until('GET /health via the published port', async () =>
+    await waitFor('GET /health via the published port', async () =>
       (await httpStatus(endpoint!.host, endpoint!.port, '/health')) === 200 ? true : undefined,
     );
     const listed = await published.listContainers({ [TEST_RUN_LABEL]: runId, [Labels.REPLICA]: observed.labels[Labels.REPLICA] ?? '' });

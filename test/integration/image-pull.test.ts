@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Labels } from '../../src/domain/ownership-labels.js';
 import { engineCall, newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
-import { startTestAgent, tempDir, testConfig, waitFor, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { sweepByLabel } from '../helpers/engine.js';
 import { testDefinition } from '../helpers/test-definition.js';
 
