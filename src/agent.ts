@@ -23,6 +23,7 @@ import { buildStatusView, type AdminStatus } from './admin/status-view.js';
 import { DrainRegistry } from './drain-registry.js';
 import { diffConfig, type ConfigChange } from './config/config-diff.js';
 import type { PlanPolicy } from './domain/replica-planner.js';
+import { DEFAULT_PULL_BACKOFF } from './domain/setup-failure.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -72,6 +73,7 @@ export class Agent {
     const now = deps.now ?? Date.now;
     this.startedAt = now();
     this.policy = {
+      ...DEFAULT_PULL_BACKOFF,
       startBudgetMs: config.health.startBudgetMs,
       failureThreshold: config.health.failureThreshold,
       restart: config.restart,

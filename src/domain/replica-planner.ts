@@ -2,6 +2,7 @@ import type { ObservedContainer } from './observed-container.js';
 import { replicaIndexOf, specHashOf } from './ownership-labels.js';
 import type { ReplicaPhase } from './status-types.js';
 import { afterDeath, failedRetryAt, initialRestartState, isCrashLoop, type RestartPolicy, type RestartState } from './backoff.js';
+import { afterSetupFailure, heldBackBy, setupView, wakeFor, type SetupFailure, type SetupFailureKind, type SetupPolicy } from './setup-failure.js';
 
 /**
  * The pure heart of the deploy engine: desired spec + observed containers + probe results +
@@ -41,9 +42,11 @@ export interface ReplicaMemory {
   lastExit: string | undefined;
   /** Set by the executor once a crash loop's detail (exit code + last log lines) is known. */
   failedReason: string | undefined;
+  /** The last failure before a container ran (pull, create/start, engine, name), until one runs. */
+  setup: SetupFailure | undefined;
 }
 
-export interface PlanPolicy {
+export interface PlanPolicy extends SetupPolicy {
   startBudgetMs: number;
   failureThreshold: number;
   restart: RestartPolicy;
@@ -129,6 +132,7 @@ function freshMemory(specHash: string): ReplicaMemory {
     expectedStop: undefined,
     lastExit: undefined,
     failedReason: undefined,
+    setup: undefined,
   };
 }
 
@@ -202,6 +206,15 @@ export function planService(input: PlanInput): PlanResult {
           view(isReady(old) ? 'ready' : 'starting', 'waiting for its turn in the rolling update', old);
           continue;
         }
+        const holding = heldBackBy(mem.setup, now);
+        if (holding !== undefined) {
+          // The replacement could not be made (e.g. its image does not pull): the old replica keeps serving.
+          const wakeAt = wakeFor(holding);
+          if (wakeAt !== undefined) wake(wakeAt);
+          view(isReady(old) ? 'ready' : 'starting', `rolling update held back: ${setupView(holding, now, policy).reason}`, old);
+          memory.set(i, mem);
+          continue;
+        }
         rolloutSlotFree = false;
         if (input.startFirst) {
           const name = old.name === stableName(input.serviceSlug, i) ? surgeName(input.serviceSlug, i, hash) : stableName(input.serviceSlug, i);
@@ -216,7 +229,16 @@ export function planService(input: PlanInput): PlanResult {
       // Nothing live: dead old containers just go, and a new one is created (after any backoff).
       for (const o of olds) actions.push({ kind: 'remove', index: i, containerId: o.id, reason: 'superseded' });
       const retryAt = failedRetryAt(mem.restart, policy.restart);
-      if (isCrashLoop(mem.restart, policy.restart) && !(retryAt !== undefined && now >= retryAt)) {
+      const holding = heldBackBy(mem.setup, now);
+      if (holding !== undefined) {
+        const setupWake = wakeFor(holding);
+        if (setupWake !== undefined) wake(setupWake);
+        const shown = setupView(holding, now, policy);
+        view(shown.phase, shown.reason, undefined);
+      } else if (mem.setup !== undefined) {
+        actions.push({ kind: 'create', index: i, name: stableName(input.serviceSlug, i), reason: `trying again after: ${mem.setup.reason}` });
+        view('creating', undefined, undefined);
+      } else if (isCrashLoop(mem.restart, policy.restart) && !(retryAt !== undefined && now >= retryAt)) {
         if (retryAt !== undefined) wake(retryAt);
         view('failed', failedText(mem.failedReason ?? mem.lastExit ?? 'failed', retryAt), undefined);
       } else if (now < mem.restart.notBefore) {
@@ -232,6 +254,8 @@ export function planService(input: PlanInput): PlanResult {
     }
 
     if (isRunning(cur)) {
+      // A container runs: whatever held its setup back is over.
+      if (mem.setup !== undefined) mem = { ...mem, setup: undefined };
       const probe = input.probes.get(cur.id);
       const fresh = probe !== undefined && probe.startedAt === cur.startedAt ? probe : undefined;
       const startedAt = timeOf(cur.startedAt, now);
@@ -264,17 +288,29 @@ export function planService(input: PlanInput): PlanResult {
 
     // The current container is not running: never started, failed to start, exited or dead.
     const neverStarted = cur.state === 'created' && !cur.error;
-    if (!neverStarted) {
-      const key = `${cur.id}@${cur.finishedAt ?? ''}@${cur.error ?? ''}`;
-      if (mem.expectedStop === cur.id) {
-        mem = { ...mem, expectedStop: undefined, lastDeath: key };
-      } else if (mem.lastDeath !== key && !cur.error) {
-        // Start failures are counted by the executor when they happen (Docker keeps no timestamps for them).
-        const died = timeOf(cur.finishedAt, now);
-        mem = { ...mem, restart: afterDeath(mem.restart, policy.restart, timeOf(cur.startedAt, died), died, input.random), lastDeath: key, lastExit: exitText(cur), failedReason: undefined };
-      } else if (cur.error && mem.lastExit === undefined) {
-        mem = { ...mem, lastExit: exitText(cur) };
+    if (neverStarted || cur.error) {
+      // It never ran: a setup failure (recorded by the executor) decides, never the crash loop.
+      const holding = heldBackBy(mem.setup, now);
+      if (holding !== undefined) {
+        const setupWake = wakeFor(holding);
+        if (setupWake !== undefined) wake(setupWake);
+        const shown = setupView(holding, now, policy);
+        view(shown.phase, shown.reason, cur);
+      } else {
+        for (const o of olds) if (!isRunning(o)) actions.push({ kind: 'remove', index: i, containerId: o.id, reason: 'superseded' });
+        const reason = mem.setup !== undefined ? `trying again after: ${mem.setup.reason}` : neverStarted ? 'created but not started' : `start failed before: ${cur.error ?? ''}`;
+        actions.push({ kind: 'start', index: i, containerId: cur.id, reason });
+        view('creating', undefined, cur);
       }
+      memory.set(i, mem);
+      continue;
+    }
+    const key = `${cur.id}@${cur.finishedAt ?? ''}@`;
+    if (mem.expectedStop === cur.id) {
+      mem = { ...mem, expectedStop: undefined, lastDeath: key };
+    } else if (mem.lastDeath !== key) {
+      const died = timeOf(cur.finishedAt, now);
+      mem = { ...mem, restart: afterDeath(mem.restart, policy.restart, timeOf(cur.startedAt, died), died, input.random), lastDeath: key, lastExit: exitText(cur), failedReason: undefined };
     }
     const retryAt = failedRetryAt(mem.restart, policy.restart);
     // A retry waits for the failure's log lines to be recorded (the `fail` action) first.
@@ -289,9 +325,9 @@ export function planService(input: PlanInput): PlanResult {
       for (const o of olds) {
         if (!isRunning(o)) actions.push({ kind: 'remove', index: i, containerId: o.id, reason: 'superseded' });
       }
-      const reason = neverStarted ? 'created but not started' : isCrashLoop(mem.restart, policy.restart) ? RETRY_REASON : (mem.lastExit ?? 'stopped');
+      const reason = isCrashLoop(mem.restart, policy.restart) ? RETRY_REASON : (mem.lastExit ?? 'stopped');
       actions.push({ kind: 'start', index: i, containerId: cur.id, reason });
-      view(neverStarted ? 'creating' : 'crashed', neverStarted ? undefined : mem.lastExit, cur);
+      view('crashed', mem.lastExit, cur);
     }
     memory.set(i, mem);
   }
@@ -322,15 +358,27 @@ function stopForRestart(
   };
 }
 
-/** Records a failed start (Docker keeps no timestamps for it), counted like a death at `now`. */
-export function recordStartFailure(
+/**
+ * Records a failure before the replica's container ran (the executor calls it: pull, create, start,
+ * engine, name conflict). Not a death: the crash loop and restart count are untouched.
+ */
+export function recordSetupFailure(
   mem: ReplicaMemory | undefined,
   specHash: string,
+  kind: SetupFailureKind,
   reason: string,
-  policy: RestartPolicy,
+  policy: SetupPolicy,
   now: number,
   random: () => number,
 ): ReplicaMemory {
   const base = mem && mem.specHash === specHash ? mem : freshMemory(specHash);
-  return { ...base, restart: afterDeath(base.restart, policy, now, now, random), lastExit: reason, failedReason: undefined };
+  return { ...base, setup: afterSetupFailure(base.setup, kind, reason, now, policy, random) };
+}
+
+/**
+ * Forgets why a replica failed, so the next pass tries at once (a deploy of a failed service,
+ * `cyberun-agent retry`, new registry credentials). The restart count stays: it counts deaths.
+ */
+export function clearFailures(mem: ReplicaMemory): ReplicaMemory {
+  return { ...mem, restart: { ...initialRestartState, totalRestarts: mem.restart.totalRestarts }, setup: undefined, failedReason: undefined, lastDeath: mem.lastDeath };
 }

@@ -1,10 +1,12 @@
 import type { Logger } from '../log.js';
-import type { PullProgress } from '../runtime/container-runtime.js';
-import { replicaLabels } from '../domain/ownership-labels.js';
-import { recordStartFailure, type Action, type ReplicaMemory } from '../domain/replica-planner.js';
+import type { ContainerCreateRequest, PullProgress } from '../runtime/container-runtime.js';
+import { Labels, replicaIndexOf, replicaLabels, serviceIdOf } from '../domain/ownership-labels.js';
+import { recordSetupFailure, type Action, type ReplicaMemory } from '../domain/replica-planner.js';
+import type { SetupFailureKind } from '../domain/setup-failure.js';
+import type { ObservedContainer } from '../domain/observed-container.js';
 import { bindsFor } from '../domain/volume-policy.js';
 import type { ReplicaPhase } from '../domain/status-types.js';
-import { errorMessage } from '../errors.js';
+import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 const PROGRESS_PUBLISH_MS = 500;
@@ -101,23 +103,30 @@ export class ActionExecutor {
     try {
       await this.ctx.runtime.startContainer(containerId);
     } catch (err) {
-      if (target.specHash) {
-        const reason = errorMessage(err);
-        this.state.memory.set(index, recordStartFailure(this.state.memory.get(index), target.specHash, reason, this.ctx.policy.restart, this.ctx.now(), this.ctx.random));
-      }
+      this.recordSetup(index, target, err, 'start');
       throw err;
     }
   }
 
+  /** Records a failure before the container ran, in the class of its cause (setup-failure.ts). */
+  private recordSetup(index: number, target: WorkerTarget, err: unknown, stage: 'pull' | 'create' | 'start'): void {
+    if (!target.specHash || isAgentError(err, ErrorCodes.ABORTED)) return;
+    const kind = setupFailureKind(err, stage);
+    const { ctx } = this;
+    this.state.memory.set(index, recordSetupFailure(this.state.memory.get(index), target.specHash, kind, errorMessage(err), ctx.policy, ctx.now(), ctx.random));
+  }
+
   /**
    * Allocate GPUs, ensure the image, create, start. Returns false when the replica must wait for
-   * GPUs (the GpuBook wakes every worker when GPUs are released). Any other failure is recorded
-   * like a crash, so a broken image or registry backs off instead of looping hot.
+   * GPUs (the GpuBook wakes every worker when GPUs are released). Any other failure is recorded in
+   * the class of its cause, so a registry blip retries patiently and a broken image backs off
+   * instead of looping hot; none of them counts as a restart.
    */
   private async create(action: Extract<Action, { kind: 'create' }>, target: WorkerTarget, log: Logger): Promise<boolean> {
     const { ctx } = this;
     const definition = target.definition;
     if (!definition?.docker_image || !target.specHash) return false;
+    const image = definition.docker_image;
     const claim = ctx.gpus.reserve(this.serviceId, definition.service_slug, action.index, definition.gpu_count);
     if (claim.kind !== 'allocated') {
       if (!this.state.pendingGpus.has(action.index)) log.info({ reason: claim.reason }, 'replica waits for GPUs');
@@ -126,29 +135,16 @@ export class ActionExecutor {
     }
     this.state.pendingGpus.delete(action.index);
     let createdId: string;
+    let stage: 'pull' | 'create' = 'pull';
     try {
-      if (!(await ctx.runtime.hasImage(definition.docker_image))) {
-        const startedAt = ctx.now();
-        this.state.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
-        log.info({ image: definition.docker_image }, 'pulling image');
-        await ctx.runtime.pullImage(definition.docker_image, {
-          ...ctx.pull,
-          onProgress: (p) => {
-            this.state.transient.set(action.index, { phase: 'pulling', reason: `pulling ${definition.docker_image}`, pull: { ...p, startedAt } });
-            // The engine reports progress many times a second; status (and its tunnel frame) at most every 500 ms.
-            if (ctx.now() - this.progressPublishedAt >= PROGRESS_PUBLISH_MS) {
-              this.progressPublishedAt = ctx.now();
-              this.publishNow();
-            }
-          },
-        });
-      }
+      if (!(await ctx.runtime.hasImage(image))) await this.pull(action.index, image, log);
+      stage = 'create';
       this.state.transient.set(action.index, { phase: 'creating', reason: undefined });
       const { env, dropped } = ctx.gpus.environment(definition.env_config);
       if (dropped.length > 0) log.warn({ dropped }, 'env_config variables that control GPU access are ignored (GPUs come from gpu_count)');
-      const id = await ctx.runtime.createContainer({
+      const request: ContainerCreateRequest = {
         name: action.name,
-        image: definition.docker_image,
+        image,
         env,
         labels: replicaLabels({
           agentId: ctx.agentId,
@@ -163,17 +159,100 @@ export class ActionExecutor {
         network: ctx.network,
         publishPort: ctx.runtime.publishesPorts,
         gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },
-      });
+      };
+      const id = await this.createResolvingName(request, log);
       ctx.gpus.bind(this.serviceId, action.index, id);
       log.info({ container: id, name: action.name, gpus: claim.gpuIds, reason: action.reason }, 'created replica');
       createdId = id;
     } catch (err) {
-      this.state.memory.set(action.index, recordStartFailure(this.state.memory.get(action.index), target.specHash, errorMessage(err), ctx.policy.restart, ctx.now(), ctx.random));
+      this.recordSetup(action.index, target, err, stage);
       throw err;
     } finally {
       ctx.gpus.unreserve(this.serviceId, action.index);
     }
     await this.startOrRecord(action.index, createdId, target);
     return true;
+  }
+
+  private async pull(index: number, image: string, log: Logger): Promise<void> {
+    const { ctx } = this;
+    const startedAt = ctx.now();
+    this.state.transient.set(index, { phase: 'pulling', reason: `pulling ${image}`, pull: { currentBytes: 0, totalBytes: 0, layers: 0, layersDone: 0, startedAt } });
+    this.publishNow();
+    log.info({ image }, 'pulling image');
+    await ctx.runtime.pullImage(image, {
+      ...ctx.pull,
+      onProgress: (p) => {
+        this.state.transient.set(index, { phase: 'pulling', reason: `pulling ${image}`, pull: { ...p, startedAt } });
+        // The engine reports progress many times a second; status (and its tunnel frame) at most every 500 ms.
+        if (ctx.now() - this.progressPublishedAt >= PROGRESS_PUBLISH_MS) {
+          this.progressPublishedAt = ctx.now();
+          this.publishNow();
+        }
+      },
+    });
+  }
+
+  /**
+   * Creates the container; when its name is taken by a container of this agent that is no desired
+   * replica of a desired service (left by a service deleted and created again under the same slug
+   * while the agent was away, or by a reset state dir), that container is removed at once and the
+   * create is tried once more. A holder that is not this agent's is never touched: the create fails
+   * with DOCKER_CONFLICT and a message naming it.
+   */
+  private async createResolvingName(request: ContainerCreateRequest, log: Logger): Promise<string> {
+    const { runtime } = this.ctx;
+    try {
+      return await runtime.createContainer(request);
+    } catch (err) {
+      if (!isAgentError(err, ErrorCodes.DOCKER_CONFLICT)) throw err;
+      const holder = await runtime.inspectContainer(request.name);
+      if (holder === undefined) return await runtime.createContainer(request);
+      const verdict = this.judgeNameHolder(holder);
+      if (verdict !== undefined) throw new AgentError(ErrorCodes.DOCKER_CONFLICT, `the name ${request.name} is held by container ${holder.id.slice(0, 12)}, ${verdict}`, { cause: err });
+      log.warn({ container: holder.id, name: request.name, heldBy: serviceIdOf(holder) }, 'removing a leftover container of this agent that holds the replica name');
+      this.ctx.prober.forget(holder.id);
+      await runtime.stopContainer(holder.id, this.ctx.stopTimeoutMs);
+      await runtime.removeContainer(holder.id);
+      this.ctx.gpus.release(holder.id);
+      return await runtime.createContainer(request);
+    }
+  }
+
+  /** Why a name holder must be left alone, or undefined when it is a leftover of this agent. */
+  private judgeNameHolder(holder: ObservedContainer): string | undefined {
+    const { ctx } = this;
+    if (holder.labels[Labels.MANAGED] !== 'true' || holder.labels[Labels.AGENT_ID] !== ctx.agentId) {
+      const owner = holder.labels[Labels.AGENT_ID];
+      return owner !== undefined && holder.labels[Labels.MANAGED] === 'true'
+        ? `which belongs to another agent ("${owner}"): this agent never touches it; remove or rename it, or give the agents distinct hosts`
+        : 'which this agent does not manage: it is never touched; rename or remove it (docker rename / docker rm) so the replica can be created';
+    }
+    const serviceId = serviceIdOf(holder);
+    const desired = serviceId === undefined ? undefined : ctx.desiredService(serviceId);
+    const index = replicaIndexOf(holder);
+    if (desired !== undefined && desired.definition.service_type === 'deployed' && index >= 0 && index < desired.definition.replica_count) {
+      return `a replica of the desired service ${desired.definition.service_slug} (${serviceId}): waiting for it to go`;
+    }
+    return undefined;
+  }
+}
+
+/** The failure class of an error met at `stage` (setup-failure.ts); branches on our codes only. */
+export function setupFailureKind(err: unknown, stage: 'pull' | 'create' | 'start'): SetupFailureKind {
+  if (!isAgentError(err)) return 'start';
+  switch (err.code) {
+    case ErrorCodes.DOCKER_UNAVAILABLE:
+    case ErrorCodes.DOCKER_TIMEOUT:
+    case ErrorCodes.DOCKER_TLS:
+      return 'engine';
+    case ErrorCodes.IMAGE_PULL_FAILED:
+    case ErrorCodes.IMAGE_PULL_STALLED:
+    case ErrorCodes.IMAGE_PULL_TIMEOUT:
+      return err.retryable ? 'pull-transient' : 'pull-definitive';
+    case ErrorCodes.DOCKER_CONFLICT:
+      return stage === 'create' ? 'name-conflict' : 'start';
+    default:
+      return 'start';
   }
 }

@@ -16,7 +16,7 @@ import type { WorkerContext, WorkerTarget } from './worker-context.js';
 /** How long stop() waits for reconcile passes in progress. */
 const STOP_WAIT_MS = 5_000;
 
-export interface ReconcilerOptions extends Omit<WorkerContext, 'prober' | 'gpus' | 'publish'> {
+export interface ReconcilerOptions extends Omit<WorkerContext, 'prober' | 'gpus' | 'publish' | 'desiredService'> {
   store: DesiredStore | undefined;
   gpuDevices: () => GpuDevice[];
   health: { intervalMs: number; timeoutMs: number; failureThreshold: number };
@@ -64,7 +64,7 @@ export class Reconciler implements AgentCore {
       onChange: (containerId) => this.kickByContainer(containerId),
     });
     this.gpus = new GpuBook(options.gpuDevices, () => this.kickAll());
-    this.ctx = { ...options, prober: this.prober, gpus: this.gpus, publish: (id, replicas) => this.publish(id, replicas) };
+    this.ctx = { ...options, prober: this.prober, gpus: this.gpus, publish: (id, replicas) => this.publish(id, replicas), desiredService: (id) => this.desiredService(id) };
   }
 
   /** Connects to the engine, restores the last desired set from disk, adopts what runs. */

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import type { ServiceDefinition } from '../service-definition/types.js';
+import type { DesiredService, ServiceDefinition } from '../service-definition/types.js';
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { PlanPolicy } from '../domain/replica-planner.js';
 import type { ReplicaStatus } from '../domain/status-types.js';
@@ -24,6 +24,8 @@ export interface WorkerContext {
   gpuDeviceStyle: 'device-ids' | 'cdi';
   now: () => number;
   random: () => number;
+  /** The desired definition of any service (to judge a container holding a replica's name). */
+  desiredService: (serviceId: string) => DesiredService | undefined;
   /** Called after every pass with the replica statuses (the reconciler aggregates and publishes). */
   publish: (serviceId: string, replicas: ReplicaStatus[]) => void;
 }

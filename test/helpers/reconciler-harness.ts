@@ -4,6 +4,7 @@ import type { DesiredStore } from '../../src/reconcile/desired-store.js';
 import { Reconciler, type ReconcilerOptions } from '../../src/reconcile/reconciler.js';
 import type { ContainerRuntime } from '../../src/runtime/container-runtime.js';
 import { testConfig } from './agent-harness.js';
+import { DEFAULT_PULL_BACKOFF } from '../../src/domain/setup-failure.js';
 
 /** A desired-state store that has nothing on disk and keeps nothing. */
 export const noStore = { load: async () => undefined, save: async () => undefined } as unknown as DesiredStore;
@@ -21,7 +22,7 @@ export function componentReconciler(runtime: ContainerRuntime, over: { agentId: 
     logger: silentLogger(),
     network: 'n',
     host: () => ({ labels: [], gpus, allowedRoots: [] }),
-    policy: { startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart },
+    policy: { ...DEFAULT_PULL_BACKOFF, startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart },
     pull: c.pull,
     stopTimeoutMs: 1_000,
     orphanGraceMs: 60_000,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planService, recordStartFailure, stableName, surgeName, type PlanInput, type ProbeView, type ReplicaMemory } from '../../../src/domain/replica-planner.js';
+import { clearFailures, planService, recordSetupFailure, stableName, surgeName, type PlanInput, type ProbeView, type ReplicaMemory } from '../../../src/domain/replica-planner.js';
 import type { ObservedContainer } from '../../../src/domain/observed-container.js';
 import { Labels } from '../../../src/domain/ownership-labels.js';
 
@@ -44,7 +44,7 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     containers: [],
     probes: new Map(),
     memory: new Map(),
-    policy: { startBudgetMs: 20 * 60_000, failureThreshold: 3, restart: { backoffBaseMs: 1_000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 0 } },
+    policy: { pullBackoffBaseMs: 10_000, pullBackoffCapMs: 300_000, startBudgetMs: 20 * 60_000, failureThreshold: 3, restart: { backoffBaseMs: 1_000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 0 } },
     startFirst: true,
     ...over,
   };
@@ -170,21 +170,21 @@ describe('planService', () => {
       [20, 0.999, 299_700],
     ])('after %i earlier restarts the delay is random * min(cap, base*2^n): random %f → %i ms', (earlier, rnd, delay) => {
       const c = exited();
-      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: earlier, notBefore: 0, totalRestarts: earlier }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: earlier, notBefore: 0, totalRestarts: earlier }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined, setup: undefined }]]);
       const r = planService(input({ desired: one, containers: [c], memory, random: () => rnd, policy: { ...input().policy, restart: { ...input().policy.restart, crashLoopLimit: 100 } } }));
       expect(r.memory.get(0)?.restart.notBefore).toBe(T0 - 1_000 + delay);
     });
 
     it('a run longer than the stable period resets the count', () => {
       const c = exited({ startedAt: iso(T0 - 3_600_000) });
-      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 9 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 9 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined, setup: undefined }]]);
       const r = planService(input({ desired: one, containers: [c], memory }));
       expect(r.memory.get(0)?.restart).toMatchObject({ restarts: 1, totalRestarts: 10 });
     });
 
     it('a crash loop becomes failed, asks once for the logs, and never restarts hot', () => {
       const c = exited();
-      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 4 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined }]]);
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 4, notBefore: 0, totalRestarts: 4 }, lastDeath: undefined, expectedStop: undefined, lastExit: undefined, failedReason: undefined, setup: undefined }]]);
       const r = planService(input({ desired: one, containers: [c], memory }));
       expect(r.actions).toEqual([{ kind: 'fail', index: 0, containerId: c.id, exit: 'exited with code 3' }]);
       expect(r.replicas[0]?.phase).toBe('failed');
@@ -201,7 +201,7 @@ describe('planService', () => {
       const retrying = (over: Partial<PlanInput>) => input({ desired: one, policy: { ...input().policy, restart: { ...input().policy.restart, failedRetryMs: RETRY } }, ...over });
       /** Memory of a replica failed after 5 restarts, the death of `c` (if any) already counted. */
       const looping = (failedReason: string | undefined, c?: ObservedContainer) =>
-        new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 5, notBefore: T0 - 500, totalRestarts: 5 }, lastDeath: c ? `${c.id}@${c.finishedAt ?? ''}@` : undefined, expectedStop: undefined, lastExit: 'exited with code 3', failedReason }]]);
+        new Map<number, ReplicaMemory>([[0, { specHash: H, restart: { restarts: 5, notBefore: T0 - 500, totalRestarts: 5 }, lastDeath: c ? `${c.id}@${c.finishedAt ?? ''}@` : undefined, expectedStop: undefined, lastExit: 'exited with code 3', failedReason, setup: undefined }]]);
 
       it('a failed replica says when it is tried next, and wakes the worker then', () => {
         const c = exited();
@@ -255,18 +255,20 @@ describe('planService', () => {
     });
 
     it('a new spec starts from a clean slate', () => {
-      const memory = new Map<number, ReplicaMemory>([[0, { specHash: OLD, restart: { restarts: 5, notBefore: T0 + 10_000, totalRestarts: 5 }, lastDeath: undefined, expectedStop: undefined, lastExit: 'x', failedReason: 'y' }]]);
+      const memory = new Map<number, ReplicaMemory>([[0, { specHash: OLD, restart: { restarts: 5, notBefore: T0 + 10_000, totalRestarts: 5 }, lastDeath: undefined, expectedStop: undefined, lastExit: 'x', failedReason: 'y', setup: undefined }]]);
       const r = planService(input({ desired: one, memory }));
       expect(kinds(r)).toEqual(['create:0']);
     });
 
-    it('a failed start (Docker keeps no timestamps) is counted by recordStartFailure and backs off', () => {
+    it('a failed start backs off in its own class: no restart counted, never the crash loop', () => {
       const c = container(0, { state: 'created', startedAt: '0001-01-01T00:00:00Z', error: 'could not select device driver "" with capabilities: [[gpu]]', exitCode: 128 });
-      const mem = recordStartFailure(undefined, H, 'start failed', input().policy.restart, T0, () => 0.5);
+      const mem = recordSetupFailure(undefined, H, 'start', 'start container x failed: could not select device driver', input().policy, T0, () => 0.5);
       const r = planService(input({ desired: one, containers: [c], memory: new Map([[0, mem]]) }));
       expect(r.actions).toEqual([]);
-      expect(r.replicas[0]?.phase).toBe('backoff');
-      expect(r.replicas[0]?.reason).toContain('start failed');
+      expect(r.replicas[0]).toMatchObject({ phase: 'backoff', restartCount: 0, reason: expect.stringContaining('could not select device driver') });
+      expect(r.wakeAt).toBe(mem.setup?.retryAt);
+      const due = planService(input({ desired: one, containers: [c], memory: new Map([[0, mem]]), now: mem.setup!.retryAt }));
+      expect(due.actions).toEqual([{ kind: 'start', index: 0, containerId: c.id, reason: expect.stringContaining('trying again after') }]);
     });
 
     it('a container created but never started (agent died in between) is started', () => {
@@ -309,6 +311,94 @@ describe('planService', () => {
       const c = container(0, { startedAt: iso(T0 - 1_000) });
       const r = planService(input({ desired: one, containers: [c], probes: new Map([[c.id, { startedAt: iso(T0 - 90_000), ready: true, everReady: true, consecutiveFailures: 0, lastError: undefined }]]) }));
       expect(r.replicas[0]?.phase).toBe('starting');
+    });
+  });
+  describe('failures before a container ran (setup-failure.ts)', () => {
+    const one = { replicaCount: 1, specHash: H, healthPath: '/health' };
+    const policy = input().policy;
+    const failedRetry = { ...policy, restart: { ...policy.restart, failedRetryMs: 300_000 } };
+    const after = (kind: Parameters<typeof recordSetupFailure>[2], times: number, p = policy) => {
+      let mem: ReplicaMemory | undefined;
+      for (let i = 0; i < times; i++) mem = recordSetupFailure(mem, H, kind, `pull of image "reg:5000/app:1" failed: ${kind}`, p, T0, () => 0.5);
+      return new Map([[0, mem!]]);
+    };
+
+    it.each([
+      [1, 10_000],
+      [2, 20_000],
+      [3, 40_000],
+      [6, 300_000],
+      [12, 300_000],
+    ])('a transient pull failure #%i waits %i ms (10 s doubling, capped at 5 min), shown as pulling, never failed', (times, delay) => {
+      const memory = after('pull-transient', times);
+      expect(memory.get(0)?.setup?.retryAt).toBe(T0 + delay);
+      const r = planService(input({ desired: one, memory }));
+      expect(r.actions).toEqual([]);
+      expect(r.replicas[0]).toMatchObject({ phase: 'pulling', restartCount: 0, reason: `pull of image "reg:5000/app:1" failed: pull-transient; retrying in ${delay / 1000} s` });
+      expect(r.wakeAt).toBe(T0 + delay);
+      const due = planService(input({ desired: one, memory, now: T0 + delay }));
+      expect(due.actions).toEqual([{ kind: 'create', index: 0, name: 'cyberun-web-0', reason: expect.stringContaining('trying again after') }]);
+    });
+
+    it('a definitive pull failure fails the replica at once and is tried again on restart.failed_retry', () => {
+      const memory = after('pull-definitive', 1, failedRetry);
+      const r = planService(input({ desired: one, memory, policy: failedRetry }));
+      expect(r.actions).toEqual([]);
+      expect(r.replicas[0]).toMatchObject({ phase: 'failed', restartCount: 0, reason: expect.stringContaining(`next try at ${iso(T0 + 300_000)}`) });
+      expect(r.wakeAt).toBe(T0 + 300_000);
+      expect(planService(input({ desired: one, memory, policy: failedRetry, now: T0 + 300_000 })).actions.map((a) => a.kind)).toEqual(['create']);
+    });
+
+    it('with restart.failed_retry 0 a definitive pull failure waits for an outside event (deploy, retry)', () => {
+      const memory = after('pull-definitive', 1);
+      const r = planService(input({ desired: one, memory, now: T0 + 86_400_000 }));
+      expect(r.actions).toEqual([]);
+      expect(r.wakeAt).toBeUndefined();
+      expect(r.replicas[0]?.reason).toContain('cyberun-agent retry');
+      const cleared = new Map([[0, clearFailures(memory.get(0)!)]]);
+      expect(planService(input({ desired: one, memory: cleared })).actions.map((a) => a.kind)).toEqual(['create']);
+    });
+
+    it.each([
+      ['engine', 'backoff'],
+      ['name-conflict', 'pending'],
+    ] as const)('%s failures back off for ever as %s: never failed, however many', (kind, phase) => {
+      const r = planService(input({ desired: one, memory: after(kind, 50) }));
+      expect(r.replicas[0]).toMatchObject({ phase, restartCount: 0 });
+    });
+
+    it('start failures fail the replica after crash_loop_limit in a row, without counting restarts', () => {
+      const below = planService(input({ desired: one, memory: after('start', 4) }));
+      expect(below.replicas[0]).toMatchObject({ phase: 'backoff', restartCount: 0 });
+      const at = planService(input({ desired: one, memory: after('start', 5, failedRetry), policy: failedRetry }));
+      expect(at.replicas[0]).toMatchObject({ phase: 'failed', restartCount: 0, reason: expect.stringMatching(/^could not start 5 times in a row \(next try at /) });
+    });
+
+    it('a failure of another kind counts from 1 again', () => {
+      let mem = recordSetupFailure(undefined, H, 'start', 'x', policy, T0, () => 0.5);
+      mem = recordSetupFailure(mem, H, 'start', 'x', policy, T0, () => 0.5);
+      mem = recordSetupFailure(mem, H, 'pull-transient', 'y', policy, T0, () => 0.5);
+      expect(mem.setup).toMatchObject({ kind: 'pull-transient', attempts: 1 });
+    });
+
+    it('a running container clears the setup failure', () => {
+      const c = container(0);
+      const r = planService(input({ desired: one, containers: [c], memory: after('pull-transient', 3) }));
+      expect(r.memory.get(0)?.setup).toBeUndefined();
+    });
+
+    it('a rolling update whose new image does not pull keeps the old replica serving and does not loop', () => {
+      const old = container(0, { hash: OLD });
+      const memory = after('pull-transient', 2);
+      const r = planService(input({ desired: one, containers: [old], probes: new Map([ready(old)]), memory }));
+      expect(r.actions).toEqual([]);
+      expect(r.replicas[0]).toMatchObject({ phase: 'ready', containerId: old.id, reason: expect.stringContaining('rolling update held back') });
+      expect(r.wakeAt).toBe(T0 + 20_000);
+    });
+
+    it('clearFailures keeps the restart count but forgets the crash loop', () => {
+      const mem: ReplicaMemory = { specHash: H, restart: { restarts: 5, notBefore: T0 + 9_000, totalRestarts: 7 }, lastDeath: 'k', expectedStop: undefined, lastExit: 'x', failedReason: 'y', setup: undefined };
+      expect(clearFailures(mem)).toMatchObject({ restart: { restarts: 0, notBefore: 0, totalRestarts: 7 }, failedReason: undefined, setup: undefined });
     });
   });
 });
