@@ -108,11 +108,19 @@ function parseIntParam(raw: string | null, fallback: number, min: number, max: n
   return n;
 }
 
-/** One page of `items` with Cyberun's `page_meta`. */
-export function paginate<T>(items: readonly T[], page: Page): { data: T[]; page_meta: { current_page: number; per_page: number; total_count: number } } {
+export interface PageMeta {
+  current_page: number;
+  per_page: number;
+  total_count: number;
+}
+
+/**
+ * One page of `items` under `listKey`, with Cyberun's `page_meta`. The list's key is the caller's:
+ * Cyberun's reference names it for the agents list (`agent_list`); the container lists keep the
+ * project's `data` (docs/gateway.md, "Fidelity to Cyberun's public reference").
+ */
+export function paginate<K extends string, T>(listKey: K, items: readonly T[], page: Page): { [P in K]: T[] } & { page_meta: PageMeta } {
   const start = (page.currentPage - 1) * page.perPage;
-  return {
-    data: items.slice(start, start + page.perPage),
-    page_meta: { current_page: page.currentPage, per_page: page.perPage, total_count: items.length },
-  };
+  const list = { [listKey]: items.slice(start, start + page.perPage) } as { [P in K]: T[] };
+  return { ...list, page_meta: { current_page: page.currentPage, per_page: page.perPage, total_count: items.length } };
 }

@@ -1,4 +1,5 @@
 import type { ConnectedAgent } from './agent-hub.js';
+import { gpuDeviceRecord, type AgentRecord } from './agent-view.js';
 import { ok, paginate, parsePage, type HttpResult } from './http-io.js';
 import type { ServicePlacement } from './placement.js';
 import type { Route, RouteContext } from './router.js';
@@ -36,7 +37,10 @@ export function agentStatus(input: {
   return input.placed.length > 0 ? 'busy' : 'idle';
 }
 
-/** GET /api/v1/agents: connected agents only, ordered by agent_id, paginated. */
+/**
+ * GET /api/v1/agents and its runtime alias GET /api/v1/r/agents (one answer for both): connected
+ * agents only, ordered by agent_id, paginated, as `{agent_list, page_meta}` with VRAM in bytes.
+ */
 export function agentRoutes(deps: AgentRoutesDeps): Route[] {
   const list = (ctx: RouteContext): HttpResult => {
     const page = parsePage(ctx.query);
@@ -46,7 +50,7 @@ export function agentRoutes(deps: AgentRoutesDeps): Route[] {
     const rows = deps
       .agents()
       .sort((a, b) => (a.hello.agent_id < b.hello.agent_id ? -1 : a.hello.agent_id > b.hello.agent_id ? 1 : 0))
-      .map((agent) => {
+      .map((agent): AgentRecord => {
         const id = agent.hello.agent_id;
         const placed = deployed.flatMap((s) => {
           const replicas = deps.placementOf(s.id)?.assignments.find((a) => a.agentId === id)?.replicas;
@@ -75,10 +79,13 @@ export function agentRoutes(deps: AgentRoutesDeps): Route[] {
           running_count: hb?.running_count ?? 0,
           platform_arch: agent.hello.platform_arch,
           connected_at: new Date(agent.connectedAt).toISOString(),
-          system_stats: { gpu_devices: hb?.gpu_devices ?? agent.hello.gpu_devices },
+          system_stats: { gpu_devices: (hb?.gpu_devices ?? agent.hello.gpu_devices).map(gpuDeviceRecord) },
         };
       });
-    return ok(paginate(rows, page.page));
+    return ok(paginate('agent_list', rows, page.page));
   };
-  return [{ method: 'GET', pattern: '/api/v1/agents', handler: list }];
+  return [
+    { method: 'GET', pattern: '/api/v1/agents', handler: list },
+    { method: 'GET', pattern: '/api/v1/r/agents', handler: list },
+  ];
 }

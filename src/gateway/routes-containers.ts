@@ -47,7 +47,7 @@ export function containerRoutes(deps: ContainerRoutesDeps): Route[] {
   const list = (ctx: RouteContext, view: typeof serviceRecord): HttpResult => {
     const page = parsePage(ctx.query);
     if (!page.ok) return page.result;
-    return ok(paginate(store.list().map((s) => view(s, status)), page.page));
+    return ok(paginate('data', store.list().map((s) => view(s, status)), page.page));
   };
 
   const getOne = (ctx: RouteContext): HttpResult => {

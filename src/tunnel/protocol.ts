@@ -41,7 +41,10 @@ function maybe<T extends z.ZodType>(schema: T) {
 const label = z.string().min(1).max(253);
 const agentId = z.string().min(1).max(253);
 
-/** One GPU as the gateway's agent list shows it. vram in MiB; null when unknown. */
+/**
+ * One GPU as the agent reports it: vram in MiB (null when unknown), device_type the vendor in lower
+ * case. The gateway's REST API converts to Cyberun's bytes and names (gateway/agent-view.ts).
+ */
 export const gpuDeviceWire = z.object({
   device_name: z.string(),
   device_type: z.string(),

@@ -208,7 +208,9 @@ describe('local gateway REST API', () => {
     expect((await api('GET', '/containers?per_page=101')).body.error_message).toMatch(/per_page/);
     expect((await api('GET', '/containers?current_page=0')).status).toBe(400);
     expect((await api('GET', '/agents?per_page=abc')).status).toBe(400);
-    expect((await api('GET', '/agents')).body).toEqual({ data: [], page_meta: { current_page: 1, per_page: 20, total_count: 0 } });
+    expect((await api('GET', '/agents')).body).toEqual({ agent_list: [], page_meta: { current_page: 1, per_page: 20, total_count: 0 } });
+    expect((await api('GET', '/r/agents')).body).toEqual({ agent_list: [], page_meta: { current_page: 1, per_page: 20, total_count: 0 } });
+    expect((await api('GET', '/r/agents?per_page=101')).body).toEqual({ error_message: 'per_page 101 must be an integer from 1 to 100' });
   });
 
   it.each([

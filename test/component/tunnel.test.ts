@@ -102,7 +102,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     expect(core.lastApplied()?.source).toBe('gateway');
 
     const agents = await api('GET', '/agents');
-    expect(agents.body.data).toMatchObject([
+    expect(agents.body.agent_list).toMatchObject([
       {
         agent_id: 'host-a',
         agent_status: 'idle',
@@ -110,7 +110,8 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
         agent_version: '0.1.0-test',
         platform_arch: 'linux/amd64',
         gpu_capacity: 1,
-        system_stats: { gpu_devices: [{ device_name: 'NVIDIA H100 80GB HBM3', device_type: 'nvidia', vram_total: 81559, vram_free: 80000 }] },
+        // The hello's MiB and vendor name, in Cyberun's bytes and device type.
+        system_stats: { gpu_devices: [{ device_name: 'NVIDIA H100 80GB HBM3', device_type: 'cuda', vram_total: 81559 * 1048576, vram_free: 80000 * 1048576 }] },
       },
     ]);
 
@@ -125,7 +126,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     await waitFor('running', async () => (await runtime('llm')).service_status === 'running');
     const detail = (await runtime('llm')).status_detail as { agents: { agent_id: string; state: string; replicas: { phase: string }[] }[] };
     expect(detail.agents).toMatchObject([{ agent_id: 'host-a', state: 'running', replicas: [{ phase: 'ready' }] }]);
-    await waitFor('busy agent', async () => ((await api('GET', '/agents')).body.data as { agent_status: string }[])[0]?.agent_status === 'busy');
+    await waitFor('busy agent', async () => ((await api('GET', '/agents')).body.agent_list as { agent_status: string }[])[0]?.agent_status === 'busy');
 
     await api('POST', `/containers/${id}/undeploy`);
     await waitFor('sync without it', () => core.lastApplied()?.services.length === 0);
@@ -233,7 +234,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     expect(raw.readyState).toBe(WebSocket.OPEN);
     expect(good.client.currentState().kind).toBe('connected');
     expect(good.states.length).toBe(goodStates);
-    const listed = ((await api('GET', '/agents')).body.data as { agent_id: string }[]).map((a) => a.agent_id);
+    const listed = ((await api('GET', '/agents')).body.agent_list as { agent_id: string }[]).map((a) => a.agent_id);
     expect(listed).toEqual(['host-good', 'raw']);
   });
 
@@ -256,7 +257,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     const refused = bad.states.find((s) => s.kind === 'disconnected');
     expect(refused?.kind === 'disconnected' && refused.reason).toMatch(/refused the agent key \(HTTP 401: agent key rejected.*\): check the ak- key/);
     await waitFor('good agent connected', () => good.client.currentState().kind === 'connected');
-    const listed = ((await api('GET', '/agents')).body.data as { agent_id: string }[]).map((a) => a.agent_id);
+    const listed = ((await api('GET', '/agents')).body.agent_list as { agent_id: string }[]).map((a) => a.agent_id);
     expect(listed).toEqual(['host-ok']);
   });
 
@@ -291,7 +292,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     labels.push('zone-b');
     a.client.refreshHello('test: labels changed');
     await waitFor('placed on host-a', () => a.core.lastApplied()?.services.some((s) => s.id === id));
-    const listed = (await api('GET', '/agents')).body.data as { agent_id: string; agent_labels: string[] }[];
+    const listed = (await api('GET', '/agents')).body.agent_list as { agent_id: string; agent_labels: string[] }[];
     expect(listed).toMatchObject([{ agent_id: 'host-a', agent_labels: ['zone-a', 'zone-b'] }]);
     expect(a.states.filter((s) => s.kind === 'connected')).toHaveLength(1);
     expect(a.states.some((s) => s.kind === 'disconnected')).toBe(false);

@@ -116,7 +116,7 @@ describe.skipIf(!docker)('agent shutdown e2e: SIGTERM during a proxied 1 GiB dow
     gateway = await startGateway({ port: 0, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 500 });
     start();
     await waitFor('the agent connected to the gateway', async () => {
-      const agents = (await api('GET', '/agents')).body['data'] as Array<{ agent_id: string }>;
+      const agents = (await api('GET', '/agents')).body['agent_list'] as Array<{ agent_id: string }>;
       return agents.some((a) => a.agent_id === agentId);
     }, 60_000).catch(withOutput);
     for (const [slug, image] of [[NODE, 'cyberun-test/node-http:1'], [BUSY, 'cyberun-test/busybox-http:1']] as const) {

@@ -144,8 +144,8 @@ describe.skipIf(!docker)('local gateway + agent + real Docker, end to end', () =
     const a = agents[0]!;
     const b = await startAgent('b', ['zone-b', 'fast-disk']);
     await waitFor('two agents connected', async () => {
-      const r = await api.call<{ data: unknown[] }>('GET', '/agents');
-      return r.body.data.length === 2;
+      const r = await api.call<{ agent_list: unknown[] }>('GET', '/agents');
+      return r.body.agent_list.length === 2;
     });
     const created = await api.create({ service_slug: 'needs-b', display_name: 'B only', docker_image: 'cyberun-test/busybox-http:1', required_labels: ['fast-disk'], replica_count: 2 });
     await api.deploy(created.body.id);
@@ -171,7 +171,7 @@ describe.skipIf(!docker)('local gateway + agent + real Docker, end to end', () =
     expect(change.live).toContain('agent_labels');
     const running = await status('needs-h100', 'running');
     expect(await containersOf(b, running.id)).toHaveLength(1);
-    const listed = (await api.call<{ data: { agent_id: string; agent_labels: string[] }[] }>('GET', '/agents')).body.data;
+    const listed = (await api.call<{ agent_list: { agent_id: string; agent_labels: string[] }[] }>('GET', '/agents')).body.agent_list;
     expect(listed.find((x) => x.agent_id === b.config.agentId)?.agent_labels).toContain('gpu-h100');
     // A new hello on the open connection, not a reconnect.
     expect(b.agent.tunnel?.currentState()).toEqual(tunnelBefore);
