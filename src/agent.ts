@@ -245,6 +245,7 @@ export class Agent {
       status: () => this.statusView(),
       ready: () => this.started,
       metrics: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.text() }),
+      retry: (slug) => this.reconciler.retry(slug),
       logger: this.deps.logger.child({ component: 'admin' }),
     });
   }

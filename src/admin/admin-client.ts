@@ -7,9 +7,14 @@ import { describeAdminAddress, type AdminAddress } from '../config/admin-listen.
  * AgentError(UPSTREAM) naming the address when nothing answers within `timeoutMs`.
  */
 export function adminGet(address: Exclude<AdminAddress, { kind: 'off' }>, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  return adminCall(address, 'GET', path, timeoutMs);
+}
+
+/** Like adminGet, with any method (the admin endpoint's actions are POSTs). */
+export function adminCall(address: Exclude<AdminAddress, { kind: 'off' }>, method: 'GET' | 'POST', path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
-    const req = request({ ...target, method: 'GET', path, timeout: timeoutMs, headers: { accept: '*/*' } }, (res) => {
+    const req = request({ ...target, method, path, timeout: timeoutMs, headers: { accept: '*/*' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

@@ -14,6 +14,8 @@ export interface AdminServerOptions {
   /** False while the agent is still starting: /healthz answers 503 "starting" until it is true. */
   ready: () => boolean;
   metrics: () => Promise<{ contentType: string; text: string }>;
+  /** Tries the failed replicas of a service again (POST /services/{slug}/retry); false: unknown slug. */
+  retry: (slug: string) => boolean;
   logger: Logger;
 }
 
@@ -28,10 +30,11 @@ export interface AdminServer {
 /**
  * The local admin endpoint: `GET /healthz` (200 "ok" once the agent has started: engine reached,
  * state restored, tunnel dialing; 503 "starting" before), `GET /status` (JSON,
- * see status-view.ts), `GET /metrics` (Prometheus text). Read-only; no authentication, so it only
- * ever listens where other hosts cannot reach it: a unix socket made mode 0600 (its directory 0700
- * when created here) or a loopback TCP address (any local user can read it then: use the socket on
- * shared hosts).
+ * see status-view.ts), `GET /metrics` (Prometheus text), and one action, `POST
+ * /services/{slug}/retry` (try failed replicas again now; harmless: it only shortens a backoff). No
+ * authentication, so it only ever listens where other hosts cannot reach it: a unix socket made
+ * mode 0600 (its directory 0700 when created here) or a loopback TCP address (any local user can
+ * use it then: use the socket on shared hosts).
  *
  * Throws AgentError(ADMIN_LISTEN) when the socket is served by another live process (two agents on
  * one state dir) or the address cannot be bound. A stale socket file (no listener) is replaced.
@@ -76,6 +79,18 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 async function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const route = url.pathname.replace(/\/+$/, '') || '/';
+  const retry = /^\/services\/([a-z0-9-]{1,100})\/retry$/.exec(route);
+  if (retry !== null) {
+    if (req.method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      send(res, 405, 'application/json', JSON.stringify({ error: `${req.method ?? ''} is not allowed on ${route}; use POST` }));
+      return;
+    }
+    const slug = retry[1] ?? '';
+    if (options.retry(slug)) send(res, 200, 'application/json', `${JSON.stringify({ retried: slug })}\n`);
+    else send(res, 404, 'application/json', JSON.stringify({ error: `no service "${slug}" is desired on this agent; cyberun-agent status lists them` }));
+    return;
+  }
   if (!['/healthz', '/status', '/metrics'].includes(route)) {
     send(res, 404, 'application/json', JSON.stringify({ error: `no route ${route}; try /status, /metrics or /healthz` }));
     return;

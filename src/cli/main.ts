@@ -7,6 +7,7 @@ import { devCommand } from './dev.js';
 import { gatewayCommand } from './gateway.js';
 import { inventoryCommand } from './inventory.js';
 import { statusCommand } from './status.js';
+import { retryCommand } from './retry.js';
 
 const HELP = `cyberun-agent ${AGENT_VERSION}: runs Cyberun container services on this host's Docker Engine
 
@@ -16,6 +17,7 @@ Usage:
   cyberun-agent gateway [--port N]       the local gateway alone (Cyberun container API + agent endpoint)
   cyberun-agent status [--json]          what the running agent runs: services, replicas, health, tunnel
   cyberun-agent inventory [--json]       GPUs, labels and GPU allocations of this host
+  cyberun-agent retry <slug>             try a service's failed replicas again now
   cyberun-agent validate <file|->        validate a service definition (JSON or YAML); exit 1 on errors
   cyberun-agent config check [flags]     print the effective configuration (secrets masked)
   cyberun-agent version                  print the version
@@ -37,6 +39,7 @@ const commands: Record<string, CliCommand> = {
   gateway: gatewayCommand,
   inventory: inventoryCommand,
   status: statusCommand,
+  retry: retryCommand,
   validate: validateCommand,
   version: async (_args, io) => {
     io.stdout.write(`${AGENT_VERSION}\n`);

@@ -48,7 +48,7 @@ export const statusCommand: CliCommand = async (args, io) => {
     io.stderr.write(`cyberun-agent status: --admin needs a value\n${USAGE}`);
     return 2;
   }
-  const address = await resolveAddress(admin, configArgs, io);
+  const address = await resolveAdminAddress('status', admin, configArgs, io);
   if (typeof address === 'number') return address;
   if (address.kind === 'off') {
     io.stderr.write('cyberun-agent status: the admin endpoint is off (admin.listen: off); enable it to use status\n');
@@ -80,12 +80,16 @@ export const statusCommand: CliCommand = async (args, io) => {
   }
 };
 
-async function resolveAddress(admin: string | undefined, configArgs: string[], io: CliIo): Promise<AdminAddress | number> {
+/**
+ * The admin endpoint a client command talks to: `--admin`, else the configuration's admin.listen
+ * (read with the same flags, env and file as `run`). A number is the exit code of a usage problem.
+ */
+export async function resolveAdminAddress(command: string, admin: string | undefined, configArgs: string[], io: CliIo): Promise<AdminAddress | number> {
   if (admin !== undefined) {
     try {
       return parseAdminListen(admin, io.cwd);
     } catch (err) {
-      io.stderr.write(`cyberun-agent status: --admin ${errorMessage(err)}\n`);
+      io.stderr.write(`cyberun-agent ${command}: --admin ${errorMessage(err)}\n`);
       return 2;
     }
   }
@@ -94,7 +98,7 @@ async function resolveAddress(admin: string | undefined, configArgs: string[], i
     return parseAdminListen(config.admin.listen, config.stateDir);
   } catch (err) {
     const code = printConfigError(err, io);
-    io.stderr.write('cyberun-agent status: give the admin endpoint with --admin <socket path | 127.0.0.1:PORT> to skip the configuration\n');
+    io.stderr.write(`cyberun-agent ${command}: give the admin endpoint with --admin <socket path | 127.0.0.1:PORT> to skip the configuration\n`);
     return code;
   }
 }

@@ -51,7 +51,7 @@ export function computeDesiredSets(
   for (const s of deployed) {
     for (const a of placements.get(s.id)?.assignments ?? []) {
       const definition = s.definition.service_type === 'external' ? s.definition : { ...s.definition, replica_count: a.replicas };
-      perAgent.get(a.agentId)?.push({ id: s.id, definition });
+      perAgent.get(a.agentId)?.push({ id: s.id, definition, ...(s.deployedAt === undefined ? {} : { deployedAt: s.deployedAt }) });
     }
   }
   return { placements, perAgent };

@@ -78,7 +78,7 @@ export class DesiredSync {
       if (key === session.lastSyncKey) continue;
       session.lastSyncKey = key;
       this.revision += 1;
-      session.send({ type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, definition: { ...s.definition } })) });
+      session.send({ type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, definition: { ...s.definition }, ...(s.deployedAt === undefined ? {} : { deployed_at: s.deployedAt }) })) });
       this.options.logger.info({ agentId, revision: this.revision, services: services.length }, 'services.sync sent');
     }
   }

@@ -68,11 +68,11 @@ function parseSnapshot(raw: unknown): DesiredSnapshot {
   if (file === null || typeof file !== 'object') throw new Error('not a JSON object');
   if (!Array.isArray(file.services)) throw new Error('"services" is not an array');
   const services = file.services.map((entry: unknown, i): DesiredService => {
-    const e = entry as { id?: unknown; definition?: unknown; spec?: unknown } | null;
+    const e = entry as { id?: unknown; definition?: unknown; spec?: unknown; deployedAt?: unknown } | null;
     if (e === null || typeof e !== 'object' || typeof e.id !== 'string' || e.id === '') throw new Error(`services[${i}].id is missing`);
     const checked = validateServiceDefinition(e.definition ?? e.spec);
     if (!checked.ok) throw new Error(`services[${i}] (${e.id}) is not a valid service definition: ${formatIssues(checked.issues)}`);
-    return { id: e.id, definition: checked.value };
+    return { id: e.id, definition: checked.value, ...(typeof e.deployedAt === 'number' ? { deployedAt: e.deployedAt } : {}) };
   });
   return { revision: typeof file.revision === 'number' ? file.revision : 0, source: typeof file.source === 'string' ? file.source : 'disk', services };
 }

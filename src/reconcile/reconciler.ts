@@ -116,7 +116,9 @@ export class Reconciler implements AgentCore {
     for (const id of touched) {
       const a = this.desired.get(id);
       const b = next.get(id);
-      if (a && b && a.hash === b.hash && JSON.stringify(a.service.definition) === JSON.stringify(b.service.definition)) touched.delete(id);
+      // Deployed again: whatever failed is tried at once (the gateway's "deploy a failed service").
+      if (a && b && b.service.deployedAt !== undefined && a.service.deployedAt !== b.service.deployedAt) this.workers.get(id)?.retryFailures();
+      if (a && b && a.hash === b.hash && a.service.deployedAt === b.service.deployedAt && JSON.stringify(a.service.definition) === JSON.stringify(b.service.definition)) touched.delete(id);
     }
     this.desired.clear();
     for (const [id, e] of next) {
@@ -168,6 +170,19 @@ export class Reconciler implements AgentCore {
 
   desiredService(serviceId: string): DesiredService | undefined {
     return this.desired.get(serviceId)?.service;
+  }
+
+  /**
+   * Tries the failed replicas of the service with `slug` again at once (`cyberun-agent retry`):
+   * crash loops and failures before a container ran are forgotten; restart counts stay. Returns
+   * false when no such service is desired here.
+   */
+  retry(slug: string): boolean {
+    const entry = [...this.desired.values()].find((e) => e.service.definition.service_slug === slug);
+    if (entry === undefined) return false;
+    this.log.info({ service: slug }, 'retrying failed replicas on request');
+    this.worker(entry.service.id).retryFailures();
+    return true;
   }
 
   /** The GPU claims table, for `inventory` and the admin endpoint. */

@@ -1,7 +1,7 @@
 import type { ServiceDefinition } from '../service-definition/types.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { Labels, ownershipFilter, serviceSlugOf } from '../domain/ownership-labels.js';
-import { planService } from '../domain/replica-planner.js';
+import { clearFailures, planService } from '../domain/replica-planner.js';
 import { hostRejection } from './host-rejection.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
 import { ActionExecutor, type WorkerState } from './action-executor.js';
@@ -37,6 +37,12 @@ export class ServiceWorker {
 
   get containers(): readonly ObservedContainer[] {
     return this.lastContainers;
+  }
+
+  /** Forgets every replica's failures (crash loop, setup failure) and runs a pass: they are tried at once. */
+  retryFailures(): void {
+    for (const [index, mem] of this.state.memory) this.state.memory.set(index, clearFailures(mem));
+    this.kick();
   }
 
   /** Ask for a pass soon. Idempotent and cheap; safe to call from event handlers. */

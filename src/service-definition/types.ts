@@ -47,4 +47,9 @@ export interface DefinitionIssue {
 export interface DesiredService {
   id: string;
   definition: ServiceDefinition;
+  /**
+   * When the service was last deployed (epoch ms, the gateway's clock). A new value for a service
+   * the agent already holds means deploy was asked for again: failed replicas are tried at once.
+   */
+  deployedAt?: number | undefined;
 }

@@ -21,7 +21,7 @@ export function applySync(frame: ServicesSyncFrame, previous: (serviceId: string
   const desired: DesiredService[] = [];
   const errors: ErrorFrame[] = [];
   const seen = new Set<string>();
-  for (const { id, definition } of frame.services) {
+  for (const { id, definition, deployed_at: deployedAt } of frame.services) {
     if (seen.has(id)) {
       errors.push(serviceError(id, `service ${id} appears more than once in services.sync revision ${frame.revision}; the first entry applies`));
       continue;
@@ -29,7 +29,7 @@ export function applySync(frame: ServicesSyncFrame, previous: (serviceId: string
     seen.add(id);
     const checked = validateServiceDefinition(definition);
     if (checked.ok) {
-      desired.push({ id, definition: checked.value });
+      desired.push({ id, definition: checked.value, ...(deployedAt === undefined ? {} : { deployedAt }) });
       continue;
     }
     const slug = typeof definition.service_slug === 'string' ? ` (${definition.service_slug})` : '';

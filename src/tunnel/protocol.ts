@@ -161,7 +161,7 @@ export const servicesSyncFrame = z.object({
   type: z.literal('services.sync'),
   revision: z.number().int().nonnegative(),
   services: z
-    .array(z.object({ id: z.string().min(1), definition: z.record(z.string(), z.unknown()) }))
+    .array(z.object({ id: z.string().min(1), definition: z.record(z.string(), z.unknown()), deployed_at: z.number().int().nonnegative().optional() }))
     .max(100_000),
 });
 

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adminGet } from '../../src/admin/admin-client.js';
+import { adminCall, adminGet } from '../../src/admin/admin-client.js';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin-server.js';
 import { buildStatusView } from '../../src/admin/status-view.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -23,7 +23,7 @@ describe('admin server', () => {
     return d;
   }
   async function start(address: Parameters<typeof startAdminServer>[0]['address'], ready = () => true): Promise<AdminServer> {
-    const server = await startAdminServer({ address, status, metrics, ready, logger: silentLogger() });
+    const server = await startAdminServer({ address, status, metrics, ready, retry: (slug) => slug === 'known-svc', logger: silentLogger() });
     cleanup.push(() => server.close());
     return server;
   }
@@ -64,7 +64,16 @@ describe('admin server', () => {
     await expect(start({ kind: 'unix', path: socket })).rejects.toMatchObject({ code: ErrorCodes.ADMIN_LISTEN });
   });
 
-  it('is read-only and names its routes', async () => {
+  it('takes one action, POST /services/{slug}/retry: 200 for a desired service, 404 otherwise, 405 for GET', async () => {
+    const server = await start({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+    expect(await adminCall(server.address, 'POST', '/services/known-svc/retry')).toEqual({ status: 200, body: '{"retried":"known-svc"}\n' });
+    const unknown = await adminCall(server.address, 'POST', '/services/other-svc/retry');
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.body).error).toContain('no service "other-svc"');
+    expect((await adminCall(server.address, 'GET', '/services/known-svc/retry')).status).toBe(405);
+  });
+
+  it('reads are read-only and it names its routes', async () => {
     const server = await start({ kind: 'tcp', host: '127.0.0.1', port: 0 });
     const { port } = server.address as { port: number };
     const post = await fetch(`http://127.0.0.1:${port}/status`, { method: 'POST' });
