@@ -2,6 +2,7 @@ import type { AgentConfig } from './config/types.js';
 import type { Logger } from './log.js';
 import type { ContainerRuntime } from './runtime/container-runtime.js';
 import { DockerRuntime } from './runtime/docker-runtime.js';
+import { loadEngineTls } from './runtime/engine-connection.js';
 import type { HostInventory } from './host/types.js';
 import { readInventory } from './host/inventory.js';
 import { mergeLabels } from './host/labels.js';
@@ -114,6 +115,7 @@ export class Agent {
       new DockerRuntime({
         socketPath: config.docker.socketPath,
         host: config.docker.host,
+        tls: await loadEngineTls(config.docker.tls),
         apiTimeoutMs: config.docker.apiTimeoutMs,
         addressing: config.docker.addressing,
         logger: logger.child({ component: 'docker' }),

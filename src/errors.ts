@@ -24,6 +24,8 @@ export const ErrorCodes = {
   DOCKER_CONFLICT: 'AGENT_ERR_DOCKER_CONFLICT',
   /** A Docker call ran past its timeout. */
   DOCKER_TIMEOUT: 'AGENT_ERR_DOCKER_TIMEOUT',
+  /** TLS with the Docker Engine failed: its certificate does not verify, it refused ours, or it does not speak TLS. */
+  DOCKER_TLS: 'AGENT_ERR_DOCKER_TLS',
   /** Image pull failed (not found, auth, network). */
   IMAGE_PULL_FAILED: 'AGENT_ERR_IMAGE_PULL_FAILED',
   /** Image pull made no progress for the stall timeout. */
