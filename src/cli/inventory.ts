@@ -7,8 +7,6 @@ import { mergeLabels } from '../host/labels.js';
 import type { HostInventory } from '../host/types.js';
 import type { CliCommand, CliIo } from './io.js';
 import { renderTable } from './table.js';
-import { DockerRuntime } from '../runtime/docker-runtime.js';
-import { loadEngineTls } from '../runtime/engine-connection.js';
 import { Labels } from '../runtime/labels.js';
 import { silentLogger } from '../log.js';
 
@@ -36,6 +34,8 @@ export interface InventoryCommandDeps {
  */
 async function engineAllocations(io: CliIo): Promise<GpuAllocation[] | string> {
   try {
+    // Imported on use, as in agent.ts: every command loads this module, few talk to the engine.
+    const [{ DockerRuntime }, { loadEngineTls }] = await Promise.all([import('../runtime/docker-runtime.js'), import('../runtime/engine-connection.js')]);
     const certPath = io.env['DOCKER_CERT_PATH'] || path.join(io.env['HOME'] ?? homedir(), '.docker');
     const tlsFiles = io.env['DOCKER_TLS_VERIFY'] ? { caFile: path.join(certPath, 'ca.pem'), certFile: path.join(certPath, 'cert.pem'), keyFile: path.join(certPath, 'key.pem') } : {};
     const runtime = new DockerRuntime({
