@@ -25,6 +25,8 @@ export interface DockerRuntimeOptions {
   host?: string | undefined;
   /** TLS files for https:// or tcp:// + TLS, read by loadEngineTls. */
   tls?: EngineTls | undefined;
+  /** The ssh-agent socket for an ssh:// host; default $SSH_AUTH_SOCK. */
+  sshAuthSock?: string | undefined;
   /** Deadline of every Engine API call except stop/wait (see engine-call.ts). */
   apiTimeoutMs: number;
   /** 'ip': reach replicas at their network IP; 'published': at a published host port; 'auto': published iff the engine is not a local unix socket. */
@@ -83,7 +85,7 @@ export class DockerRuntime implements ContainerRuntime {
     this.logger = options.logger;
     this.apiTimeoutMs = options.apiTimeoutMs;
     this.reconnectDelayMs = options.eventsReconnectDelayMs ?? 1_000;
-    const connection = engineConnection({ socketPath: options.socketPath, host: options.host, tls: options.tls });
+    const connection = engineConnection({ socketPath: options.socketPath, host: options.host, tls: options.tls, sshAuthSock: options.sshAuthSock });
     this.engine = connection.endpoint;
     try {
       this.docker = new Docker(connection.dockerOptions);
