@@ -29,7 +29,7 @@ FROM ${BASE}
 LABEL org.opencontainers.image.title="cyberun-agent" \
       org.opencontainers.image.description="Runs Cyberun container services on this host's Docker Engine" \
       org.opencontainers.image.licenses="Apache-2.0"
-# A 1 MiB young-generation semi-space: idle RSS ~78 MB instead of ~90 MB with 20 services, for
+# A 1 MiB young-generation semi-space: idle RSS ~85 MB instead of ~93 MB with 20 services, for
 # ~20-30% more CPU per small proxied request (docs/operations.md, Footprint).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=1 \

@@ -19,8 +19,6 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'AGENT_ERR_CONFIG_INVALID',
   /** The Docker Engine could not be reached at all. */
   DOCKER_UNAVAILABLE: 'AGENT_ERR_DOCKER_UNAVAILABLE',
-  /** The TLS handshake with a tcp:// Docker Engine failed (CA, client certificate or key). */
-  DOCKER_TLS: 'AGENT_ERR_DOCKER_TLS',
   /** The Docker Engine answered with an error. */
   DOCKER_API: 'AGENT_ERR_DOCKER_API',
   /** A Docker object was not found (404). */
@@ -29,6 +27,8 @@ export const ErrorCodes = {
   DOCKER_CONFLICT: 'AGENT_ERR_DOCKER_CONFLICT',
   /** A Docker call ran past its timeout. */
   DOCKER_TIMEOUT: 'AGENT_ERR_DOCKER_TIMEOUT',
+  /** TLS with the Docker Engine failed: its certificate does not verify, it refused ours, or it does not speak TLS. */
+  DOCKER_TLS: 'AGENT_ERR_DOCKER_TLS',
   /** Image pull failed (not found, auth, network). */
   IMAGE_PULL_FAILED: 'AGENT_ERR_IMAGE_PULL_FAILED',
   /** Image pull made no progress for the stall timeout. */

@@ -1,4 +1,6 @@
 import { parseCommandArgs } from './args.js';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import { readInventory } from '../host/inventory.js';
 import type { ReadInventoryOptions } from '../host/inventory.js';
@@ -6,7 +8,6 @@ import { mergeLabels } from '../host/labels.js';
 import type { HostInventory } from '../host/types.js';
 import type { CliCommand, CliIo } from './io.js';
 import { renderTable } from './table.js';
-import { DockerRuntime } from '../runtime/docker-runtime.js';
 import { Labels } from '../domain/ownership-labels.js';
 import { silentLogger } from '../log.js';
 
@@ -27,16 +28,25 @@ export interface InventoryCommandDeps {
   allocations: (io: CliIo) => Promise<GpuAllocation[] | string>;
 }
 
-/** Allocations from the labels of managed containers on the local engine (agent running or not). */
+/**
+ * Allocations from the labels of managed containers on the local engine (agent running or not).
+ * The engine is the one DOCKER_HOST names (CYBERUN_DOCKER_HOST first), with the docker CLI's TLS
+ * files when DOCKER_TLS_VERIFY is set.
+ */
 async function engineAllocations(io: CliIo): Promise<GpuAllocation[] | string> {
-  const runtime = new DockerRuntime({
-    socketPath: '/var/run/docker.sock',
-    host: io.env['CYBERUN_DOCKER_HOST'] ?? io.env['DOCKER_HOST'],
-    apiTimeoutMs: 5_000,
-    addressing: 'auto',
-    logger: silentLogger(),
-  });
   try {
+    // Imported on use, as in agent.ts: every command loads this module, few talk to the engine.
+    const [{ DockerRuntime }, { loadEngineTls }] = await Promise.all([import('../runtime/docker-runtime.js'), import('../runtime/engine-connection.js')]);
+    const certPath = io.env['DOCKER_CERT_PATH'] || path.join(io.env['HOME'] ?? homedir(), '.docker');
+    const tlsFiles = io.env['DOCKER_TLS_VERIFY'] ? { caFile: path.join(certPath, 'ca.pem'), certFile: path.join(certPath, 'cert.pem'), keyFile: path.join(certPath, 'key.pem') } : {};
+    const runtime = new DockerRuntime({
+      socketPath: '/var/run/docker.sock',
+      host: io.env['CYBERUN_DOCKER_HOST'] ?? io.env['DOCKER_HOST'],
+      tls: await loadEngineTls(tlsFiles),
+      apiTimeoutMs: 5_000,
+      addressing: 'auto',
+      logger: silentLogger(),
+    });
     const containers = await runtime.listContainers({ [Labels.MANAGED]: 'true' });
     return containers.flatMap((c) =>
       (c.labels[Labels.GPUS] ?? '').split(',').filter(Boolean).map((gpuId) => ({

@@ -267,9 +267,21 @@ const agentId = () =>
 const dockerHost = () =>
   leaf((input) => {
     const text = asString(input, 'a Docker host URL');
-    const match = /^(tcp|http|https|unix):\/\/(.+)$/.exec(text);
+    const match = /^(tcp|http|https|ssh|unix):\/\/(.+)$/.exec(text);
     if (!match || (match[1] === 'unix' && !match[2]?.startsWith('/'))) {
-      throw invalid(`${showValue(text)} is not a Docker host; write tcp://host:2375, https://host:2376 or unix:///path/to/docker.sock`);
+      throw invalid(`${showValue(text)} is not a Docker host; write tcp://host:2375, tcp://host:2376 (with TLS), https://host:2376, ssh://user@host or unix:///path/to/docker.sock`);
+    }
+    if (match[1] !== 'unix') {
+      let url: URL;
+      try {
+        url = new URL(text.replace(/^(tcp|ssh):/, 'http:'));
+      } catch {
+        throw invalid(`${showValue(text)} is not a valid host URL; write e.g. tcp://10.0.0.5:2376 or ssh://deploy@gpu-01`);
+      }
+      if (url.pathname !== '/' && url.pathname !== '') throw invalid(`${showValue(text)} has a path; a Docker host is scheme://host[:port] only`);
+      if (url.password !== '' || (url.username !== '' && match[1] !== 'ssh')) {
+        throw invalid('the host URL carries credentials; only ssh:// takes a user name (ssh://user@host), and keys come from the ssh-agent');
+      }
     }
     return text;
   });
@@ -309,7 +321,15 @@ export interface ConfigValues {
   agent_labels: string[];
   state_dir: string;
   services_dir: string | undefined;
-  docker: { socket: string; host: string | undefined; network: string; addressing: 'auto' | 'ip' | 'published'; api_timeout: number };
+  docker: {
+    socket: string;
+    host: string | undefined;
+    network: string;
+    addressing: 'auto' | 'ip' | 'published';
+    api_timeout: number;
+    /** No default sets a TLS file, so `tls` itself may be missing. */
+    tls?: { ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined };
+  };
   volumes: { allowed_roots: string[] };
   gpu: { detect: 'auto' | 'none'; device_style: 'device-ids' | 'cdi'; inventory_refresh: number };
   health: { interval: number; timeout: number; start_budget: number; failure_threshold: number };
@@ -344,6 +364,7 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     network: network(),
     addressing: oneOf(['auto', 'ip', 'published']),
     api_timeout: duration(100),
+    tls: section({ ca_file: filePath(), cert_file: filePath(), key_file: filePath() }),
   }),
   volumes: section({ allowed_roots: allowedRoots() }),
   gpu: section({
@@ -403,6 +424,9 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'docker.network', kind: 'string' },
   { path: 'docker.addressing', kind: 'enum' },
   { path: 'docker.api_timeout', kind: 'duration' },
+  { path: 'docker.tls.ca_file', kind: 'path' },
+  { path: 'docker.tls.cert_file', kind: 'path' },
+  { path: 'docker.tls.key_file', kind: 'path' },
   { path: 'volumes.allowed_roots', kind: 'list' },
   { path: 'gpu.detect', kind: 'enum' },
   { path: 'gpu.device_style', kind: 'enum' },

@@ -119,6 +119,8 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
   if (dockerHost) {
     layers.push({ source: 'env', base: cwd, raw: { docker: { host: dockerHost } }, origins: new Map(), fallback: 'env DOCKER_HOST' });
   }
+  const dockerTls = dockerTlsLayer(env, cwd, home);
+  if (dockerTls) layers.push(dockerTls);
   if (file.layer) layers.push(file.layer);
   layers.push(envLayer.layer, flags.layer);
 
@@ -153,6 +155,10 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
   const key = await resolveAgentKey(merged, winners, envLayer.agentKey, issues, warnings);
   if (valid && merged.gateway_ca_file !== undefined) await checkReadableFile(merged.gateway_ca_file, 'gateway_ca_file', originOfKey('gateway_ca_file'), issues);
   if (valid && merged.proxy.upstream_ca_file !== undefined) await checkReadableFile(merged.proxy.upstream_ca_file, 'proxy.upstream_ca_file', originOfKey('proxy.upstream_ca_file'), issues);
+  for (const name of ['ca_file', 'cert_file', 'key_file'] as const) {
+    const file = merged.docker.tls?.[name];
+    if (valid && file !== undefined) await checkReadableFile(file, `docker.tls.${name}`, originOfKey(`docker.tls.${name}`), issues);
+  }
   if (valid && merged.gateway_url !== undefined && key.value === undefined && !issues.some((i) => i.path === 'agent_key')) {
     issues.push({
       path: 'agent_key',
@@ -245,6 +251,25 @@ function parseFlags(argv: string[], cwd: string, issues: ConfigIssue[]): { layer
     }
   }
   return { layer: { source: 'flag', base: cwd, raw, origins, fallback: 'flags' }, configPath };
+}
+
+/**
+ * DOCKER_TLS_VERIFY (any non-empty value, as the docker CLI reads it) asks for TLS with the
+ * docker CLI's files: ca.pem, cert.pem and key.pem in DOCKER_CERT_PATH, else ~/.docker. Like
+ * DOCKER_HOST, a default below the file.
+ */
+function dockerTlsLayer(env: Record<string, string | undefined>, cwd: string, home: string): Layer | undefined {
+  if (!env['DOCKER_TLS_VERIFY']?.trim()) return undefined;
+  const certPath = env['DOCKER_CERT_PATH']?.trim() || path.join(home, '.docker');
+  const origin = `env DOCKER_TLS_VERIFY (${env['DOCKER_CERT_PATH']?.trim() ? 'DOCKER_CERT_PATH' : 'no DOCKER_CERT_PATH: ~/.docker'})`;
+  const files = { ca_file: 'ca.pem', cert_file: 'cert.pem', key_file: 'key.pem' };
+  return {
+    source: 'env',
+    base: cwd,
+    raw: { docker: { tls: Object.fromEntries(Object.entries(files).map(([key, name]) => [key, path.join(certPath, name)])) } },
+    origins: new Map(Object.keys(files).map((key) => [`docker.tls.${key}`, origin])),
+    fallback: origin,
+  };
 }
 
 function parseEnv(
@@ -398,6 +423,18 @@ function crossCheck(c: ConfigValues, originOf: (k: string) => string, issues: Co
       message: `services_dir (${originOf('services_dir')}) and gateway_url (${originOf('gateway_url')}) are both set; an agent takes its services from one source: remove one of them`,
     });
   }
+  const tls = c.docker.tls;
+  if (tls !== undefined && (tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+    const [set, missing] = tls.cert_file === undefined ? ['key_file', 'cert_file'] : ['cert_file', 'key_file'];
+    issues.push({ path: `docker.tls.${missing}`, message: `docker.tls.${set} is set (${originOf(`docker.tls.${set}`)}) but docker.tls.${missing} is not; a client certificate needs its key: set both, or neither` });
+  }
+  const tlsKey = tls === undefined ? undefined : (['ca_file', 'cert_file', 'key_file'] as const).find((k) => tls[k] !== undefined);
+  if (tlsKey !== undefined && c.docker.host !== undefined && /^(http|ssh):/.test(c.docker.host)) {
+    issues.push({
+      path: 'docker.host',
+      message: `${showValue(c.docker.host)} (${originOf('docker.host')}) does not use TLS, but docker.tls.${tlsKey} is set (${originOf(`docker.tls.${tlsKey}`)}); write tcp:// or https:// for TLS, or remove the docker.tls.* keys`,
+    });
+  }
   if (c.gateway_url?.startsWith('ws://')) {
     const host = new URL(c.gateway_url).hostname;
     if (!['localhost', '127.0.0.1', '[::1]'].includes(host) && !host.endsWith('.localhost')) {
@@ -499,6 +536,7 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
       network: c.docker.network,
       addressing: c.docker.addressing,
       apiTimeoutMs: c.docker.api_timeout,
+      tls: { caFile: c.docker.tls?.ca_file, certFile: c.docker.tls?.cert_file, keyFile: c.docker.tls?.key_file },
     },
     volumes: { allowedRoots: c.volumes.allowed_roots },
     gpu: { detect: c.gpu.detect, deviceStyle: c.gpu.device_style, inventoryRefreshMs: c.gpu.inventory_refresh },
@@ -558,6 +596,7 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
       network: config.docker.network,
       addressing: config.docker.addressing,
       api_timeout: d(config.docker.apiTimeoutMs),
+      tls: { ca_file: config.docker.tls.caFile ?? null, cert_file: config.docker.tls.certFile ?? null, key_file: config.docker.tls.keyFile ?? null },
     },
     volumes: { allowed_roots: [...config.volumes.allowedRoots] },
     gpu: { detect: config.gpu.detect, device_style: config.gpu.deviceStyle, inventory_refresh: d(config.gpu.inventoryRefreshMs) },

@@ -22,8 +22,13 @@ export interface AgentConfig {
   docker: {
     /** unix socket path, used when host is unset. */
     socketPath: string;
-    /** tcp://host:port of a remote engine (DOCKER_HOST); undefined = socketPath. */
+    /** A remote engine (DOCKER_HOST): tcp://, http://, https:// or ssh://; undefined = socketPath. */
     host: string | undefined;
+    /**
+     * PEM files for TLS to a tcp:// or https:// host (docker.tls.*, or DOCKER_TLS_VERIFY with
+     * DOCKER_CERT_PATH's ca.pem, cert.pem, key.pem); all undefined = no TLS for tcp://.
+     */
+    tls: { caFile: string | undefined; certFile: string | undefined; keyFile: string | undefined };
     /** The user-defined bridge network the agent owns. */
     network: string;
     /** 'ip' = reach replicas at their IP on the network; 'published' = via ports published on the engine host; 'auto' picks. */

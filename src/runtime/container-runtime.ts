@@ -1,7 +1,7 @@
 /**
  * The agent's view of a container engine. `DockerRuntime` (Docker Engine API) implements it;
  * component tests use a recording fake. Every method translates engine errors into AgentError with a stable
- * code (DOCKER_NOT_FOUND, DOCKER_CONFLICT, DOCKER_TIMEOUT, DOCKER_UNAVAILABLE, DOCKER_API,
+ * code (DOCKER_NOT_FOUND, DOCKER_CONFLICT, DOCKER_TIMEOUT, DOCKER_UNAVAILABLE, DOCKER_TLS, DOCKER_API,
  * IMAGE_PULL_*, CONTAINER_START_FAILED) and has a timeout, except stop/wait which take their own.
  */
 import type { ObservedContainer } from '../domain/observed-container.js';

@@ -1,11 +1,12 @@
-import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
+import Docker from 'dockerode';
+import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ContainerCreateRequest, ContainerRuntime, PullOptions, RuntimeEvent } from './container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
-import { engineMessage } from './docker-errors.js';
-import { EngineClient } from './engine-client.js';
-import { engineRequest, type EngineRequest } from './engine-request.js';
+import { dockerStatusCode, engineMessage } from './docker-errors.js';
+import { engineCall, modemDial } from './engine-call.js';
+import { engineConnection, type EngineEndpoint, type EngineTls } from './engine-connection.js';
 import type { EngineContainerInspect, EngineContainerListEntry } from './engine-types.js';
 import { watchContainerEvents } from './event-watcher.js';
 import { ImagePuller } from './image-puller.js';
@@ -15,11 +16,15 @@ import { RegistryAuth } from './registry-auth.js';
 export interface DockerRuntimeOptions {
   /** Unix socket of the engine; used when `host` is not set. */
   socketPath: string;
-  /** `tcp://host:port` (plain HTTP) of a remote engine, e.g. from DOCKER_HOST. */
-  host?: string;
-  /** Deadline of every Engine API call except stop/wait (see engine-request.ts). */
+  /** A remote engine, e.g. from DOCKER_HOST: tcp://, http://, https://, ssh:// or unix:// (engine-connection.ts). */
+  host?: string | undefined;
+  /** TLS files for https:// or tcp:// + TLS, read by loadEngineTls. */
+  tls?: EngineTls | undefined;
+  /** The ssh-agent socket for an ssh:// host; default $SSH_AUTH_SOCK. */
+  sshAuthSock?: string | undefined;
+  /** Deadline of every Engine API call except stop/wait (see engine-call.ts). */
   apiTimeoutMs: number;
-  /** 'ip': reach replicas at their network IP; 'published': at a published host port; 'auto': published iff `host` is set. */
+  /** 'ip': reach replicas at their network IP; 'published': at a published host port; 'auto': published iff the engine is not a local unix socket. */
   addressing: 'auto' | 'ip' | 'published';
   logger: Logger;
   /** Directory holding the docker CLI's config.json (registry credentials). */
@@ -54,69 +59,64 @@ export function demultiplexLogs(buffer: Buffer): string {
 }
 
 /**
- * ContainerRuntime on a Docker Engine through EngineClient (node:http; engine-client.ts says why not
- * dockerode). Stateless apart from the in-flight pulls and the names of networks passed to
- * ensureNetwork (preferred when picking a container's IP); safe to use from many workers at once.
+ * ContainerRuntime on a Docker Engine through dockerode. Every call goes through engineCall (a
+ * deadline, the caller's abort signal, error translation). Stateless apart from the in-flight
+ * pulls and the names of networks passed to ensureNetwork (preferred when picking a container's
+ * IP); safe to use from many workers at once.
  */
 export class DockerRuntime implements ContainerRuntime {
   readonly publishesPorts: boolean;
-  private readonly client: EngineClient;
-  private readonly engineHost: string;
+  /** Where the engine is, for messages and published-port addressing. */
+  readonly engine: EngineEndpoint;
+  private readonly docker: Docker;
   private readonly logger: Logger;
   private readonly apiTimeoutMs: number;
   private readonly reconnectDelayMs: number;
   private readonly puller: ImagePuller;
   private readonly networks: string[] = [];
 
+  /** Throws CONFIG_INVALID when `host` cannot be reached as written (engine-connection.ts). */
   constructor(options: DockerRuntimeOptions) {
     this.logger = options.logger;
     this.apiTimeoutMs = options.apiTimeoutMs;
     this.reconnectDelayMs = options.eventsReconnectDelayMs ?? 1_000;
-    if (options.host !== undefined && options.host !== '') {
-      const url = new URL(options.host.replace(/^tcp:\/\//, 'http://'));
-      this.engineHost = url.hostname;
-      this.client = new EngineClient({ host: url.hostname, port: url.port === '' ? 2375 : Number(url.port) });
-    } else {
-      this.engineHost = '127.0.0.1';
-      this.client = new EngineClient({ socketPath: options.socketPath });
+    const connection = engineConnection({ socketPath: options.socketPath, host: options.host, tls: options.tls, sshAuthSock: options.sshAuthSock });
+    this.engine = connection.endpoint;
+    try {
+      this.docker = new Docker(connection.dockerOptions);
+    } catch (err) {
+      // docker-modem reads $DOCKER_CERT_PATH's files itself whenever DOCKER_HOST is set, even when told otherwise.
+      throw new AgentError(ErrorCodes.CONFIG_INVALID, `cannot set up the Docker Engine client: ${errorMessage(err)}; fix or unset DOCKER_CERT_PATH`, { cause: err });
     }
-    this.publishesPorts =
-      options.addressing === 'published' || (options.addressing === 'auto' && options.host !== undefined && options.host !== '');
+    this.publishesPorts = options.addressing === 'published' || (options.addressing === 'auto' && this.engine.transport !== 'unix');
     this.puller = new ImagePuller({
-      client: this.client,
+      docker: this.docker,
+      engine: this.engine,
       logger: options.logger,
       apiTimeoutMs: options.apiTimeoutMs,
       auth: new RegistryAuth({ logger: options.logger, ...(options.dockerConfigDir === undefined ? {} : { dockerConfigDir: options.dockerConfigDir }) }),
     });
   }
 
-  private api<T>(request: EngineRequest, call: string, object: string, timeoutMs: number | undefined = this.apiTimeoutMs): Promise<T> {
-    return engineRequest<T>(this.client, request, { call, object }, timeoutMs);
+  /** One dockerode call under the API deadline (or `timeoutMs`); `call` gets the abort signal to pass as `abortSignal`. */
+  private api<T>(call: string, object: string, fn: (abortSignal: AbortSignal) => Promise<T>, timeoutMs: number = this.apiTimeoutMs): Promise<T> {
+    return engineCall(this.engine, { call, object }, timeoutMs, fn);
   }
 
   async ping(): Promise<void> {
-    await this.api({ method: 'GET', path: '/_ping', ok: [200], response: 'buffer' }, 'ping', 'the Docker Engine');
+    // dockerode 5's ping takes options at run time; its typings (v4) do not say so.
+    const ping = this.docker.ping.bind(this.docker) as (options: { abortSignal: AbortSignal }) => Promise<unknown>;
+    await this.api('ping', 'the Docker Engine', (abortSignal) => ping({ abortSignal }));
   }
 
   async ensureNetwork(name: string): Promise<void> {
     if (!this.networks.includes(name)) this.networks.push(name);
     // The `name` filter matches substrings: compare exactly.
-    const existing = await this.api<Array<{ Name: string }>>(
-      { method: 'GET', path: '/networks', query: { filters: { name: [name] } }, ok: [200] },
-      'list networks',
-      `named "${name}"`,
-    );
+    const existing = await this.api('list networks', `named "${name}"`, (abortSignal) => this.docker.listNetworks({ filters: { name: [name] }, abortSignal }));
     if (existing.some((n) => n.Name === name)) return;
     try {
-      await this.api(
-        {
-          method: 'POST',
-          path: '/networks/create',
-          body: { Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [Labels.MANAGED]: 'true' } },
-          ok: [201],
-        },
-        'create network',
-        `"${name}"`,
+      await this.api('create network', `"${name}"`, (abortSignal) =>
+        this.docker.createNetwork({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: { [Labels.MANAGED]: 'true' }, abortSignal }),
       );
       this.logger.info({ network: name }, 'created network');
     } catch (err) {
@@ -133,12 +133,20 @@ export class DockerRuntime implements ContainerRuntime {
     return this.puller.pull(ref, options);
   }
 
+  /**
+   * Through the modem, with the name as the only query parameter: dockerode's createContainer
+   * also copies the whole body (env values included) into the URL, and drops the engine's Warnings.
+   */
   async createContainer(spec: ContainerCreateRequest): Promise<string> {
     const { name, ...body } = toCreateOptions(spec);
-    const created = await this.api<{ Id: string; Warnings?: string[] | null }>(
-      { method: 'POST', path: '/containers/create', query: { name }, body, ok: [201] },
-      'create container',
-      `"${spec.name}" from image "${spec.image}"`,
+    const created = await this.api('create container', `"${spec.name}" from image "${spec.image}"`, (abortSignal) =>
+      modemDial<{ Id: string; Warnings?: string[] | null }>(this.docker, {
+        path: '/containers/create?',
+        method: 'POST',
+        options: { _query: { name }, _body: body },
+        statusCodes: { 200: true, 201: true, 400: 'bad parameter', 404: 'no such image', 409: 'conflict', 500: 'server error' },
+        abortSignal,
+      }),
     );
     for (const warning of created.Warnings ?? []) this.logger.warn({ container: spec.name, warning }, 'engine warning on create');
     return created.Id;
@@ -146,9 +154,11 @@ export class DockerRuntime implements ContainerRuntime {
 
   async startContainer(id: string): Promise<void> {
     try {
-      await this.api({ method: 'POST', path: `/containers/${id}/start`, ok: [204, 304] }, 'start container', id);
+      await this.api('start container', id, (abortSignal) => this.docker.getContainer(id).start({ abortSignal }));
     } catch (err) {
-      if (isAgentError(err) && (err.code === ErrorCodes.DOCKER_API || err.code === ErrorCodes.DOCKER_CONFLICT)) {
+      if (!isAgentError(err)) throw err;
+      if (dockerStatusCode(err.cause) === 304) return; // already running
+      if (err.code === ErrorCodes.DOCKER_API || err.code === ErrorCodes.DOCKER_CONFLICT) {
         throw new AgentError(ErrorCodes.CONTAINER_START_FAILED, `start container ${id} failed: ${engineMessage(err.cause)}`, {
           cause: err.cause,
           details: { container: id },
@@ -162,28 +172,30 @@ export class DockerRuntime implements ContainerRuntime {
     const seconds = Math.max(0, Math.ceil(timeoutMs / 1000));
     try {
       // The engine itself escalates to SIGKILL after `t`; our deadline only guards a hung engine.
-      await this.api({ method: 'POST', path: `/containers/${id}/stop`, query: { t: seconds }, ok: [204, 304] }, 'stop container', id, seconds * 1000 + this.apiTimeoutMs);
+      await this.api('stop container', id, (abortSignal) => this.docker.getContainer(id).stop({ t: seconds, abortSignal }), seconds * 1000 + this.apiTimeoutMs);
     } catch (err) {
-      if (!isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) throw err;
+      if (!isAgentError(err)) throw err;
+      if (err.code === ErrorCodes.DOCKER_NOT_FOUND || dockerStatusCode(err.cause) === 304) return; // gone, or already stopped
+      throw err;
     }
   }
 
   async removeContainer(id: string): Promise<void> {
     try {
-      await this.api({ method: 'DELETE', path: `/containers/${id}`, query: { force: true, v: true }, ok: [204] }, 'remove container', id);
+      await this.api('remove container', id, (abortSignal) => this.docker.getContainer(id).remove({ force: true, v: true, abortSignal }));
     } catch (err) {
       if (!isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) throw err;
     }
   }
 
   async renameContainer(id: string, name: string): Promise<void> {
-    await this.api({ method: 'POST', path: `/containers/${id}/rename`, query: { name }, ok: [204] }, 'rename container', `${id} to "${name}"`);
+    await this.api('rename container', `${id} to "${name}"`, (abortSignal) => this.docker.getContainer(id).rename({ name, abortSignal }));
   }
 
   async inspectContainer(id: string): Promise<ObservedContainer | undefined> {
     try {
-      const info = await this.api<EngineContainerInspect>({ method: 'GET', path: `/containers/${id}/json`, ok: [200] }, 'inspect container', id);
-      return fromInspect(info, this.networks);
+      const info = await this.api('inspect container', id, (abortSignal) => this.docker.getContainer(id).inspect({ abortSignal }));
+      return fromInspect(info as unknown as EngineContainerInspect, this.networks);
     } catch (err) {
       if (isAgentError(err, ErrorCodes.DOCKER_NOT_FOUND)) return undefined;
       throw err;
@@ -191,32 +203,32 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async listContainers(labels: Record<string, string>): Promise<ObservedContainer[]> {
-    const entries = await this.api<EngineContainerListEntry[]>(
-      { method: 'GET', path: '/containers/json', query: { all: true, filters: { label: labelFilters(labels) } }, ok: [200] },
-      'list containers',
-      `labelled ${labelFilters(labels).join(',')}`,
+    const entries = await this.api('list containers', `labelled ${labelFilters(labels).join(',')}`, (abortSignal) =>
+      this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) }, abortSignal }),
     );
-    return entries.map((entry) => fromListEntry(entry, this.networks));
+    return entries.map((entry) => fromListEntry(entry as unknown as EngineContainerListEntry, this.networks));
   }
 
   async logsTail(id: string, lines: number): Promise<string> {
-    const raw = await this.api<Buffer>(
-      { method: 'GET', path: `/containers/${id}/logs`, query: { stdout: true, stderr: true, tail: String(lines), follow: false }, ok: [200], response: 'buffer' },
-      'read logs of container',
-      id,
+    const raw: unknown = await this.api('read logs of container', id, (abortSignal) =>
+      this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false, abortSignal }),
     );
-    return demultiplexLogs(raw);
+    // The agent never creates TTY containers, so the answer is log frames: never valid JSON, which
+    // docker-modem would have parsed; a string or object (a TTY container made by hand) is taken as text.
+    if (Buffer.isBuffer(raw)) return demultiplexLogs(raw);
+    return typeof raw === 'string' ? raw : JSON.stringify(raw);
   }
 
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined {
-    if (this.publishesPorts) return c.publishedPort === undefined ? undefined : { host: this.engineHost, port: c.publishedPort };
+    if (this.publishesPorts) return c.publishedPort === undefined ? undefined : { host: this.engine.publishHost, port: c.publishedPort };
     return c.ipAddress === undefined ? undefined : { host: c.ipAddress, port: exposedPort };
   }
 
   /** See event-watcher.ts: reconnects with `since`, ends when `signal` aborts. */
   watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal, onError?: (err: Error) => void): void {
     watchContainerEvents({
-      client: this.client,
+      docker: this.docker,
+      engine: this.engine,
       filters: { type: ['container'], label: labelFilters(labels) },
       connectTimeoutMs: this.apiTimeoutMs,
       reconnectDelayMs: this.reconnectDelayMs,

@@ -1,12 +1,14 @@
-import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
 import { AgentError, ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RuntimeEvent } from './container-runtime.js';
-import type { EngineClient } from './engine-client.js';
-import { engineRequest, streamLines } from './engine-request.js';
+import { engineCall } from './engine-call.js';
+import type { EngineEndpoint } from './engine-connection.js';
+import { streamLines } from './stream-lines.js';
 
 /**
- * GET /events as a never-ending subscription:
+ * GET /events (dockerode's getEvents) as a never-ending subscription:
  *
  *   connect ──▶ read lines ──▶ stream lost ──▶ onError, wait reconnectDelayMs ──▶ connect (since=…)
  *      ▲                                                                             │
@@ -18,7 +20,8 @@ import { engineRequest, streamLines } from './engine-request.js';
  * connectTimeoutMs; an open stream may stay quiet forever.
  */
 export interface ContainerEventsOptions {
-  client: EngineClient;
+  docker: Dockerode;
+  engine: EngineEndpoint;
   /** Engine filters, e.g. { type: ['container'], label: ['k=v'] }. */
   filters: Record<string, string[]>;
   connectTimeoutMs: number;
@@ -42,18 +45,18 @@ interface EngineEvent {
 }
 
 export function watchContainerEvents(options: ContainerEventsOptions): void {
-  const { client, filters, signal, logger } = options;
+  const { docker, engine, filters, signal, logger } = options;
   let sinceNano: bigint | undefined;
   const loop = async (): Promise<void> => {
     while (!signal.aborted) {
       try {
-        const query: Record<string, unknown> = { filters };
-        if (sinceNano !== undefined) query['since'] = nanoToDockerTimestamp(sinceNano + 1n);
-        const stream = await engineRequest<IncomingMessage>(
-          client,
-          { method: 'GET', path: '/events', query, ok: [200], response: 'stream' },
+        // `since` as Docker's "<seconds>.<nanoseconds>" text: the typings say number, the engine takes both.
+        const since = sinceNano === undefined ? {} : { since: nanoToDockerTimestamp(sinceNano + 1n) as unknown as number };
+        const stream = await engineCall(
+          engine,
           { call: 'watch events of containers', object: `filtered by ${JSON.stringify(filters)}` },
           options.connectTimeoutMs,
+          async (abortSignal) => (await docker.getEvents({ filters, ...since, abortSignal })) as Readable,
           signal,
         );
         // Until an event arrives, a reconnect replays from shortly before this subscription (a

@@ -1,16 +1,19 @@
 import type { IncomingMessage } from 'node:http';
+import type Dockerode from 'dockerode';
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PullOptions, PullProgress } from './container-runtime.js';
 import { dockerStatusCode, engineMessage } from './docker-errors.js';
-import type { EngineClient } from './engine-client.js';
-import { engineRequest, streamLines } from './engine-request.js';
+import { engineCall, modemDial } from './engine-call.js';
+import type { EngineEndpoint } from './engine-connection.js';
 import type { RegistryAuth } from './registry-auth.js';
+import { streamLines } from './stream-lines.js';
 
 /**
  * Image presence and pulls.
  *
- * A pull is one POST /images/create whose JSON-lines answer is folded into PullProgress per layer
+ * A pull is one dockerode `createImage` (POST /images/create, registry credentials from
+ * RegistryAuth as its `authconfig`) whose JSON-lines answer is folded into PullProgress per layer
  * id. Two timers guard it: the stall timer (restarted whenever the aggregate changes) and the
  * total timer; either aborts the HTTP stream, which makes the engine cancel the pull, and rejects
  * with IMAGE_PULL_STALLED / IMAGE_PULL_TIMEOUT (retryable). An `{"error": …}` line, or an error
@@ -23,7 +26,8 @@ import type { RegistryAuth } from './registry-auth.js';
  */
 
 export interface ImagePullerOptions {
-  client: EngineClient;
+  docker: Dockerode;
+  engine: EngineEndpoint;
   auth: RegistryAuth;
   logger: Logger;
   apiTimeoutMs: number;
@@ -119,14 +123,15 @@ export class ImagePuller {
 
   constructor(private readonly options: ImagePullerOptions) {}
 
-  /** One GET /images/{ref}/json: true when the engine has the image. */
+  /**
+   * One GET /images/{ref}/json: true when the engine has the image. Through the modem because
+   * dockerode 5's Image.inspect drops its `abortSignal`, and this call must keep its deadline.
+   */
   async hasImage(ref: string): Promise<boolean> {
+    const { docker, engine, apiTimeoutMs } = this.options;
     try {
-      await engineRequest(
-        this.options.client,
-        { method: 'GET', path: `/images/${ref}/json`, ok: [200], response: 'buffer' },
-        { call: 'inspect image', object: ref },
-        this.options.apiTimeoutMs,
+      await engineCall(engine, { call: 'inspect image', object: ref }, apiTimeoutMs, (abortSignal) =>
+        modemDial(docker, { path: `/images/${ref}/json`, method: 'GET', statusCodes: { 200: true, 404: 'no such image', 500: 'server error' }, abortSignal }),
       );
       return true;
     } catch (err) {
@@ -177,7 +182,7 @@ export class ImagePuller {
   }
 
   private async run(ref: string, options: PullOptions, flight: InFlight): Promise<void> {
-    const { client, logger, auth } = this.options;
+    const { docker, engine, logger, auth } = this.options;
     const started = Date.now();
     const tracker = new PullProgressTracker();
     const abortWith = (error: AgentError): void => flight.controller.abort(error);
@@ -212,18 +217,12 @@ export class ImagePuller {
       logger.info({ image: ref, authenticated: credentials !== undefined }, 'pulling image');
       let stream: IncomingMessage;
       try {
-        stream = await engineRequest<IncomingMessage>(
-          client,
-          {
-            method: 'POST',
-            path: '/images/create',
-            query: splitReference(ref),
-            ok: [200],
-            response: 'stream',
-            ...(credentials === undefined ? {} : { registryAuth: { ...credentials } }),
-          },
+        // No deadline of its own: the stall and total timers abort it through the flight's signal.
+        stream = await engineCall(
+          engine,
           { call: 'pull image', object: `"${ref}"` },
           undefined,
+          async (abortSignal) => (await docker.createImage(credentials === undefined ? undefined : { ...credentials }, { ...splitReference(ref), abortSignal })) as IncomingMessage,
           flight.controller.signal,
         );
       } catch (err) {

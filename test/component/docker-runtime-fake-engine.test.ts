@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, isAgentError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { PullProgress, RuntimeEvent } from '../../src/runtime/container-runtime.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
 
@@ -102,6 +102,85 @@ describe('DockerRuntime against a fake engine', () => {
     expect((err as Error).message).toContain((body as { message: string }).message);
   });
 
+  it('create: only the name in the query, the spec as the JSON body; engine warnings are logged', async () => {
+    const seen: Array<{ url: string; body: string }> = [];
+    const { socketPath } = await fakeEngine((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      req.on('end', () => {
+        seen.push({ url: req.url ?? '', body });
+        json(res, 201, { Id: 'c0ffee', Warnings: ['Your kernel does not support swap limit capabilities'] });
+      });
+    });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', destination: { write: (line: string) => lines.push(line) } });
+    const runtime = new DockerRuntime({ socketPath, apiTimeoutMs: 2_000, addressing: 'ip', logger });
+    const id = await runtime.createContainer({
+      name: 'cyberun-web-0',
+      image: 'img:1',
+      env: ['TOKEN=s3cret'],
+      labels: { 'cloud.cyberun.managed': 'true' },
+      binds: [],
+      exposedPort: 8080,
+      network: 'cyberun',
+      publishPort: false,
+      gpu: { kind: 'none' },
+    });
+    expect(id).toBe('c0ffee');
+    const url = new URL(seen[0]!.url, 'http://engine');
+    expect(url.pathname).toBe('/containers/create');
+    expect([...url.searchParams.keys()]).toEqual(['name']);
+    expect(url.searchParams.get('name')).toBe('cyberun-web-0');
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({ Image: 'img:1', Env: ['TOKEN=s3cret', 'NVIDIA_VISIBLE_DEVICES=void'], HostConfig: { NetworkMode: 'cyberun' } });
+    expect(lines.map((l) => JSON.parse(l) as { msg: string; warning: string })).toEqual([
+      expect.objectContaining({ msg: 'engine warning on create', warning: 'Your kernel does not support swap limit capabilities' }),
+    ]);
+  });
+
+  it('an answer whose body stalls after the headers → DOCKER_TIMEOUT, and nothing is left throwing', async () => {
+    const { socketPath } = await fakeEngine((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('[{"Id":');
+    });
+    const err = await rejection(runtimeOn(socketPath, 300).listContainers({ a: '1' }));
+    expect(isAgentError(err, ErrorCodes.DOCKER_TIMEOUT)).toBe(true);
+    expect((err as Error).message).toMatch(/^list containers labelled a=1 failed: no answer from the Docker Engine at unix:\/\/.* within 300 ms$/);
+  });
+
+  it('image inspect keeps its deadline (dockerode drops the signal there; the adapter does not)', async () => {
+    const { socketPath } = await fakeEngine(() => undefined);
+    const err = await rejection(runtimeOn(socketPath, 300).hasImage('img:1'));
+    expect(isAgentError(err, ErrorCodes.DOCKER_TIMEOUT)).toBe(true);
+    expect((err as Error).message).toMatch(/^inspect image img:1 failed: no answer .* within 300 ms$/);
+  });
+
+  it('hasImage: one inspect; 200 → true, 404 → false', async () => {
+    const urls: string[] = [];
+    const { socketPath } = await fakeEngine((req, res) => {
+      urls.push(`${req.method} ${req.url}`);
+      if (req.url?.includes('present')) json(res, 200, { Id: 'sha256:1' });
+      else json(res, 404, { message: 'No such image: absent:1' });
+    });
+    const runtime = runtimeOn(socketPath);
+    expect(await runtime.hasImage('present:1')).toBe(true);
+    expect(await runtime.hasImage('absent:1')).toBe(false);
+    expect(urls).toEqual(['GET /images/present:1/json', 'GET /images/absent:1/json']);
+  });
+
+  it('https:// to an engine that speaks plain HTTP → DOCKER_TLS saying it does not answer in TLS', async () => {
+    const server = createServer((_req, res) => json(res, 200, []));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const { port } = server.address() as AddressInfo;
+    const runtime = new DockerRuntime({ socketPath: '/nonexistent/docker.sock', host: `https://127.0.0.1:${port}`, apiTimeoutMs: 2_000, addressing: 'auto', logger: silentLogger() });
+    const err = await rejection(runtime.ping());
+    expect(isAgentError(err, ErrorCodes.DOCKER_TLS)).toBe(true);
+    expect((err as Error).message).toMatch(new RegExp(`^ping the Docker Engine failed: TLS handshake with the Docker Engine at 127\\.0\\.0\\.1:${port} failed \\(.+\\): the engine does not answer in TLS`));
+  });
+
   it('start: engine 500 → CONTAINER_START_FAILED with the reason; 304 (already running) is fine; 404 stays NOT_FOUND', async () => {
     const { socketPath } = await fakeEngine((req, res) => {
       if (req.url?.includes('/containers/bad/')) json(res, 500, { message: 'could not select device driver "nvidia" with capabilities: [[gpu]]' });
@@ -122,6 +201,11 @@ describe('DockerRuntime against a fake engine', () => {
     expect(await runtime.inspectContainer('gone')).toBeUndefined();
     await expect(runtime.removeContainer('gone')).resolves.toBeUndefined();
     await expect(runtime.stopContainer('gone', 1_000)).resolves.toBeUndefined();
+  });
+
+  it('stop of a container that is already stopped (304) resolves', async () => {
+    const { socketPath } = await fakeEngine((_req, res) => res.writeHead(304).end());
+    await expect(runtimeOn(socketPath).stopContainer('stopped', 1_000)).resolves.toBeUndefined();
   });
 
   it('watchEvents: filters by labels, reconnects after a lost stream with since = last event + 1 ns', async () => {

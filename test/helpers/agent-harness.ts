@@ -16,7 +16,7 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     agentLabels: [],
     stateDir,
     servicesDir: undefined,
-    docker: { socketPath: DOCKER_SOCKET, host: undefined, network: `cyberun-${runId}`.slice(0, 60), addressing: 'ip', apiTimeoutMs: 30_000 },
+    docker: { socketPath: DOCKER_SOCKET, host: undefined, tls: { caFile: undefined, certFile: undefined, keyFile: undefined }, network: `cyberun-${runId}`.slice(0, 60), addressing: 'ip', apiTimeoutMs: 30_000 },
     volumes: { allowedRoots: [] },
     gpu: { detect: 'none', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
     health: { intervalMs: 250, timeoutMs: 1_000, startBudgetMs: 60_000, failureThreshold: 2 },

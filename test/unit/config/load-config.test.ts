@@ -69,7 +69,14 @@ describe('defaults', () => {
       agentLabels: [],
       stateDir: '/home/op/.local/state/cyberun-agent',
       servicesDir: undefined,
-      docker: { socketPath: '/var/run/docker.sock', host: undefined, network: 'cyberun', addressing: 'auto', apiTimeoutMs: 30_000 },
+      docker: {
+        socketPath: '/var/run/docker.sock',
+        host: undefined,
+        tls: { caFile: undefined, certFile: undefined, keyFile: undefined },
+        network: 'cyberun',
+        addressing: 'auto',
+        apiTimeoutMs: 30_000,
+      },
       volumes: { allowedRoots: [] },
       gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
       health: { intervalMs: 5000, timeoutMs: 3000, startBudgetMs: 1_200_000, failureThreshold: 3 },
@@ -179,6 +186,39 @@ describe('precedence: flags > env > file > defaults', () => {
     expect((await load({ env, file: 'docker:\n  host: tcp://file:2375\n' })).config.docker.host).toBe('tcp://file:2375');
     expect((await load({ env: { ...env, CYBERUN_DOCKER_HOST: 'tcp://mine:2375' } })).config.docker.host).toBe('tcp://mine:2375');
     expect((await load({ env, argv: ['--docker-host', 'https://flag:2376'] })).config.docker.host).toBe('https://flag:2376');
+  });
+
+  it('DOCKER_TLS_VERIFY takes ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH, below the file', async () => {
+    const certs = path.join(dir, 'certs');
+    await mkdir(certs);
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem', 'other-ca.pem']) await writeFile(path.join(certs, f), 'pem');
+    const env = { DOCKER_HOST: 'tcp://engine:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs };
+    const { config, sources, origins } = await load({ env });
+    expect(config.docker.tls).toEqual({ caFile: path.join(certs, 'ca.pem'), certFile: path.join(certs, 'cert.pem'), keyFile: path.join(certs, 'key.pem') });
+    expect(sources['docker.tls.ca_file']).toBe('env');
+    expect(origins['docker.tls.key_file']).toBe('env DOCKER_TLS_VERIFY (DOCKER_CERT_PATH)');
+    const file = `docker:\n  tls:\n    ca_file: ${path.join(certs, 'other-ca.pem')}\n`;
+    expect((await load({ env, file })).config.docker.tls.caFile).toBe(path.join(certs, 'other-ca.pem'));
+    expect((await load({ env, file })).config.docker.tls.certFile).toBe(path.join(certs, 'cert.pem'));
+    // Without DOCKER_TLS_VERIFY, DOCKER_CERT_PATH does nothing (as for the docker CLI).
+    expect((await load({ env: { DOCKER_HOST: 'tcp://engine:2375', DOCKER_CERT_PATH: certs }, file: '' })).config.docker.tls).toEqual({ caFile: undefined, certFile: undefined, keyFile: undefined });
+  });
+
+  it('docker.tls.*: each file must be readable; a certificate needs its key; TLS needs tcp:// or https://', async () => {
+    await writeFile(path.join(dir, 'cert.pem'), 'pem');
+    const missing = await issuesOf({ env: { DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: path.join(dir, 'nowhere') } });
+    expect(issueAt(missing.issues, 'docker.tls.ca_file')).toBe(
+      `cannot read ${path.join(dir, 'nowhere', 'ca.pem')} (env DOCKER_TLS_VERIFY (DOCKER_CERT_PATH)): no such file; fix the path or the file's permissions`,
+    );
+    expect(missing.issues.map((i) => i.path)).toEqual(['docker.tls.ca_file', 'docker.tls.cert_file', 'docker.tls.key_file']);
+    const alone = await issuesOf({ env: { CYBERUN_DOCKER_TLS_CERT_FILE: path.join(dir, 'cert.pem') } });
+    expect(issueAt(alone.issues, 'docker.tls.key_file')).toMatch(/^docker\.tls\.cert_file is set \(env CYBERUN_DOCKER_TLS_CERT_FILE\) but docker\.tls\.key_file is not; .*set both, or neither$/);
+    const plain = await issuesOf({ argv: ['--docker-host', 'http://engine:2375', '--set', `docker.tls.ca_file=${path.join(dir, 'cert.pem')}`] });
+    expect(issueAt(plain.issues, 'docker.host')).toMatch(/^"http:\/\/engine:2375" \(flag --docker-host\) does not use TLS, but docker\.tls\.ca_file is set \(flag --set docker\.tls\.ca_file\); write tcp:\/\/ or https:\/\//);
+  });
+
+  it('ssh:// hosts are accepted, with a user name', async () => {
+    expect((await load({ env: { DOCKER_HOST: 'ssh://deploy@gpu-01:2222' } })).config.docker.host).toBe('ssh://deploy@gpu-01:2222');
   });
 
   it('a unix:// docker host becomes the socket path', async () => {
@@ -329,7 +369,9 @@ describe('values', () => {
     ['volumes:\n  allowed_roots: ["/"]', 'volumes.allowed_roots', /would expose the host system/],
     ['volumes:\n  allowed_roots: ["/etc/models"]', 'volumes.allowed_roots', /would expose the host system/],
     ['docker:\n  network: host', 'docker.network', /built-in networks/],
-    ['docker:\n  host: ssh://box', 'docker.host', /not a Docker host/],
+    ['docker:\n  host: ftp://box', 'docker.host', /not a Docker host/],
+    ['docker:\n  host: tcp://box:2375/v1.41', 'docker.host', /has a path/],
+    ['docker:\n  host: tcp://me:secret@box:2375', 'docker.host', /carries credentials/],
     ['docker:\n  addressing: bridge', 'docker.addressing', /use one of auto, ip, published/],
     ['gpu:\n  device_style: nvidia', 'gpu.device_style', /use one of device-ids, cdi/],
     ['health:\n  failure_threshold: 0', 'health.failure_threshold', /out of range; use a whole number from 1 to 100/],
@@ -535,9 +577,10 @@ describe('the key table', () => {
   it('matches the schema: every key is validated at its own path', () => {
     const garbage: Record<string, unknown> = {};
     for (const { path: p } of CONFIG_KEYS) {
-      const [a, b] = p.split('.') as [string, string | undefined];
-      if (b === undefined) garbage[a] = { not: 'valid' };
-      else garbage[a] = { ...(garbage[a] as object), [b]: { not: 'valid' } };
+      const segs = p.split('.');
+      let node = garbage;
+      for (const seg of segs.slice(0, -1)) node = (node[seg] ??= {}) as Record<string, unknown>;
+      node[segs.at(-1) ?? p] = { not: 'valid' };
     }
     const result = configFileSchema.safeParse(garbage);
     expect(result.success).toBe(false);
