@@ -15,8 +15,8 @@ import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
 import { FakeAgentCore, statusReport, waitFor } from '../helpers/fake-agent-core.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
-const SK = 'sk-tunnel-test';
-const AK = 'ak-tunnel-test';
+const SK = 'sk-tunnel-test-kkkkkkkkkkkk';
+const AK = 'ak-tunnel-test-kkkkkkkkkkkk';
 const RECONNECT = { baseMs: 50, capMs: 400 };
 
 const h100: HostInventory = {
@@ -249,7 +249,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
   });
 
   it('refuses a wrong agent key with a clear reason and keeps retrying', async () => {
-    const bad = agent('host-bad', { key: 'ak-wrong' });
+    const bad = agent('host-bad', { key: 'ak-wrong-kkkkkkkkkkkkkkkkkk' });
     const good = agent('host-ok');
     await waitFor('two refusals', () => bad.states.filter((s) => s.kind === 'disconnected').length >= 2);
     const refused = bad.states.find((s) => s.kind === 'disconnected');
