@@ -203,6 +203,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       rejectUpgrade(socket, 500, 'internal gateway error');
     }
   });
+  // Not a forward proxy: CONNECT (authority-form) is answered instead of silently dropped.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    rejectUpgrade(socket, 405, 'this gateway is not a forward proxy: CONNECT is not supported', { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+  });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex & { remoteAddress?: string }) => {
     const status = answerClientError(err, socket, http);
     if (status !== undefined) edgeLog.warn({ code: err.code, status, remote: socket.remoteAddress }, 'malformed request refused');

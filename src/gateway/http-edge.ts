@@ -64,10 +64,16 @@ export function clientErrorAnswer(code: string | undefined, limits: HttpEdgeLimi
   }
 }
 
-/** Answers a refused request on its raw socket (never throws) and closes it. */
+/**
+ * Answers a refused request on its raw socket (never throws) and closes it. When a response is
+ * already under way on the socket (a body that broke after its head was answered), nothing is
+ * written into it: the socket is just destroyed (as Node's own default does; `_httpMessage` is
+ * the socket's in-flight ServerResponse).
+ */
 export function answerClientError(err: Error & { code?: string }, socket: Duplex, limits: HttpEdgeLimits): number | undefined {
   const answer = clientErrorAnswer(err.code, limits);
-  if (answer === undefined || !socket.writable) {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (answer === undefined || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return undefined;
   }

@@ -46,6 +46,13 @@ describe('gateway HTTP edge: hostile requests get 4xx or a closed socket, never 
     expect(await serves()).toBe(200);
   });
 
+  it('answers CONNECT (it is no forward proxy) with 405 instead of dropping the connection', async () => {
+    const answer = await rawExchange(gateway.port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(answer.status).toBe(405);
+    expect(answer.text).toMatch(/not a forward proxy/);
+    expect(answer.closed).toBe(true);
+  });
+
   it('routes an absolute-form request by its path, after checking the key', async () => {
     const answer = await rawExchange(gateway.port, `GET http://elsewhere.example/api/v1/containers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SK}\r\nConnection: close\r\n\r\n`);
     expect(answer.status).toBe(200);
