@@ -259,6 +259,17 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     expect(listed).toEqual(['host-ok']);
   });
 
+  it('shows why the gateway refused an agent id its key is not issued for, and keeps retrying', async () => {
+    await gateway.close();
+    const other = 'ak-issued-for-other-kkkkkkkkkkk';
+    gateway = await start(0, { agentKeys: [AK, { key: other, agentId: 'someone-else' }] });
+    const misused = agent('host-misused', { key: other });
+    await waitFor('two refusals', () => misused.states.filter((s) => s.kind === 'disconnected').length >= 2);
+    const refused = misused.states.find((s) => s.kind === 'disconnected');
+    expect(refused?.kind === 'disconnected' && refused.reason).toMatch(/^gateway refused the connection \(agent_id_refused\): this connection's agent key is issued for agent_id "someone-else", not "host-misused"/);
+    expect((await api('GET', '/agents')).body.data).toEqual([]);
+  });
+
   it('places a service with required_labels only on the matching agent, and explains when none matches', async () => {
     const cpu = agent('host-cpu', { labels: ['cpu'] });
     const gpu = agent('host-gpu', { labels: ['gpu', 'gpu-h100'], inventory: h100 });
