@@ -13,8 +13,8 @@ import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, SMALL_SECONDS, quantile, type Measure } from './proxy-client.js';
 import type { Benchmark, BenchResult } from './types.js';
 
-const SK = 'sk-bench-proxy';
-const AK = 'ak-bench-proxy';
+const SK = 'sk-bench-proxy-kkkkkkkkkkkk';
+const AK = 'ak-bench-proxy-kkkkkkkkkkkk';
 const auth = { authorization: `Bearer ${SK}` };
 const CONCURRENCY = 16;
 /** Each measurement runs this often, direct and tunnel alternating; the median is reported. */

@@ -61,6 +61,10 @@ export const ErrorCodes = {
   BODY_TOO_LARGE: 'AGENT_ERR_BODY_TOO_LARGE',
   /** The local admin endpoint could not listen (address taken, another agent on the same state dir). */
   ADMIN_LISTEN: 'AGENT_ERR_ADMIN_LISTEN',
+  /** A gateway key file (api-keys, agent-keys) has a group or other permission bit set. */
+  KEY_FILE_INSECURE: 'AGENT_ERR_KEY_FILE_INSECURE',
+  /** A gateway key is malformed: wrong prefix, too short, duplicated, or a bad agent-keys line. */
+  KEY_INVALID: 'AGENT_ERR_KEY_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -74,6 +78,18 @@ export const ProtocolErrorCodes = {
   UNSUPPORTED_VERSION: 'unsupported_version',
   INVALID_SERVICE: 'invalid_service',
   APPLY_FAILED: 'apply_failed',
+  /** A text (control) frame above MAX_CONTROL_FRAME_BYTES; it is not parsed. */
+  FRAME_TOO_LARGE: 'frame_too_large',
+  /** A hello whose agent_id the connection's agent key is not issued for (then closed, 4004). */
+  AGENT_ID_REFUSED: 'agent_id_refused',
+  /** A hello for an agent_id that a live connection holds (then closed, 4005). */
+  AGENT_ID_IN_USE: 'agent_id_in_use',
+  /** A status report about a service the gateway never gave this agent; it is ignored. */
+  NOT_PLACED: 'not_placed',
+  /** More frames of a kind than the connection's limit allows (hellos, credential requests). */
+  RATE_LIMITED: 'rate_limited',
+  /** The connection broke the invalid-frame limit; it is closed (4006). */
+  TOO_MANY_INVALID_FRAMES: 'too_many_invalid_frames',
 } as const;
 
 /** `code` of `stream.reset` frames. Receivers treat unknown codes like `cancelled`. */

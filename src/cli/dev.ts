@@ -1,14 +1,14 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Agent } from '../agent.js';
 import { loadConfig } from '../config/load-config.js';
 import { startGateway } from '../gateway/gateway-server.js';
+import { loadApiKeys } from '../gateway/key-files.js';
+import { generateKey } from '../gateway/key-material.js';
 import { createLogger } from '../log.js';
 import { ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
-import { loadKeys } from './gateway.js';
 import { waitForSignal } from './signals.js';
 
 const USAGE = `usage: cyberun-agent dev [--port N] [--data-dir D] [agent flags…]
@@ -25,9 +25,9 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
   const { io, dataDir } = options;
   const gatewayDir = path.join(dataDir, 'gateway');
   await mkdir(gatewayDir, { recursive: true, mode: 0o700 });
-  const api = await loadKeys(io, gatewayDir, 'CYBERUN_GATEWAY_API_KEYS', 'api-keys', ['sk-', 'dk-'], 'sk-');
-  // The embedded agent's key never leaves the process.
-  const agentKey = `ak-${randomBytes(24).toString('base64url')}`;
+  const api = await loadApiKeys(io.env, gatewayDir);
+  // The embedded agent's key never leaves the process, and is issued for its agent id only.
+  const agentKey = generateKey('ak-');
   const loaded = await loadConfig({
     argv: options.agentArgs,
     env: { ...io.env, CYBERUN_AGENT_KEY: agentKey, CYBERUN_GATEWAY_URL: 'ws://127.0.0.1:1/placeholder', CYBERUN_STATE_DIR: io.env['CYBERUN_STATE_DIR'] ?? path.join(dataDir, 'agent') },
@@ -35,7 +35,14 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
     extraEnvKeys: ['CYBERUN_GATEWAY_API_KEYS', 'CYBERUN_GATEWAY_AGENT_KEYS'],
   });
   const logger = createLogger({ level: loaded.config.logLevel });
-  const gateway = await startGateway({ host: '127.0.0.1', port: options.port, dataDir: gatewayDir, apiKeys: api.keys, agentKeys: [agentKey], logger: logger.child({ component: 'gateway' }) });
+  const gateway = await startGateway({
+    host: '127.0.0.1',
+    port: options.port,
+    dataDir: gatewayDir,
+    apiKeys: api.keys,
+    agentKeys: [{ key: agentKey, agentId: loaded.config.agentId }],
+    logger: logger.child({ component: 'gateway' }),
+  });
   let agent: Agent;
   try {
     agent = await Agent.start({ config: { ...loaded.config, gatewayUrl: gateway.agentUrl }, logger });
@@ -45,8 +52,8 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
   }
   return {
     apiUrl: `${gateway.url}/api/v1`,
-    apiKey: api.keys[0] ?? '',
-    generated: api.generated,
+    apiKey: api.generated ?? api.keys[0] ?? '',
+    generated: api.generated !== undefined,
     stop: async () => {
       await agent.stop();
       await gateway.close();

@@ -1,14 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { errorMessage } from '../errors.js';
 import { parseDuration } from '../config/config-schema.js';
 import { startGateway } from '../gateway/gateway-server.js';
+import { issueAgentKey, loadAgentKeys, loadApiKeys, sharedKeyWarning } from '../gateway/key-files.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CliCommand, CliIo } from './io.js';
 import { waitForSignal } from './signals.js';
 
 const USAGE = `usage: cyberun-agent gateway [--port N] [--host H] [--data-dir D] [--disconnect-grace T]
+       cyberun-agent gateway issue-agent-key <agent-id> [--data-dir D]
 
 Runs the local Cyberun gateway (container REST API + agent endpoint) until SIGINT/SIGTERM.
   --port N        listen port (default 8080; 0 = any free port)
@@ -17,8 +18,11 @@ Runs the local Cyberun gateway (container REST API + agent endpoint) until SIGIN
   --disconnect-grace T
                   how long an agent whose tunnel dropped keeps its services before they are
                   placed on other agents (default 2m; 0 = at once)
-Keys: CYBERUN_GATEWAY_API_KEYS / CYBERUN_GATEWAY_AGENT_KEYS (comma lists), else the files
-api-keys / agent-keys in the data dir (one key per line), generated on first start.
+issue-agent-key <agent-id> appends a new key for that agent to D/agent-keys and prints it on
+stdout (restart the gateway to apply it). A key is valid only for the agent id it is issued for.
+Keys: CYBERUN_GATEWAY_API_KEYS / CYBERUN_GATEWAY_AGENT_KEYS (comma lists; agent entries
+"<ak-key> <agent-id>"), else the files api-keys / agent-keys in the data dir (mode 0600, one
+entry per line). api-keys gets a generated sk- key on first start.
 `;
 
 export interface GatewayCommandDeps {
@@ -28,35 +32,37 @@ export interface GatewayCommandDeps {
   logger?: Logger;
 }
 
-export interface KeySource {
-  keys: string[];
-  generated: boolean;
-  file: string | undefined;
-}
-
 /** `cyberun-agent gateway`: the local gateway as a foreground process. */
 export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
   return async (args, io) => {
+    if (args[0] === 'issue-agent-key') return issueCommand(args.slice(1), io);
     const parsed = parseArgs(args, io);
     if (typeof parsed === 'number') return parsed;
     try {
       await mkdir(parsed.dataDir, { recursive: true, mode: 0o700 });
-      const api = await loadKeys(io, parsed.dataDir, 'CYBERUN_GATEWAY_API_KEYS', 'api-keys', ['sk-', 'dk-'], 'sk-');
-      const agent = await loadKeys(io, parsed.dataDir, 'CYBERUN_GATEWAY_AGENT_KEYS', 'agent-keys', ['ak-'], 'ak-');
+      const api = await loadApiKeys(io.env, parsed.dataDir);
+      const agent = await loadAgentKeys(io.env, parsed.dataDir);
+      const shared = agent.entries.filter((e) => e.agentId === undefined).length;
+      if (shared > 0) io.stderr.write(`cyberun-agent gateway: warning: ${sharedKeyWarning(shared, agent.file)}\n`);
       const gateway = await startGateway({
         host: parsed.host,
         port: parsed.port,
         dataDir: parsed.dataDir,
         apiKeys: api.keys,
-        agentKeys: agent.keys,
+        agentKeys: agent.entries,
         disconnectGraceMs: parsed.disconnectGraceMs,
         logger: deps.logger ?? createLogger({ name: 'cyberun-gateway' }),
       });
       io.stderr.write(`cyberun-agent gateway: REST API at ${gateway.url}/api/v1, agents connect to ${gateway.agentUrl}\n`);
-      if (api.generated) {
-        io.stderr.write(`Generated an API key (shown once; stored in ${api.file ?? ''}):\n  ${api.keys[0] ?? ''}\n`);
+      if (api.generated !== undefined) {
+        io.stderr.write(`Generated an API key (shown once; stored in ${api.file ?? ''}):\n  ${api.generated}\n`);
       }
-      if (agent.generated) io.stderr.write(`Generated an agent key in ${agent.file ?? ''}: give it to the agent as its agent key file.\n`);
+      if (agent.entries.length === 0) {
+        io.stderr.write(
+          `No agent keys yet (${agent.file ?? 'CYBERUN_GATEWAY_AGENT_KEYS'}): issue one per agent with\n` +
+            `  cyberun-agent gateway issue-agent-key <agent-id> --data-dir ${parsed.dataDir}\nand restart the gateway.\n`,
+        );
+      }
       await deps.waitForStop();
       io.stderr.write('cyberun-agent gateway: stopping\n');
       await gateway.close();
@@ -66,6 +72,41 @@ export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
       return 1;
     }
   };
+}
+
+/** `cyberun-agent gateway issue-agent-key <agent-id> [--data-dir D]`: prints only the key on stdout. */
+async function issueCommand(args: string[], io: CliIo): Promise<number> {
+  let agentId: string | undefined;
+  let dataDir = resolve(io.cwd, '.cyberun-gateway');
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--data-dir' || arg.startsWith('--data-dir=')) {
+      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
+      if (value === undefined) {
+        io.stderr.write(`cyberun-agent gateway issue-agent-key: --data-dir needs a value\n${USAGE}`);
+        return 2;
+      }
+      dataDir = resolve(io.cwd, value);
+    } else if (agentId === undefined && !arg.startsWith('-')) agentId = arg;
+    else {
+      io.stderr.write(`cyberun-agent gateway issue-agent-key: unexpected argument ${JSON.stringify(arg)}\n${USAGE}`);
+      return 2;
+    }
+  }
+  if (agentId === undefined) {
+    io.stderr.write(`cyberun-agent gateway issue-agent-key: name the agent id the key is for\n${USAGE}`);
+    return 2;
+  }
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const { key, file } = await issueAgentKey(dataDir, agentId);
+    io.stdout.write(`${key}\n`);
+    io.stderr.write(`Issued an agent key for ${agentId} in ${file}: restart the gateway to apply it, and give the key to that agent (agent_key_file, mode 0600).\n`);
+    return 0;
+  } catch (err) {
+    io.stderr.write(`cyberun-agent gateway issue-agent-key: ${errorMessage(err)}\n`);
+    return 1;
+  }
 }
 
 export const gatewayCommand: CliCommand = createGatewayCommand({ waitForStop: async () => void (await waitForSignal()) });
@@ -105,39 +146,4 @@ function parseArgs(args: string[], io: CliIo): { port: number; host: string; dat
     else dataDir = resolve(io.cwd, value);
   }
   return { port, host, dataDir, disconnectGraceMs };
-}
-
-/**
- * Keys from the env list when set, else from `<dataDir>/<fileName>` (one per line, `#` comments),
- * else a new key written there with mode 0600. Every key must carry one of `prefixes`.
- */
-export async function loadKeys(io: CliIo, dataDir: string, envName: string, fileName: string, prefixes: string[], generatePrefix: string): Promise<KeySource> {
-  const fromEnv = io.env[envName];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') {
-    return { keys: checkKeys(fromEnv.split(','), prefixes, envName), generated: false, file: undefined };
-  }
-  const file = join(dataDir, fileName);
-  let text: string | undefined;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text !== undefined) {
-    const mode = (await stat(file)).mode & 0o077;
-    if (mode !== 0) io.stderr.write(`cyberun-agent gateway: warning: ${file} is readable by other users; chmod 600 it\n`);
-    const lines = text.split('\n').filter((l) => !l.trim().startsWith('#'));
-    return { keys: checkKeys(lines, prefixes, file), generated: false, file };
-  }
-  const key = `${generatePrefix}${randomBytes(24).toString('base64url')}`;
-  await writeFile(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-  return { keys: [key], generated: true, file };
-}
-
-function checkKeys(raw: string[], prefixes: string[], where: string): string[] {
-  const keys = raw.map((k) => k.trim()).filter((k) => k !== '');
-  if (keys.length === 0) throw new AgentError(ErrorCodes.CONFIG_INVALID, `${where} holds no keys: add at least one (${prefixes.join(' or ')}…)`);
-  const bad = keys.findIndex((k) => !prefixes.some((p) => k.startsWith(p)));
-  if (bad !== -1) throw new AgentError(ErrorCodes.CONFIG_INVALID, `${where}: key #${bad + 1} must start with ${prefixes.join(' or ')}`);
-  return keys;
 }

@@ -3,21 +3,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  AGENT_CONNECT_PATH,
-  CLOSE_HELLO_TIMEOUT,
-  CLOSE_REPLACED,
-  CLOSE_UNSUPPORTED_VERSION,
-  MAX_FRAME_BYTES,
-  PROTOCOL_VERSION,
-  type HeartbeatFrame,
-  type HelloFrame,
-} from '../tunnel/protocol.js';
+import { CLOSE_HELLO_TIMEOUT, MAX_FRAME_BYTES, type HeartbeatFrame, type HelloFrame } from '../tunnel/protocol.js';
 import type { StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { Corkable } from '../tunnel/ws-transport.js';
+import { AgentRoster } from './agent-roster.js';
 import { AgentSession } from './agent-session.js';
-import { authenticateAgent, type KeySet } from './auth.js';
+import { authenticateAgent, type AgentKeyring } from './auth.js';
+import { LogThrottle, type ConnectionLimits } from './connection-limits.js';
 import { answerCredential, type ResolveCredential } from './credential-answers.js';
 import { DesiredSync } from './desired-sync.js';
 import { rejectUpgrade } from './http-io.js';
@@ -27,13 +20,20 @@ import type { ServiceStore } from './service-store.js';
 
 export interface AgentHubOptions {
   store: ServiceStore;
-  agentKeys: KeySet;
+  agentKeys: AgentKeyring;
   logger: Logger;
   heartbeatIntervalMs: number;
   /** The gateway pings every agent this often and terminates one that missed the last pong. */
   pingIntervalMs: number;
   /** A connection that sent no valid hello within this is closed. */
   helloTimeoutMs: number;
+  /**
+   * A hello for an agent id held by a connected session replaces that session only if it does not
+   * answer a ping within this (agent-claims.ts); otherwise the newcomer is refused (4005).
+   */
+  replaceTimeoutMs: number;
+  /** What one agent connection may cost (connection-limits.ts). */
+  limits: ConnectionLimits;
   /**
    * How long a disconnected agent keeps its placements: a tunnel that drops and comes back within
    * it moves nothing. 0: its services are placed elsewhere at once.
@@ -62,17 +62,22 @@ export interface ConnectedAgent {
 
 /**
  * The agent endpoint: authenticates upgrades with ak- keys, keeps one AgentSession per
- * connection (agent-session.ts) and one identified session per agent id, and keeps placement and
- * every agent's `services.sync` current through DesiredSync (desired-sync.ts).
+ * connection (agent-session.ts), one identified session per agent id (agent-roster.ts: the id a
+ * key is issued for, replacement only of a session that stopped answering), and keeps placement
+ * and every agent's `services.sync` current through DesiredSync (desired-sync.ts). It pings every
+ * connection and terminates one that stopped reading (its send buffer stayed above the limit).
  */
 export class AgentHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
-  private readonly byAgent = new Map<string, AgentSession>();
   private readonly all = new Set<AgentSession>();
   private readonly sync: DesiredSync;
+  private readonly roster: AgentRoster;
+  /** Refused upgrades, rate-limited: unauthenticated clients cannot turn requests into log volume. */
+  private readonly refusals: LogThrottle;
   private nextConnId = 1;
   private closing = false;
   private readonly pingTimer: NodeJS.Timeout;
+  private readonly bufferTimer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: AgentHubOptions) {
@@ -83,32 +88,40 @@ export class AgentHub {
       now: options.now,
       onGraceExpired: () => this.reschedule(),
     });
+    this.roster = new AgentRoster({
+      sync: this.sync,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      replaceTimeoutMs: options.replaceTimeoutMs,
+      reschedule: () => this.reschedule(),
+    });
+    this.refusals = new LogThrottle(() => options.logger, 10, 10_000, options.now);
     this.unsubscribe = options.store.onChange(() => this.reschedule());
     this.pingTimer = setInterval(() => this.pingAll(), options.pingIntervalMs);
     this.pingTimer.unref();
+    this.bufferTimer = setInterval(() => this.checkSendBuffers(), 1000);
+    this.bufferTimer.unref();
     this.reschedule();
   }
 
-  /** For the HTTP server's `upgrade` event. Answers 404/401 itself; never throws. */
+  /**
+   * For the HTTP server's `upgrade` event on the agent endpoint (the server routes by path).
+   * Answers 401 itself before any WebSocket exists; never throws.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
-    if (path !== AGENT_CONNECT_PATH) {
-      rejectUpgrade(socket, 404, `no WebSocket endpoint at ${path}; agents connect to ${AGENT_CONNECT_PATH}`);
-      return;
-    }
     const auth = authenticateAgent(req.headers.authorization, this.options.agentKeys);
     if (!auth.ok) {
-      this.options.logger.warn({ remote: req.socket.remoteAddress, reason: auth.message }, 'agent connection refused');
+      this.refusals.warn({ remote: req.socket.remoteAddress, reason: auth.message }, 'agent connection refused');
       rejectUpgrade(socket, auth.status, auth.message);
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket.remoteAddress ?? 'unknown', socket as Duplex & Corkable));
+    const remote = req.socket.remoteAddress ?? 'unknown';
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, remote, socket as Duplex & Corkable, auth.agentId));
   }
 
   /** Connected agents that said hello, by agent id. */
   agents(): ConnectedAgent[] {
-    return [...this.byAgent.values()].flatMap((s) =>
+    return [...this.roster.byAgent.values()].flatMap((s) =>
       s.hello === undefined ? [] : [{ hello: s.hello, connectedAt: s.connectedAt, lastHeartbeat: s.lastHeartbeat, heartbeat: s.heartbeat, reports: s.reports }],
     );
   }
@@ -125,7 +138,7 @@ export class AgentHub {
 
   /** Latest reports about a service from every connected agent. */
   reportsFor(serviceId: string): AgentReport[] {
-    return [...this.byAgent.values()].flatMap((s) => {
+    return [...this.roster.byAgent.values()].flatMap((s) => {
       const r = s.reports.get(serviceId);
       return r === undefined ? [] : [r];
     });
@@ -136,7 +149,7 @@ export class AgentHub {
    * agent is not connected. The caller writes the request body and reads `response` + body.
    */
   openStream(agentId: string, request: StreamRequest): TunnelStream | undefined {
-    const session = this.byAgent.get(agentId);
+    const session = this.roster.byAgent.get(agentId);
     if (session === undefined || session.hello === undefined || session.ws.readyState !== session.ws.OPEN) return undefined;
     const stream = session.mux.open();
     session.send({ type: 'stream.open', stream_id: stream.id, ...request });
@@ -145,7 +158,7 @@ export class AgentHub {
 
   /** Proxied streams open to an agent (0 when not connected). */
   openStreams(agentId: string): number {
-    return this.byAgent.get(agentId)?.mux.size ?? 0;
+    return this.roster.byAgent.get(agentId)?.mux.size ?? 0;
   }
 
   heartbeatIntervalMs(): number {
@@ -156,6 +169,8 @@ export class AgentHub {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.pingTimer);
+    clearInterval(this.bufferTimer);
+    this.roster.close();
     this.sync.close();
     this.unsubscribe();
     for (const session of this.all) {
@@ -170,74 +185,48 @@ export class AgentHub {
     clearTimeout(deadline);
   }
 
-  private accept(ws: WebSocket, remote: string, socket: Corkable): void {
+  private accept(ws: WebSocket, remote: string, socket: Corkable, boundAgentId: string | undefined): void {
+    const { store } = this.options;
     const session = new AgentSession(
       this.nextConnId++,
       ws,
       remote,
       socket,
+      boundAgentId,
       {
-        onHello: (s, hello) => this.onHello(s, hello),
+        onHello: (s, hello) => this.roster.onHello(s, hello),
         onCredentialResolve: (s, frame) => void answerCredential(s, frame, this.options.resolveCredential),
+        knowsService: (id) => store.get(id) !== undefined,
       },
       this.options.logger,
+      this.options.limits,
       this.options.now,
     );
     this.all.add(session);
     session.helloTimer = setTimeout(() => {
       session.sendError(ProtocolErrorCodes.UNEXPECTED_FRAME, `no hello within ${this.options.helloTimeoutMs} ms`, undefined);
-      ws.close(CLOSE_HELLO_TIMEOUT, 'hello timeout');
+      session.end(CLOSE_HELLO_TIMEOUT, 'hello timeout');
     }, this.options.helloTimeoutMs);
     ws.on('pong', () => {
       session.alive = true;
     });
-    ws.on('error', (err) => session.log.warn({ err }, 'agent socket error'));
+    ws.on('error', (err) => session.warnings.warn({ err }, 'agent socket error'));
     ws.on('message', (data, isBinary) => session.onMessage(data, isBinary));
     ws.on('close', (code, reason) => this.onClose(session, code, reason.toString()));
-    session.log.info('agent connection accepted');
+    session.log.info({ sharedKey: boundAgentId === undefined }, 'agent connection accepted');
   }
 
   private onClose(session: AgentSession, code: number, reason: string): void {
     clearTimeout(session.helloTimer);
+    session.warnings.flush();
     session.mux.closeAll(`agent connection closed (code ${code})`);
     this.all.delete(session);
-    const agentId = session.agentId;
-    session.log.info({ agentId, code, reason }, 'agent disconnected');
-    if (agentId !== undefined && this.byAgent.get(agentId) === session) {
-      this.byAgent.delete(agentId);
-      if (session.hello !== undefined && !this.closing) this.sync.hold(session.hello);
-      this.reschedule();
-    }
-  }
-
-  private onHello(session: AgentSession, hello: HelloFrame): void {
-    if (hello.protocol_version !== PROTOCOL_VERSION) {
-      session.sendError(
-        ProtocolErrorCodes.UNSUPPORTED_VERSION,
-        `protocol_version ${hello.protocol_version} is not supported; this gateway speaks ${PROTOCOL_VERSION}`,
-        'hello',
-      );
-      session.ws.close(CLOSE_UNSUPPORTED_VERSION, 'unsupported protocol version');
-      return;
-    }
-    clearTimeout(session.helloTimer);
-    const previous = this.byAgent.get(hello.agent_id);
-    if (previous !== undefined && previous !== session) {
-      session.log.warn({ agentId: hello.agent_id }, 'agent id reconnected: closing its older connection');
-      previous.ws.close(CLOSE_REPLACED, 'replaced by a newer connection of this agent_id');
-    }
-    const first = session.hello === undefined;
-    session.identify(hello);
-    this.byAgent.set(hello.agent_id, session);
-    const awayMs = this.sync.returned(hello.agent_id);
-    if (awayMs !== undefined) session.log.info({ awayMs }, 'agent back within the disconnect grace; its placements kept');
-    session.log.info({ labels: hello.labels, gpus: hello.gpu_devices.length, first }, 'agent hello');
-    session.send({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
-    this.reschedule();
+    session.log.info({ agentId: session.agentId, code, reason }, 'agent disconnected');
+    if (this.roster.onClose(session, this.closing)) this.reschedule();
   }
 
   private reschedule(): void {
-    this.sync.reschedule(this.byAgent);
+    this.sync.reschedule(this.roster.byAgent);
   }
 
   private pingAll(): void {
@@ -249,6 +238,17 @@ export class AgentHub {
       }
       session.alive = false;
       session.ws.ping();
+    }
+  }
+
+  /** Terminates connections whose unsent bytes stayed above the limit (a peer that stopped reading). */
+  private checkSendBuffers(): void {
+    const now = this.options.now();
+    for (const session of this.all) {
+      if (session.sendBufferOk(now)) continue;
+      session.log.warn({ buffered: session.ws.bufferedAmount, limit: this.options.limits.sendBufferLimitBytes, graceMs: this.options.limits.sendBufferGraceMs }, 'agent does not read: its send buffer stayed above the limit; terminating');
+      session.ending = true;
+      session.ws.terminate();
     }
   }
 }

@@ -26,6 +26,37 @@ export class KeySet {
   }
 }
 
+/**
+ * The agent keys and the agent id each is issued for. `match` compares against every key in
+ * constant time per key (as KeySet) and says which agent id the key names; `agentId` undefined
+ * for a shared key, which may claim any agent id.
+ */
+export class AgentKeyring {
+  private readonly entries: Array<{ digest: Buffer; agentId: string | undefined }>;
+
+  constructor(entries: ReadonlyArray<{ key: string; agentId: string | undefined }>) {
+    this.entries = entries.filter((e) => e.key.length > 0).map((e) => ({ digest: digest(e.key), agentId: e.agentId }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Keys without an agent id. */
+  get sharedCount(): number {
+    return this.entries.filter((e) => e.agentId === undefined).length;
+  }
+
+  match(key: string): { agentId: string | undefined } | undefined {
+    const d = digest(key);
+    let found: { agentId: string | undefined } | undefined;
+    for (const entry of this.entries) {
+      if (timingSafeEqual(entry.digest, d) && found === undefined) found = { agentId: entry.agentId };
+    }
+    return found;
+  }
+}
+
 function digest(key: string): Buffer {
   // One-shot hash: no Hash object per request (this runs on every proxied request).
   return hash('sha256', key, 'buffer');
@@ -63,8 +94,8 @@ export function authenticateApi(header: string | undefined, apiKeys: KeySet): Au
   return { ok: true, teamId: LOCAL_TEAM_ID, keyKind: token.startsWith('sk-') ? 'sk' : 'dk' };
 }
 
-/** Agent endpoint auth: only `ak-` keys. */
-export function authenticateAgent(header: string | undefined, agentKeys: KeySet): AuthResult {
+/** Agent endpoint auth: only `ak-` keys; says which agent id the key is issued for (undefined: shared). */
+export function authenticateAgent(header: string | undefined, agentKeys: AgentKeyring): { ok: true; agentId: string | undefined } | { ok: false; status: 401; message: string } {
   const token = bearerToken(header);
   if (token === undefined) {
     return { ok: false, status: 401, message: 'missing Authorization header: the agent must send "Authorization: Bearer ak-…"' };
@@ -72,8 +103,9 @@ export function authenticateAgent(header: string | undefined, agentKeys: KeySet)
   if (!token.startsWith('ak-')) {
     return { ok: false, status: 401, message: 'the agent endpoint accepts only agent keys (ak-…)' };
   }
-  if (!agentKeys.has(token)) {
+  const match = agentKeys.match(token);
+  if (match === undefined) {
     return { ok: false, status: 401, message: 'agent key rejected: not one of this gateway\'s agent keys (check the ak- key the agent uses)' };
   }
-  return { ok: true, teamId: LOCAL_TEAM_ID, keyKind: 'ak' };
+  return { ok: true, agentId: match.agentId };
 }

@@ -77,6 +77,7 @@ export class DesiredSync {
       const key = JSON.stringify(services);
       if (key === session.lastSyncKey) continue;
       session.lastSyncKey = key;
+      session.noteSynced(services.map((s) => s.id));
       this.revision += 1;
       session.send({ type: 'services.sync', revision: this.revision, services: services.map((s) => ({ id: s.id, definition: { ...s.definition }, ...(s.deployedAt === undefined ? {} : { deployed_at: s.deployedAt }) })) });
       this.options.logger.info({ agentId, revision: this.revision, services: services.length }, 'services.sync sent');

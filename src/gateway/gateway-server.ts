@@ -1,17 +1,22 @@
-import { CredentialErrorCodes } from '../errors.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { CredentialErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AGENT_CONNECT_PATH } from '../tunnel/protocol.js';
 import { AgentHub } from './agent-hub.js';
-import { KeySet, authenticateApi } from './auth.js';
-import { STREAMED, fail, readJsonBody, sendJson, type HttpResult } from './http-io.js';
+import { AgentKeyring, KeySet, authenticateAgent, authenticateApi } from './auth.js';
+import { DEFAULT_CONNECTION_LIMITS, LogThrottle, type ConnectionLimits } from './connection-limits.js';
+import { CredentialsStore } from './credentials-store.js';
+import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
+import { STREAMED, fail, readJsonBody, rejectUpgrade, sendJson, type HttpResult } from './http-io.js';
+import { sharedKeyWarning } from './key-files.js';
+import { AGENT_KEY_PREFIXES, API_KEY_PREFIXES, checkKey, type AgentKeyEntry } from './key-material.js';
+import { proxyUpgradeHandler } from './proxy-upgrade.js';
 import { matchRoute, type Route } from './router.js';
 import { agentRoutes } from './routes-agents.js';
 import { containerRoutes } from './routes-containers.js';
-import { CredentialsStore } from './credentials-store.js';
-import { proxyUpgradeHandler } from './proxy-upgrade.js';
-import { RUNTIME, proxyRoutes } from './routes-proxy.js';
+import { proxyRoutes } from './routes-proxy.js';
 import { ServiceStore } from './service-store.js';
 
 export interface GatewayOptions {
@@ -21,10 +26,13 @@ export interface GatewayOptions {
   port: number;
   /** Where service definitions are persisted. */
   dataDir: string;
-  /** sk-… (and dk-…) keys accepted by the REST API. */
+  /** sk-… (and dk-…) keys accepted by the REST API (key-material.ts: at least 24 characters after the prefix). */
   apiKeys: string[];
-  /** ak-… keys accepted on the agent endpoint. */
-  agentKeys: string[];
+  /**
+   * ak-… keys accepted on the agent endpoint, each with the one agent id it is issued for. A plain
+   * string is a shared key: any agent holding it may claim any agent id (logged as a warning).
+   */
+  agentKeys: ReadonlyArray<string | AgentKeyEntry>;
   logger: Logger;
   /** Sent to agents in `welcome`; default 15 s. */
   heartbeatIntervalMs?: number;
@@ -34,6 +42,12 @@ export interface GatewayOptions {
   helloTimeoutMs?: number;
   /** How long a disconnected agent keeps its placements; default 2 min, 0 = none. */
   disconnectGraceMs?: number;
+  /** How long a connected agent has to answer a ping before a new connection with its id replaces it; default 5 s. */
+  replaceTimeoutMs?: number;
+  /** Per agent connection limits (connection-limits.ts); each field defaults. */
+  connectionLimits?: Partial<ConnectionLimits>;
+  /** HTTP server timeouts and head size (http-edge.ts); each field defaults. */
+  http?: Partial<HttpEdgeLimits>;
   /** Largest accepted JSON body; default 1 MiB. */
   maxBodyBytes?: number;
   /** Clock, for tests; default Date.now. */
@@ -59,16 +73,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const now = options.now ?? Date.now;
   const logger = options.logger;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const http: HttpEdgeLimits = { ...DEFAULT_HTTP_EDGE_LIMITS, ...options.http };
+  options.apiKeys.forEach((k, i) => checkKey(k, API_KEY_PREFIXES, `apiKeys[${i}]`));
+  const agentEntries = options.agentKeys.map((k): AgentKeyEntry => (typeof k === 'string' ? { key: k, agentId: undefined } : k));
+  agentEntries.forEach((e, i) => checkKey(e.key, AGENT_KEY_PREFIXES, `agentKeys[${i}]`));
+  const agentKeyring = new AgentKeyring(agentEntries);
+  if (agentKeyring.sharedCount > 0) logger.warn({ sharedKeys: agentKeyring.sharedCount }, sharedKeyWarning(agentKeyring.sharedCount));
   const store = await ServiceStore.open(options.dataDir, logger.child({ component: 'service-store' }));
   const apiKeys = new KeySet(options.apiKeys);
   const credentials = new CredentialsStore(options.dataDir);
   const hub = new AgentHub({
     store,
-    agentKeys: new KeySet(options.agentKeys),
+    agentKeys: agentKeyring,
     logger: logger.child({ component: 'agent-hub' }),
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 15_000,
     pingIntervalMs: options.pingIntervalMs ?? 30_000,
     helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+    replaceTimeoutMs: options.replaceTimeoutMs ?? 5_000,
+    limits: { ...DEFAULT_CONNECTION_LIMITS, ...options.connectionLimits },
     disconnectGraceMs: options.disconnectGraceMs ?? 120_000,
     now,
     // Only the credential of an external service placed on the asking agent is ever answered.
@@ -76,7 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const service = store.get(serviceId);
       const placed = hub.placementOf(serviceId)?.assignments.some((a) => a.agentId === agentId) ?? false;
       if (service === undefined || service.lifecycle !== 'deployed' || service.definition.service_type !== 'external' || service.definition.external_auth_credential_id !== credentialId || !placed) {
-        return { code: CredentialErrorCodes.FORBIDDEN, message: `credential ${credentialId} is not referenced by an external service placed on agent ${agentId}` };
+        return { code: CredentialErrorCodes.FORBIDDEN, message: `credential ${credentialId.slice(0, 64)} is not referenced by an external service placed on agent ${agentId}` };
       }
       return credentials.lookup(credentialId);
     },
@@ -94,23 +116,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   ];
 
+  // What clients cause is logged rate-limited: a flood of bad requests is no flood of log lines.
+  const edgeLog = new LogThrottle(() => logger, 20, 10_000, now);
+
+  /**
+   * One request: the target is parsed first (400), the key checked before routing (no key: 401
+   * on every path), then the route runs. A body the answer leaves unread is not drained: the
+   * connection closes after the answer.
+   */
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://gateway');
+    const url = parseRequestTarget(req.url);
     const method = req.method ?? 'GET';
-    const match = matchRoute(routes, method, url.pathname);
+    let bodyRead = false;
     let result: HttpResult;
-    if (match.kind === 'not-found') {
-      result = url.pathname === AGENT_CONNECT_PATH
-        ? fail(426, `${AGENT_CONNECT_PATH} is the agent WebSocket endpoint: connect with a WebSocket upgrade`)
-        : fail(404, `no route for ${method} ${url.pathname}`);
-    } else if (match.kind === 'method-not-allowed') {
-      result = { ...fail(405, `${method} is not allowed on ${url.pathname} (allowed: ${match.allow.join(', ')})`), headers: { allow: match.allow.join(', ') } };
+    if (url === undefined) {
+      result = fail(400, 'the request-target is not a path this gateway serves: send an origin-form target such as /api/v1/containers');
+    } else if (url.pathname === AGENT_CONNECT_PATH) {
+      const auth = authenticateAgent(req.headers.authorization, agentKeyring);
+      result = auth.ok ? fail(426, `${AGENT_CONNECT_PATH} is the agent WebSocket endpoint: connect with a WebSocket upgrade`) : fail(auth.status, auth.message);
     } else {
       const auth = authenticateApi(req.headers.authorization, apiKeys);
-      if (!auth.ok) {
-        result = fail(auth.status, auth.message);
+      const match = auth.ok ? matchRoute(routes, method, url.pathname) : undefined;
+      if (!auth.ok) result = fail(auth.status, auth.message);
+      else if (match === undefined || match.kind === 'not-found') result = fail(404, `no route for ${method} ${url.pathname.slice(0, 200)}`);
+      else if (match.kind === 'method-not-allowed') {
+        result = { ...fail(405, `${method} is not allowed on ${url.pathname} (allowed: ${match.allow.join(', ')})`), headers: { allow: match.allow.join(', ') } };
       } else {
-        let bodyRead = false;
         result = await match.route.handler({
           req,
           res,
@@ -122,27 +153,65 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             return readJsonBody(req, maxBodyBytes);
           },
         });
-        if (!bodyRead && result !== STREAMED) req.resume();
       }
     }
-    if (result !== STREAMED) sendJson(res, result);
+    if (result === STREAMED) return;
+    if (!bodyRead && hasRequestBody(req) && !req.complete) result = { ...result, headers: { ...result.headers, connection: 'close' } };
+    sendJson(res, result);
+    if (!bodyRead) req.resume();
   };
 
-  // No whole-request deadline: proxied uploads and streams may legitimately take long; slow
-  // headers are still cut off by Node's headersTimeout.
-  const server = createServer({ requestTimeout: 0 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      logger.error({ err, method: req.method, path: req.url }, 'gateway request failed');
-      if (!res.headersSent) sendJson(res, fail(500, `internal gateway error: ${err instanceof Error ? err.message : String(err)}`));
-      else res.destroy();
-    });
-  });
+  // No whole-request deadline (requestTimeout 0): proxied uploads and streams may legitimately
+  // take long. The head has its own deadline, and a body that stops arriving is cut off.
+  const server = createServer(
+    {
+      requestTimeout: 0,
+      headersTimeout: http.headTimeoutMs,
+      keepAliveTimeout: http.keepAliveTimeoutMs,
+      maxHeaderSize: http.maxHeadBytes,
+      connectionsCheckingInterval: Math.min(1000, http.headTimeoutMs),
+    },
+    (req, res) => {
+      const failed = (err: unknown): void => {
+        edgeLog.error({ err, method: req.method, path: req.url?.slice(0, 200) }, 'gateway request failed');
+        if (!res.headersSent) sendJson(res, { ...fail(500, 'internal gateway error'), headers: { connection: 'close' } });
+        else res.destroy();
+      };
+      try {
+        if (hasRequestBody(req)) {
+          guardBodyIdle(req, res, http.bodyIdleTimeoutMs, () => {
+            edgeLog.warn({ remote: req.socket.remoteAddress, path: req.url?.slice(0, 200), idleMs: http.bodyIdleTimeoutMs }, 'request body stopped arriving: connection closed');
+            req.destroy();
+          });
+        }
+        handle(req, res).catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+    },
+  );
   const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys });
-  server.on('upgrade', (req, socket, head) => {
-    if ((req.url ?? '').startsWith(`${RUNTIME}/`)) proxyUpgrade(req, socket, head);
-    else hub.handleUpgrade(req, socket, head);
+  server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
+    socket.on('error', () => undefined);
+    try {
+      const url = parseRequestTarget(req.url);
+      if (url === undefined) rejectUpgrade(socket, 400, 'the request-target is not a path this gateway serves');
+      else if (url.pathname === AGENT_CONNECT_PATH) hub.handleUpgrade(req, socket, head);
+      else proxyUpgrade(req, socket, head, url);
+    } catch (err) {
+      edgeLog.error({ err, path: req.url?.slice(0, 200) }, 'gateway upgrade handler failed');
+      rejectUpgrade(socket, 500, 'internal gateway error');
+    }
   });
-  server.on('clientError', (_err, socket) => socket.destroy());
+  // Not a forward proxy: CONNECT (authority-form) is answered instead of silently dropped.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => undefined);
+    rejectUpgrade(socket, 405, 'this gateway is not a forward proxy: CONNECT is not supported', { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' });
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex & { remoteAddress?: string }) => {
+    const status = answerClientError(err, socket, http);
+    if (status !== undefined) edgeLog.warn({ code: err.code, status, remote: socket.remoteAddress }, 'malformed request refused');
+  });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -156,6 +225,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await hub.close();
     throw err;
   }
+  // After listening, errors (e.g. EMFILE on accept under a connection flood) are logged, not fatal.
+  server.on('error', (err) => edgeLog.error({ err }, 'gateway server error'));
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
   const base = `${hostForUrl}:${port}`;

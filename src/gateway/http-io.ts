@@ -35,16 +35,21 @@ export function sendJson(res: ServerResponse, result: HttpResult): void {
 }
 
 /**
- * Answers an HTTP upgrade request (which has no ServerResponse) with a JSON error and closes the
- * socket.
+ * Answers an HTTP upgrade request (which has no ServerResponse), or a request the parser refused,
+ * with a JSON error on the raw socket and closes it. The socket is destroyed 2 s later at the
+ * latest: a peer that never closes its half cannot keep it open.
  */
 export function rejectUpgrade(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
   const body = JSON.stringify({ error_message: message });
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  const timer = setTimeout(() => socket.destroy(), 2000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 export type BodyResult = { ok: true; value: unknown } | { ok: false; result: HttpResult };

@@ -4,7 +4,8 @@ import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { authenticateApi, type KeySet } from './auth.js';
 import { rejectUpgrade } from './http-io.js';
-import { forwardedHeaders, openProxyStream, responseHead, runtimeTarget, type ProxyRoutesDeps } from './routes-proxy.js';
+import { forwardedHeaders } from './forwarded-headers.js';
+import { RUNTIME, openProxyStream, responseHead, runtimeTarget, type ProxyRoutesDeps } from './routes-proxy.js';
 
 export interface ProxyUpgradeDeps extends Pick<ProxyRoutesDeps, 'store' | 'hub'> {
   apiKeys: KeySet;
@@ -18,17 +19,19 @@ export interface ProxyUpgradeDeps extends Pick<ProxyRoutesDeps, 'store' | 'hub'>
  * stream carries the raw bytes both ways, with the tunnel's flow control. Any other answer is
  * relayed as a plain HTTP response and the connection closes.
  *
- * Auth is the REST API's (`Authorization: Bearer sk-…`/`dk-…`); the key is never relayed.
+ * Auth is the REST API's (`Authorization: Bearer sk-…`/`dk-…`), checked first; the key is never
+ * relayed. Serves every upgrade that is not the agent endpoint: anything outside the proxy is 404.
  */
-export function proxyUpgradeHandler(deps: ProxyUpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  return (req, socket, head) => {
+export function proxyUpgradeHandler(deps: ProxyUpgradeDeps): (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void {
+  return (req, socket, head, url) => {
     socket.on('error', () => undefined);
     const auth = authenticateApi(req.headers.authorization, deps.apiKeys);
     if (!auth.ok) return rejectUpgrade(socket, auth.status, auth.message);
+    if (!url.pathname.startsWith(`${RUNTIME}/`)) return rejectUpgrade(socket, 404, `no WebSocket endpoint at ${url.pathname.slice(0, 200)}`);
     if (req.method !== 'GET' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       return rejectUpgrade(socket, 400, 'only WebSocket upgrades (GET with Upgrade: websocket) are passed through to services');
     }
-    const { slug, path } = runtimeTarget(new URL(req.url ?? '/', 'http://gateway'));
+    const { slug, path } = runtimeTarget(url);
     if (slug === undefined) return rejectUpgrade(socket, 400, 'the service slug in the path is not valid percent-encoding');
     const opened = openProxyStream(deps, slug, { method: 'GET', path, headers: forwardedHeaders(req), upgrade: true });
     if ('result' in opened) return rejectUpgrade(socket, opened.result.status, errorText(opened.result.body), opened.result.headers);

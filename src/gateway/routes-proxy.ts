@@ -1,9 +1,9 @@
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
-import { appendHeader, fromRawHeaders, headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
+import { headerValue, stripHopByHop } from '../tunnel/http-headers.js';
 import { HTTP_METHODS, type StreamResponseFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';
+import { edgeFacts, forwardedHeaders, withEdgeHeaders } from './forwarded-headers.js';
 import { STREAMED, fail, ok, type HttpResult } from './http-io.js';
 import { parseInvokeRequest } from './invoke-request.js';
 import { chooseProxyTarget } from './proxy-target.js';
@@ -27,8 +27,6 @@ export interface ProxyRoutesDeps {
 
 /** Where the transparent proxy lives; `/{slug}/…` follows. */
 export const RUNTIME = '/api/v1/r/containers';
-/** Headers the gateway consumes (or that name the gateway) and never relays. */
-const GATEWAY_ONLY = ['host', 'authorization', 'x-team-id'];
 
 /**
  * The runtime data path of the local gateway (docs/gateway.md):
@@ -90,7 +88,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const parsed = parseInvokeRequest(body.value);
     if (!parsed.ok) return fail(400, parsed.message);
     const { method, path, body: payload } = parsed.value;
-    const headers = stripHopByHop(parsed.value.headers, [...GATEWAY_ONLY, 'content-length']);
+    const headers = withEdgeHeaders(parsed.value.headers, edgeFacts(ctx.req), ['content-length']);
     if (payload !== undefined) headers['content-length'] = String(payload.byteLength);
     const opened = openProxyStream(deps, ctx.params.slug ?? '', { method, path, headers, has_body: payload !== undefined && payload.byteLength > 0 });
     if ('result' in opened) return opened.result;
@@ -151,15 +149,6 @@ export function runtimeTarget(url: URL): { slug: string | undefined; path: strin
     slug = undefined;
   }
   return { slug, path: `${url.pathname.slice(`${RUNTIME}/${rawSlug}`.length) || '/'}${url.search}` };
-}
-
-/** The caller's headers minus hop-by-hop and gateway-only ones, plus X-Forwarded-*. */
-export function forwardedHeaders(req: IncomingMessage): WireHeaders {
-  const headers = stripHopByHop(fromRawHeaders(req.rawHeaders), GATEWAY_ONLY);
-  appendHeader(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown');
-  if (headers['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
-  if (headers['x-forwarded-host'] === undefined && req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
-  return headers;
 }
 
 /** Waits for the agent's stream.response (or the stream's failure). */

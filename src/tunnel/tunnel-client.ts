@@ -225,6 +225,9 @@ export class TunnelClient {
       }
       case 'error':
         log.warn({ code: frame.code, problem: frame.message, inReplyTo: frame.in_reply_to }, 'gateway reported an error');
+        // The gateway explains a refusal in an error frame right before it closes: that is the
+        // reason the tunnel state shows (close reasons are limited to 123 bytes).
+        if (REFUSAL_CODES.has(frame.code)) this.failureReason = `gateway refused the connection (${frame.code}): ${frame.message}`;
         return;
       case 'stream.open':
         this.streams.onOpen(frame);
@@ -295,6 +298,9 @@ export class TunnelClient {
     }
   }
 }
+
+/** `error` codes the gateway sends right before closing the connection (docs/protocol.md). */
+const REFUSAL_CODES = new Set<string>([ProtocolErrorCodes.UNSUPPORTED_VERSION, ProtocolErrorCodes.AGENT_ID_REFUSED, ProtocolErrorCodes.AGENT_ID_IN_USE, ProtocolErrorCodes.TOO_MANY_INVALID_FRAMES]);
 
 function rawToBuffer(data: RawData): Buffer {
   if (Array.isArray(data)) return Buffer.concat(data);

@@ -7,9 +7,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 
-const SK = 'sk-test-integration-key';
-const DK = 'dk-test-device-key';
-const AK = 'ak-test-agent-key';
+const SK = 'sk-test-integration-key-kkk';
+const DK = 'dk-test-device-key-kkkkkkkk';
+const AK = 'ak-test-agent-key-kkkkkkkkk';
 
 /** The create example: every documented field. */
 const createExample = {
@@ -216,7 +216,7 @@ describe('local gateway REST API', () => {
   it.each([
     ['no Authorization header', null, 401, /Authorization/],
     ['an agent key', AK, 403, /agent keys \(ak-…\)/],
-    ['a wrong sk- key', 'sk-wrong', 401, /invalid API key/],
+    ['a wrong sk- key', 'sk-wrong-kkkkkkkkkkkkkkkkkk', 401, /invalid API key/],
     ['a user JWT', 'eyJhbGciOiJIUzI1NiJ9.e30.sig', 401, /only sk- integration keys and dk- device keys/],
   ])('refuses %s', async (_name, key, status, message) => {
     const reply = await api('GET', '/containers', undefined, key);

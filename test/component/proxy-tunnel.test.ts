@@ -46,6 +46,35 @@ describe('proxy data path: gateway → ws streams → agent proxy → upstream (
     expect(echoed.headers['x-forwarded-for']).toBe('127.0.0.1');
   });
 
+  it('replaces client-sent X-Forwarded-*, Forwarded and X-Real-IP with its own: they never reach the replica', async () => {
+    const spoofed = {
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-port': '443',
+      'x-forwarded-prefix': '/admin',
+      forwarded: 'for=6.6.6.6;host=evil.example;proto=https',
+      'x-real-ip': '6.6.6.6',
+    };
+    const host = new URL(rig.gateway.url).host;
+    const expected = { 'x-forwarded-for': '127.0.0.1', 'x-forwarded-host': host, 'x-forwarded-proto': 'http', forwarded: `for=127.0.0.1;host="${host}";proto=http` };
+    const check = (headers: Record<string, string>): void => {
+      expect(headers).toMatchObject(expected);
+      for (const name of ['x-forwarded-port', 'x-forwarded-prefix', 'x-real-ip']) expect(headers[name], name).toBeUndefined();
+      expect(JSON.stringify(headers)).not.toMatch(/6\.6\.6\.6|evil\.example|\/admin/);
+    };
+    const proxied = await request(`${base}/echo/fwd`, { headers: { ...auth, ...spoofed } });
+    check(((await proxied.body.json()) as { headers: Record<string, string> }).headers);
+
+    const invoked = await fetch(`${rig.gateway.url}/api/v1/r/invoke/echo`, {
+      method: 'POST',
+      headers: { ...auth, ...spoofed, 'content-type': 'application/json' },
+      body: JSON.stringify({ method: 'GET', path: '/echo/fwd', headers: spoofed }),
+    });
+    const out = (await invoked.json()) as { body_base64: string };
+    check((JSON.parse(Buffer.from(out.body_base64, 'base64').toString('utf8')) as { headers: Record<string, string> }).headers);
+  });
+
   it('relays a POST body (fixed length and chunked)', async () => {
     const fixed = await request(`${base}/echo`, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'hello body' });
     expect(((await fixed.body.json()) as { body: string }).body).toBe('hello body');

@@ -16,8 +16,8 @@ import { FakeAgentCore, statusReport } from '../helpers/fake-agent-core.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { proxyEndpointFor } from '../helpers/proxy-endpoint.js';
 
-const SK = 'sk-tunnel-test';
-const AK = 'ak-tunnel-test';
+const SK = 'sk-tunnel-test-kkkkkkkkkkkk';
+const AK = 'ak-tunnel-test-kkkkkkkkkkkk';
 const RECONNECT = { baseMs: 50, capMs: 400 };
 
 const h100: HostInventory = {
@@ -251,7 +251,7 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
   });
 
   it('refuses a wrong agent key with a clear reason and keeps retrying', async () => {
-    const bad = agent('host-bad', { key: 'ak-wrong' });
+    const bad = agent('host-bad', { key: 'ak-wrong-kkkkkkkkkkkkkkkkkk' });
     const good = agent('host-ok');
     await waitFor('two refusals', () => bad.states.filter((s) => s.kind === 'disconnected').length >= 2);
     const refused = bad.states.find((s) => s.kind === 'disconnected');
@@ -259,6 +259,17 @@ describe('tunnel: TunnelClient ↔ local gateway', () => {
     await waitFor('good agent connected', () => good.client.currentState().kind === 'connected');
     const listed = ((await api('GET', '/agents')).body.agent_list as { agent_id: string }[]).map((a) => a.agent_id);
     expect(listed).toEqual(['host-ok']);
+  });
+
+  it('shows why the gateway refused an agent id its key is not issued for, and keeps retrying', async () => {
+    await gateway.close();
+    const other = 'ak-issued-for-other-kkkkkkkkkkk';
+    gateway = await start(0, { agentKeys: [AK, { key: other, agentId: 'someone-else' }] });
+    const misused = agent('host-misused', { key: other });
+    await waitFor('two refusals', () => misused.states.filter((s) => s.kind === 'disconnected').length >= 2);
+    const refused = misused.states.find((s) => s.kind === 'disconnected');
+    expect(refused?.kind === 'disconnected' && refused.reason).toMatch(/^gateway refused the connection \(agent_id_refused\): this connection's agent key is issued for agent_id "someone-else", not "host-misused"/);
+    expect((await api('GET', '/agents')).body.agent_list).toEqual([]);
   });
 
   it('places a service with required_labels only on the matching agent, and explains when none matches', async () => {

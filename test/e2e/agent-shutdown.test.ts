@@ -22,8 +22,8 @@ const docker = await requireDocker('agent shutdown e2e tests');
 const BIN = fileURLToPath(new URL('../../bin/cyberun-agent.js', import.meta.url));
 const DIST = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-const SK = 'sk-agent-shutdown-e2e';
-const AK = 'ak-agent-shutdown-e2e';
+const SK = 'sk-agent-shutdown-e2e-kkkkk';
+const AK = 'ak-agent-shutdown-e2e-kkkkk';
 const auth = { authorization: `Bearer ${SK}` };
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;

@@ -13,8 +13,8 @@ import { gatewayClient, type RuntimeRecord } from '../helpers/gateway-client.js'
 import { rows } from '../fixtures/spec-cases.js';
 
 const docker = await requireDocker('gateway + agent e2e tests');
-const API_KEY = 'sk-e2e-test-key-0123456789';
-const AGENT_KEY = 'ak-e2e-test-key-0123456789';
+const API_KEY = 'sk-e2e-test-key-0123456789-k';
+const AGENT_KEY = 'ak-e2e-test-key-0123456789-k';
 
 describe.skipIf(!docker)('local gateway + agent + real Docker, end to end', () => {
   const runId = newTestRunId('e2e');

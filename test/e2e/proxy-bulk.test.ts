@@ -11,8 +11,8 @@ import { zeros } from '../helpers/byte-streams.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
 
 const docker = await requireDocker('proxy bulk e2e tests');
-const SK = 'sk-proxy-bulk';
-const AK = 'ak-proxy-bulk';
+const SK = 'sk-proxy-bulk-kkkkkkkkkkkkk';
+const AK = 'ak-proxy-bulk-kkkkkkkkkkkkk';
 const auth = { authorization: `Bearer ${SK}` };
 const GIB = 1024 ** 3;
 /**

@@ -14,8 +14,8 @@ import { ensureTestImages } from '../helpers/test-images.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
 
 const docker = await requireDocker('proxy e2e tests');
-const SK = 'sk-proxy-e2e';
-const AK = 'ak-proxy-e2e';
+const SK = 'sk-proxy-e2e-kkkkkkkkkkkkkk';
+const AK = 'ak-proxy-e2e-kkkkkkkkkkkkkk';
 const auth = { authorization: `Bearer ${SK}` };
 
 describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → agent → containers', () => {

@@ -16,8 +16,8 @@ import { upstreamHandler } from '../helpers/proxy-harness.js';
 import { generateTestPki } from '../helpers/test-ca.js';
 
 const docker = await requireDocker('external service e2e tests');
-const SK = 'sk-external-e2e';
-const AK = 'ak-external-e2e';
+const SK = 'sk-external-e2e-kkkkkkkkkkk';
+const AK = 'ak-external-e2e-kkkkkkkkkkk';
 const auth = { authorization: `Bearer ${SK}` };
 const CRED = '3c1f6a2e-8b4d-4e5f-9a0b-1c2d3e4f5a6b';
 const SECRET = 'Bearer ext-e2e-secret-value';

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fetch } from 'undici';
 import type { ReadyEndpoint } from '../../src/domain/status-types.js';
-import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import { pattern, sha256Of } from './byte-streams.js';
@@ -11,8 +11,10 @@ import { waitFor } from './wait-for.js';
 import { proxyEndpointFor, type ProxyOptions } from './proxy-endpoint.js';
 import { tempDir } from './temp-dirs.js';
 
-export const SK = 'sk-proxy-test';
-const AK = 'ak-proxy-test';
+export const SK = 'sk-proxy-test-kkkkkkkkkkkkk';
+export const AK = 'ak-proxy-test-kkkkkkkkkkkkk';
+/** The rig's agent; its key is issued for this id. */
+export const RIG_AGENT_ID = 'proxy-host';
 
 /** A FakeAgentCore whose ready endpoints the test sets. */
 export class EndpointCore extends FakeAgentCore {
@@ -131,15 +133,27 @@ export interface ProxyRig {
   close(): Promise<void>;
 }
 
-/** Real local gateway + real TunnelClient (with its proxy) over ws on 127.0.0.1; fake core. */
-export async function startProxyRig(proxy: ProxyOptions = {}): Promise<ProxyRig> {
+/**
+ * Real local gateway + real TunnelClient (with its proxy) over ws on 127.0.0.1; fake core. The
+ * rig's agent key is issued for RIG_AGENT_ID; `gatewayOver.agentKeys` adds keys.
+ */
+export async function startProxyRig(proxy: ProxyOptions = {}, gatewayOver: Partial<GatewayOptions> = {}): Promise<ProxyRig> {
   const dataDir = await tempDir('proxy');
-  const gateway = await startGateway({ port: 0, dataDir, apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
+  const { agentKeys = [], ...over } = gatewayOver;
+  const gateway = await startGateway({
+    port: 0,
+    dataDir,
+    apiKeys: [SK],
+    logger: silentLogger(),
+    heartbeatIntervalMs: 200,
+    ...over,
+    agentKeys: [{ key: AK, agentId: RIG_AGENT_ID }, ...agentKeys],
+  });
   const core = new EndpointCore();
   const client = new TunnelClient({
     url: gateway.agentUrl,
     agentKey: AK,
-    agentId: 'proxy-host',
+    agentId: RIG_AGENT_ID,
     agentVersion: '0.1.0-test',
     labels: () => [],
     inventory: () => undefined,

@@ -186,7 +186,7 @@ describe.skipIf(!docker)('tunnel metrics across a gateway restart', () => {
     const stateDir = await tempDir('admin-gw-state');
     dirs.push(dataDir, stateDir);
     const agentKey = 'ak-admin-metrics-test-key-000000000000';
-    const open = (port: number) => startGateway({ port, dataDir, apiKeys: ['sk-admin-test-000000000000'], agentKeys: [agentKey], logger: silentLogger() });
+    const open = (port: number) => startGateway({ port, dataDir, apiKeys: ['sk-admin-test-000000000000-k'], agentKeys: [agentKey], logger: silentLogger() });
     gateway = await open(0);
     const port = gateway.port;
     t = await startTestAgent(testConfig(runId, stateDir, { gatewayUrl: gateway.agentUrl, agentKey, admin: { listen: '127.0.0.1:0' } }));
