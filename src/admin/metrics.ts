@@ -123,6 +123,16 @@ export class AgentMetrics implements ProxyMetrics {
       },
     });
     new Gauge({
+      name: 'cyberun_gpu_healthy',
+      help: '1 while the GPU may be given to new replicas, 0 while nvidia-smi shows it broken (lost, needing a reset, reading errors, no longer listed); one series per GPU.',
+      labelNames: ['gpu', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources.gpus()) this.set({ gpu: g.id, model: g.model }, g.unhealthy === undefined ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'cyberun_gpu_holder_info',
       help: 'Which replica holds which GPU; always 1.',
       labelNames: ['gpu', 'service', 'replica'],

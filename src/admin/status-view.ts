@@ -20,7 +20,8 @@ export interface AdminStatus {
   /** `{ kind: 'none' }` when the agent runs without a gateway (standalone). */
   tunnel: TunnelState | { kind: 'none' };
   labels: string[];
-  gpus: Array<{ id: string; model: string; heldBy: { serviceId: string; slug: string; replica: number } | null }>;
+  /** `unhealthy`: why no new replica gets the GPU (GPU health, docs/engine.md); null while healthy. */
+  gpus: Array<{ id: string; model: string; heldBy: { serviceId: string; slug: string; replica: number } | null; unhealthy: string | null }>;
   services: AdminServiceStatus[];
 }
 
@@ -76,7 +77,7 @@ export function buildStatusView(input: StatusViewInput): AdminStatus {
     desiredRevision: input.desiredRevision,
     tunnel: input.tunnel ?? { kind: 'none' },
     labels: [...input.labels],
-    gpus: input.gpus.map((g) => ({ id: g.id, model: g.model, heldBy: holders.get(g.id) ?? null })),
+    gpus: input.gpus.map((g) => ({ id: g.id, model: g.model, heldBy: holders.get(g.id) ?? null, unhealthy: g.unhealthy ?? null })),
     services: [...input.services]
       .sort((a, b) => compare(a.slug, b.slug) || compare(a.serviceId, b.serviceId))
       .map((s) => ({

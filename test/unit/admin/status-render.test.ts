@@ -75,6 +75,13 @@ describe('status rendering', () => {
     );
   });
 
+  it('counts unhealthy GPUs apart and says why each one is', () => {
+    const gpus = fixtureGpus('a100x4').map((g) => (g.id === '3' ? { ...g, unhealthy: 'no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)' } : g));
+    const view = buildStatusView({ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: -1, tunnel: undefined, labels: [], gpus, claims: [{ serviceId: 's', serviceSlug: 'llm', replicaIndex: 0, gpuIds: ['0'] }], services: [] });
+    expect(view.gpus.map((g) => g.unhealthy)).toEqual([null, null, null, 'no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)']);
+    expect(renderStatus(view)).toContain('GPUs: 4 (1 held, 2 free, 1 unhealthy)\n  GPU 3 unhealthy: no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)\n');
+  });
+
   it.each([
     [{ kind: 'none' }, 'none (standalone: no gateway configured)'],
     [{ kind: 'connecting', attempt: 2 }, 'connecting (attempt 3)'],
