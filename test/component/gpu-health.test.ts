@@ -13,6 +13,8 @@ import { parsePromText } from '../helpers/prom-text.js';
 import { testDefinition } from '../helpers/test-definition.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { FAKE_BIN_DIR, fixtureHostDir, type FixtureHost } from '../fixtures/hosts/gpu-devices.js';
+import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
+import { gatewayClient } from '../helpers/gateway-client.js';
 
 /*
  * GPU health end to end inside the agent: the real inventory (systeminformation + the agent's own
@@ -134,4 +136,53 @@ describe('GPU health with captured broken-GPU output, on a running agent', () =>
     expect(agent.hostInventory().gpus.every((g) => g.unhealthy === undefined)).toBe(true);
     expect(await healthy()).toEqual([['0', 1], ['1', 1], ['2', 1], ['3', 1]]);
   });
+});
+
+describe('the gateway places by the agent’s healthy GPUs (real local gateway, real tunnel)', () => {
+  const SK = 'sk-gpu-health-0123456789';
+  const AK = 'ak-gpu-health-0123456789';
+  let gateway: Gateway;
+  let agent: AgentClass;
+  let api: ReturnType<typeof gatewayClient>;
+  const agentEntry = async () => (await api.call<{ agent_list: { agent_id: string; gpu_capacity: number }[] }>('GET', '/agents')).body.agent_list[0];
+  const detail = async (slug: string) => (await api.runtime(slug)).body.status_detail;
+
+  beforeAll(async () => {
+    useHost('rtxpro6000x4');
+    gateway = await startGateway({ host: '127.0.0.1', port: 0, dataDir: await tempDir('gpu-health-gw'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
+    api = gatewayClient(gateway.url, SK);
+    const base = testConfig('gpu-health-gw', await tempDir('gpu-health-gw-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK });
+    const config = { ...base, gpu: { detect: 'auto' as const, deviceStyle: 'device-ids' as const, inventoryRefreshMs: 150 } };
+    const env = { PATH: fakePath, CYBERUN_FAKE_GPU_HOST: hostLink };
+    agent = await Agent.start({ config, logger: silentLogger(), runtime: new FakeRuntime(), readInventory: () => readInventory({ detect: 'auto', timeoutMs: 15_000, env }) });
+    await waitFor('the agent connected with 4 GPUs', async () => (await agentEntry())?.gpu_capacity === 4, 20_000, 100);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await gateway?.close();
+  });
+
+  it('a GPU turning unhealthy reduces the capacity the gateway places by, without evicting what is placed, until it recovers', async () => {
+    const id = agent.statusView().agentId;
+    const placedOn = async (slug: string) => (await detail(slug))?.agents.find((a) => a.agent_id === id)?.assigned_replicas ?? 0;
+    const first = await api.create({ service_slug: 'four-gpus', display_name: 'four', docker_image: 'cyberun-test/busybox-http:1', gpu_count: 4 });
+    await api.deploy(first.body.id);
+    await waitFor('four-gpus placed while all 4 GPUs are healthy', async () => (await placedOn('four-gpus')) === 1, 10_000, 100);
+
+    useHost('rtxpro6000x4-gpu1-lost');
+    await waitFor('capacity 3 in the agents list', async () => (await agentEntry())?.gpu_capacity === 3, 10_000, 100);
+    const second = await api.create({ service_slug: 'four-more', display_name: 'four more', docker_image: 'cyberun-test/busybox-http:1', gpu_count: 4 });
+    await api.deploy(second.body.id);
+    const reason = await waitFor('four-more unplaced with a reason', async () => (await detail('four-more'))?.reason ?? undefined, 10_000, 100);
+    expect(reason).toBe(`no connected agent has 4 healthy GPUs (gpu_count 4); unhealthy GPUs: ${id} 1 of 4`);
+    expect(await placedOn('four-more')).toBe(0);
+    // Already placed: stays (the agent queues its replica until 4 healthy GPUs are free).
+    expect(await placedOn('four-gpus')).toBe(1);
+
+    useHost('rtxpro6000x4');
+    await waitFor('capacity back to 4', async () => (await agentEntry())?.gpu_capacity === 4, 10_000, 100);
+    await waitFor('four-more placed once the GPU is healthy again', async () => (await placedOn('four-more')) === 1, 10_000, 100);
+  });
+
 });
