@@ -9,6 +9,7 @@ import { withMissingGpus } from './host/gpu-health.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
+import { refusedPathsFor } from './reconcile/host-rejection.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
 import type { AgentCore } from './agent-core.js';
 import { AgentProxy, type ProxyLimits, type RequestObserver } from './proxy/agent-proxy.js';
@@ -67,6 +68,8 @@ export class Agent {
     private readonly deps: AgentDeps,
     inventory: HostInventory,
     runtime: ContainerRuntime,
+    /** Host paths never mounted (the static list, this agent's state dir and engine socket). */
+    refusedPaths: readonly string[],
   ) {
     const { config, logger } = deps;
     this.inventory = inventory;
@@ -84,7 +87,7 @@ export class Agent {
       runtime,
       logger,
       network: config.docker.network,
-      host: () => ({ labels: this.labels(), gpus: this.inventory.gpus, allowedRoots: this.deps.config.volumes.allowedRoots }),
+      host: () => ({ labels: this.labels(), gpus: this.inventory.gpus, allowedRoots: this.deps.config.volumes.allowedRoots, refusedPaths }),
       policy: this.policy,
       pull: config.pull,
       stopTimeoutMs: config.restart.stopTimeoutMs,
@@ -126,7 +129,8 @@ export class Agent {
         addressing: config.docker.addressing,
         logger: logger.child({ component: 'docker' }),
       });
-    const agent = new Agent(deps, inventory, runtime);
+    const engineSocket = config.docker.host === undefined || config.docker.host === '' ? config.docker.socketPath : config.docker.host.startsWith('unix://') ? config.docker.host.slice('unix://'.length) : undefined;
+    const agent = new Agent(deps, inventory, runtime, await refusedPathsFor(config.stateDir, engineSocket));
     // First, so a second agent on the same state dir is refused before it touches anything.
     await agent.startAdmin();
     try {

@@ -32,6 +32,8 @@ export interface AdminServiceStatus {
   reason: string | null;
   desiredReplicas: number;
   readyReplicas: number;
+  /** What the agent ignores or changes in the definition. */
+  warnings: string[];
   replicas: AdminReplicaStatus[];
 }
 
@@ -87,6 +89,7 @@ export function buildStatusView(input: StatusViewInput): AdminStatus {
         reason: s.reason ?? null,
         desiredReplicas: s.desiredReplicas,
         readyReplicas: s.readyReplicas,
+        warnings: s.warnings,
         replicas: [...s.replicas]
           .sort((a, b) => a.index - b.index)
           .map((r) => ({

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load-config.js';
 import { readInventory } from '../host/inventory.js';
 import { mergeLabels } from '../host/labels.js';
-import { hostRejection } from '../reconcile/host-rejection.js';
+import { hostRejection, refusedPathsFor } from '../reconcile/host-rejection.js';
 import type { ServiceDefinition } from '../service-definition/types.js';
 import type { CliIo } from './io.js';
 
@@ -16,6 +16,7 @@ export async function judgeOnThisHost(definition: ServiceDefinition, io: CliIo):
   const { config } = await loadConfig({ argv: [], env: io.env, cwd: io.cwd });
   const inventory = await readInventory({ detect: config.gpu.detect, timeoutMs: 15_000, env: { ...io.env } });
   const labels = mergeLabels(inventory.hardwareLabels, config.agentLabels);
-  const reason = await hostRejection(definition, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots });
+  const refusedPaths = await refusedPathsFor(config.stateDir, config.docker.host === undefined ? config.docker.socketPath : undefined);
+  const reason = await hostRejection(definition, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots, refusedPaths });
   return reason === undefined ? { kind: 'eligible', labels } : { kind: 'rejected', reason };
 }

@@ -87,5 +87,6 @@ export function renderStatus(status: AdminStatus, options: { maxReason?: number 
       rows.push([name, state, String(r.index), r.phase, health(r, maxReason), r.gpuIds.length > 0 ? r.gpuIds.join(',') : '-', String(r.restarts), formatAge(r.ageSeconds)]);
     }
   }
-  return out + renderTable(rows);
+  const warnings = status.services.flatMap((s) => s.warnings.map((w) => `  ${s.slug}: ${w}`));
+  return out + renderTable(rows) + (warnings.length > 0 ? `\nwarnings:\n${warnings.join('\n')}\n` : '');
 }

@@ -246,24 +246,41 @@ export function claimsFromContainers(containers: { labels: Record<string, string
   );
 }
 
-function isGpuAccessVar(name: string): boolean {
+/**
+ * Variables that select or steer GPU devices, of any vendor's container runtime or driver: every
+ * NVIDIA_* (the NVIDIA Container Toolkit reads NVIDIA_VISIBLE_DEVICES, _DRIVER_CAPABILITIES,
+ * _REQUIRE_*, _DISABLE_REQUIRE, _GDS, _MOFED, _NVSWITCH, _GDRCOPY, _IMEX_CHANNELS, _MIG_*, … and
+ * adds new ones), and the device-selection variables of CUDA, ROCm/HIP, oneAPI/Level Zero, Gaudi,
+ * Neuron and TPUs. Compared case-insensitively.
+ */
+const GPU_SELECTION_VARS = new Set([
+  'CUDA_VISIBLE_DEVICES',
+  'CUDA_DEVICE_ORDER',
+  'CUDA_MPS_PIPE_DIRECTORY',
+  'CUDA_MPS_LOG_DIRECTORY',
+  'ROCR_VISIBLE_DEVICES',
+  'HIP_VISIBLE_DEVICES',
+  'GPU_DEVICE_ORDINAL',
+  'AMD_VISIBLE_DEVICES',
+  'ZE_AFFINITY_MASK',
+  'ONEAPI_DEVICE_SELECTOR',
+  'HABANA_VISIBLE_DEVICES',
+  'HABANA_VISIBLE_MODULES',
+  'NEURON_RT_VISIBLE_CORES',
+  'TPU_VISIBLE_CHIPS',
+]);
+
+export function isGpuAccessVar(name: string): boolean {
   const n = name.toUpperCase();
-  return (
-    n === 'NVIDIA_VISIBLE_DEVICES' ||
-    n === 'CUDA_VISIBLE_DEVICES' ||
-    n === 'NVIDIA_DRIVER_CAPABILITIES' ||
-    n === 'NVIDIA_DISABLE_REQUIRE' ||
-    n.startsWith('NVIDIA_REQUIRE_')
-  );
+  return n.startsWith('NVIDIA_') || GPU_SELECTION_VARS.has(n);
 }
 
 /**
- * The container's `KEY=value` environment: `envConfig` in order without the variables that steer
- * the NVIDIA runtime (NVIDIA_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES,
- * NVIDIA_REQUIRE_*, NVIDIA_DISABLE_REQUIRE, any case): env_config can never widen GPU access.
- * NVIDIA_VISIBLE_DEVICES itself is set by the runtime adapter from the container's GPU request
- * (`void` for none), next to the device requests it describes. `dropped` lists the names removed
- * (never values), for the caller to report.
+ * The container's `KEY=value` environment: `envConfig` in order without the variables that select
+ * or steer GPUs (isGpuAccessVar): env_config can never widen GPU access. NVIDIA_VISIBLE_DEVICES and
+ * NVIDIA_DRIVER_CAPABILITIES are set by the runtime adapter from the container's GPU request (so an
+ * image's own ENV cannot widen it either). `dropped` lists the names removed (never values), for
+ * the caller to report.
  */
 export function gpuEnvironment(envConfig: EnvVar[]): { env: string[]; dropped: string[] } {
   const env: string[] = [];

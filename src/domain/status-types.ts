@@ -56,6 +56,8 @@ export interface ServiceStatusReport {
   readyReplicas: number;
   replicas: ReplicaStatus[];
   specHash: string;
+  /** What the agent ignores or changes in the definition (e.g. GPU variables in env_config); names, never values. */
+  warnings: string[];
   /** Epoch ms of the last change. */
   updatedAt: number;
 }

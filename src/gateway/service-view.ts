@@ -80,6 +80,7 @@ export function runtimeRecord(service: StoredService, source: StatusSource): Rec
       state: r?.state ?? null,
       reason: r?.reason ?? null,
       ready_replicas: r?.readyReplicas ?? 0,
+      warnings: r?.warnings ?? [],
       replicas: (r?.replicas ?? []).map((x) => ({
         index: x.index,
         phase: x.phase,

@@ -4,9 +4,9 @@ import { Labels, replicaIndexOf, replicaLabels, serviceIdOf } from '../domain/ow
 import { recordSetupFailure, type Action, type ReplicaMemory } from '../domain/replica-planner.js';
 import type { SetupFailureKind } from '../domain/setup-failure.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
-import { bindsFor } from '../domain/volume-policy.js';
 import type { ReplicaPhase } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
+import { resolveVolumes } from './host-rejection.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 const PROGRESS_PUBLISH_MS = 500;
@@ -110,7 +110,8 @@ export class ActionExecutor {
 
   /** Records a failure before the container ran, in the class of its cause (setup-failure.ts). */
   private recordSetup(index: number, target: WorkerTarget, err: unknown, stage: 'pull' | 'create' | 'start'): void {
-    if (!target.specHash || isAgentError(err, ErrorCodes.ABORTED)) return;
+    // Aborted: shutdown. A refused volume: the next pass rejects the service as a whole.
+    if (!target.specHash || isAgentError(err, ErrorCodes.ABORTED) || isAgentError(err, ErrorCodes.VOLUME_REFUSED)) return;
     const kind = setupFailureKind(err, stage);
     const { ctx } = this;
     this.state.memory.set(index, recordSetupFailure(this.state.memory.get(index), target.specHash, kind, errorMessage(err), ctx.policy, ctx.now(), ctx.random));
@@ -140,6 +141,9 @@ export class ActionExecutor {
       if (!(await ctx.runtime.hasImage(image))) await this.pull(action.index, image, log);
       stage = 'create';
       this.state.transient.set(action.index, { phase: 'creating', reason: undefined });
+      // Judged again now: the pull may have taken minutes, and a checked directory may have been swapped for a link.
+      const volumes = await resolveVolumes(definition, ctx.host());
+      if (!volumes.ok) throw new AgentError(ErrorCodes.VOLUME_REFUSED, volumes.reason);
       const { env, dropped } = ctx.gpus.environment(definition.env_config);
       if (dropped.length > 0) log.warn({ dropped }, 'env_config variables that control GPU access are ignored (GPUs come from gpu_count)');
       const request: ContainerCreateRequest = {
@@ -154,7 +158,7 @@ export class ActionExecutor {
           specHash: target.specHash,
           gpuIds: claim.gpuIds,
         }),
-        binds: bindsFor(definition.volume_config),
+        binds: volumes.binds,
         exposedPort: definition.exposed_port,
         network: ctx.network,
         publishPort: ctx.runtime.publishesPorts,

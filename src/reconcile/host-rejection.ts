@@ -2,31 +2,58 @@ import { realpath } from 'node:fs/promises';
 import type { ServiceDefinition } from '../service-definition/types.js';
 import type { GpuDevice } from '../domain/gpu-device.js';
 import { placementVerdict } from '../domain/placement.js';
-import { checkHostPath } from '../domain/volume-policy.js';
+import { ALWAYS_REFUSED, bindOf, checkHostPath } from '../domain/volume-policy.js';
 
 export interface HostFacts {
   labels: string[];
   gpus: GpuDevice[];
   allowedRoots: string[];
+  /** Host paths never mounted: ALWAYS_REFUSED plus the agent's state dir and engine socket (refusedPathsFor). */
+  refusedPaths: readonly string[];
 }
 
+/** The paths refused on this host: the static list, the agent's state dir and the engine's socket, each also as resolved. */
+export async function refusedPathsFor(stateDir: string, engineSocket: string | undefined): Promise<string[]> {
+  const own = [stateDir, ...(engineSocket === undefined ? [] : [engineSocket])];
+  const resolved = await Promise.all(own.map((p) => realpath(p).catch(() => p)));
+  return [...new Set([...ALWAYS_REFUSED, ...own, ...resolved])];
+}
+
+export type VolumeResolution = { ok: true; binds: string[] } | { ok: false; reason: string };
+
 /**
- * Why `definition` can never run on this host, or undefined when it can: required labels, GPU counts
- * that can never fit, and every volume resolved through symlinks against the allowlist. Used by
- * the service workers before anything is created, and by `validate --host`.
+ * Judges every volume of `definition` and returns the Docker binds with the host paths resolved
+ * through symlinks (Docker is handed the real path, never the link). Each path is judged as written
+ * before anything touches the file system, then resolved and judged again (volume-policy.ts). The
+ * executor calls this again right before create: a directory swapped for a link while the image
+ * pulled is caught there.
  */
-export async function hostRejection(definition: ServiceDefinition, host: HostFacts): Promise<string | undefined> {
-  const verdict = placementVerdict(definition, host.labels, host.gpus);
-  if (verdict.kind === 'rejected') return verdict.reason;
+export async function resolveVolumes(definition: ServiceDefinition, host: Pick<HostFacts, 'allowedRoots' | 'refusedPaths'>): Promise<VolumeResolution> {
+  const binds: string[] = [];
   for (const [i, v] of definition.volume_config.entries()) {
+    const lexical = checkHostPath(v.host_path, undefined, host.allowedRoots, host.refusedPaths, i);
+    if (!lexical.ok) return lexical;
     let resolved: string;
     try {
       resolved = await realpath(v.host_path);
     } catch {
-      return `volume_config[${i}].host_path "${v.host_path}" does not exist on this host (create it first; the agent never creates host directories)`;
+      return { ok: false, reason: `volume_config[${i}].host_path "${v.host_path}" does not exist on this host (create it first; the agent never creates host directories)` };
     }
-    const check = checkHostPath(v.host_path, resolved, host.allowedRoots, i);
-    if (!check.ok) return check.reason;
+    const check = checkHostPath(v.host_path, resolved, host.allowedRoots, host.refusedPaths, i);
+    if (!check.ok) return check;
+    binds.push(bindOf(resolved, v.container_path));
   }
-  return undefined;
+  return { ok: true, binds };
+}
+
+/**
+ * Why `definition` can never run on this host, or undefined when it can: required labels, GPU
+ * counts that can never fit, and every volume (resolveVolumes). Used by the service workers before
+ * anything is created, and by `validate --host`.
+ */
+export async function hostRejection(definition: ServiceDefinition, host: HostFacts): Promise<string | undefined> {
+  const verdict = placementVerdict(definition, host.labels, host.gpus);
+  if (verdict.kind === 'rejected') return verdict.reason;
+  const volumes = await resolveVolumes(definition, host);
+  return volumes.ok ? undefined : volumes.reason;
 }

@@ -7,6 +7,7 @@ import type { ObservedContainer } from '../domain/observed-container.js';
 import { ownershipFilter, replicaIndexOf, serviceIdOf, specHashOf } from '../domain/ownership-labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
 import { aggregateServiceState, serviceReason } from '../domain/service-state.js';
+import { definitionWarnings } from '../domain/service-warnings.js';
 import { HttpProber } from '../health/http-prober.js';
 import type { DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
@@ -252,6 +253,7 @@ export class Reconciler implements AgentCore {
       readyReplicas: withSince.filter((r) => r.phase === 'ready' && r.index < desiredReplicas).length,
       replicas: withSince,
       specHash: entry?.hash ?? prev?.specHash ?? '',
+      warnings: entry === undefined ? [] : definitionWarnings(entry.service.definition),
       updatedAt: now,
     };
     if (prev && sameReport(prev, report)) return;

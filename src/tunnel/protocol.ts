@@ -104,6 +104,8 @@ export const serviceStatusReportWire = z.object({
   readyReplicas: z.number().int().nonnegative(),
   replicas: z.array(replicaStatus),
   specHash: z.string(),
+  /** Added after version 2 shipped: absent from older agents. */
+  warnings: z.array(z.string().max(2_000)).max(20).optional().transform((v) => v ?? []),
   updatedAt: z.number(),
 });
 

@@ -60,6 +60,7 @@ export function statusReport(serviceId: string, slug: string, over: Partial<Serv
       { index: 0, phase: 'ready', reason: undefined, containerId: 'c0', gpuIds: [], restartCount: 0, pull: undefined, since: 1, specHash: 'h' },
     ],
     specHash: 'h',
+    warnings: [],
     updatedAt: Date.now(),
     ...over,
   };

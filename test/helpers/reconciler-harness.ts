@@ -5,6 +5,7 @@ import { Reconciler, type ReconcilerOptions } from '../../src/reconcile/reconcil
 import type { ContainerRuntime } from '../../src/runtime/container-runtime.js';
 import { testConfig } from './agent-harness.js';
 import { DEFAULT_PULL_BACKOFF } from '../../src/domain/setup-failure.js';
+import { ALWAYS_REFUSED } from '../../src/domain/volume-policy.js';
 
 /** A desired-state store that has nothing on disk and keeps nothing. */
 export const noStore = { load: async () => undefined, save: async () => undefined } as unknown as DesiredStore;
@@ -21,7 +22,7 @@ export function componentReconciler(runtime: ContainerRuntime, over: { agentId: 
     runtime,
     logger: silentLogger(),
     network: 'n',
-    host: () => ({ labels: [], gpus, allowedRoots: [] }),
+    host: () => ({ labels: [], gpus, allowedRoots: [], refusedPaths: ALWAYS_REFUSED }),
     policy: { ...DEFAULT_PULL_BACKOFF, startBudgetMs: 60_000, failureThreshold: 3, restart: c.restart },
     pull: c.pull,
     stopTimeoutMs: 1_000,

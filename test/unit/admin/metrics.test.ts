@@ -10,7 +10,7 @@ function replica(index: number, over: Partial<ReplicaStatus> = {}): ReplicaStatu
 }
 
 function report(slug: string, replicas: ReplicaStatus[], over: Partial<ServiceStatusReport> = {}): ServiceStatusReport {
-  return { serviceId: `svc-${slug}`, slug, state: 'running', reason: undefined, desiredReplicas: replicas.length, readyReplicas: 0, replicas, specHash: 'h', updatedAt: 0, ...over };
+  return { serviceId: `svc-${slug}`, slug, state: 'running', reason: undefined, desiredReplicas: replicas.length, readyReplicas: 0, replicas, specHash: 'h', warnings: [], updatedAt: 0, ...over };
 }
 
 function setup() {

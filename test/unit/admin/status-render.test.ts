@@ -1,3 +1,5 @@
+import { definitionWarnings } from '../../../src/domain/service-warnings.js';
+import { testDefinition } from '../../helpers/test-definition.js';
 import { describe, expect, it } from 'vitest';
 import { parseAdminListen } from '../../../src/config/admin-listen.js';
 import { buildStatusView } from '../../../src/admin/status-view.js';
@@ -12,7 +14,7 @@ function replica(index: number, over: Partial<ReplicaStatus> = {}): ReplicaStatu
 }
 
 function report(slug: string, replicas: ReplicaStatus[], over: Partial<ServiceStatusReport> = {}): ServiceStatusReport {
-  return { serviceId: `svc-${slug}`, slug, state: 'running', reason: undefined, desiredReplicas: replicas.length, readyReplicas: replicas.length, replicas, specHash: 'h', updatedAt: NOW, ...over };
+  return { serviceId: `svc-${slug}`, slug, state: 'running', reason: undefined, desiredReplicas: replicas.length, readyReplicas: replicas.length, replicas, specHash: 'h', warnings: [], updatedAt: NOW, ...over };
 }
 
 describe('status rendering', () => {
@@ -80,6 +82,14 @@ describe('status rendering', () => {
     const view = buildStatusView({ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: -1, tunnel: undefined, labels: [], gpus, claims: [{ serviceId: 's', serviceSlug: 'llm', replicaIndex: 0, gpuIds: ['0'] }], services: [] });
     expect(view.gpus.map((g) => g.unhealthy)).toEqual([null, null, null, 'no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)']);
     expect(renderStatus(view)).toContain('GPUs: 4 (1 held, 2 free, 1 unhealthy)\n  GPU 3 unhealthy: no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)\n');
+  });
+
+  it('lists what the agent ignores in a definition under the table, by service', () => {
+    const warning = definitionWarnings({ ...testDefinition('llm'), env_config: [{ env_name: 'NVIDIA_VISIBLE_DEVICES', env_value: 'all' }, { env_name: 'ROCR_VISIBLE_DEVICES', env_value: '0' }, { env_name: 'MODEL', env_value: 'secret-model' }] });
+    expect(warning).toEqual([expect.stringMatching(/^env_config NVIDIA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES are ignored: GPU access comes from gpu_count only/)]);
+    expect(warning.join()).not.toContain('all');
+    const view = buildStatusView({ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: 1, tunnel: undefined, labels: [], gpus: [], claims: [], services: [report('llm', [replica(0)], { warnings: warning })] });
+    expect(renderStatus(view)).toMatch(/\nwarnings:\n  llm: env_config NVIDIA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES are ignored/);
   });
 
   it.each([

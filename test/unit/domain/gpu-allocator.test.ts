@@ -349,7 +349,12 @@ describe('gpuEnvironment', () => {
     ],
     ['order kept, values untouched', [e('B', 'x=y'), e('A', '')], { env: ['B=x=y', 'A='], dropped: [] }],
     ['a name dropped twice is reported once', [e('NVIDIA_VISIBLE_DEVICES', '1'), e('NVIDIA_VISIBLE_DEVICES', '2')], { env: [], dropped: ['NVIDIA_VISIBLE_DEVICES'] }],
-    ['look-alikes are kept', [e('NVIDIA_VISIBLE', '1'), e('MY_CUDA_VISIBLE_DEVICES', '1')], { env: ['NVIDIA_VISIBLE=1', 'MY_CUDA_VISIBLE_DEVICES=1'], dropped: [] }],
+    ['look-alikes are kept', [e('NVIDIA', '1'), e('MY_NVIDIA_X', '1'), e('MY_CUDA_VISIBLE_DEVICES', '1')], { env: ['NVIDIA=1', 'MY_NVIDIA_X=1', 'MY_CUDA_VISIBLE_DEVICES=1'], dropped: [] }],
+    [
+      'every NVIDIA_* name and every vendor\'s device selection is dropped',
+      ['NVIDIA_GDS', 'NVIDIA_MOFED', 'NVIDIA_NVSWITCH', 'NVIDIA_GDRCOPY', 'NVIDIA_IMEX_CHANNELS', 'NVIDIA_MIG_CONFIG_DEVICES', 'NVIDIA_MIG_MONITOR_DEVICES', 'NVIDIA_VISIBLE', 'ROCR_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'ZE_AFFINITY_MASK', 'ONEAPI_DEVICE_SELECTOR', 'HABANA_VISIBLE_DEVICES', 'NEURON_RT_VISIBLE_CORES', 'TPU_VISIBLE_CHIPS', 'CUDA_MPS_PIPE_DIRECTORY', 'cuda_visible_devices'].map((n) => e(n, 'all')),
+      { env: [], dropped: ['NVIDIA_GDS', 'NVIDIA_MOFED', 'NVIDIA_NVSWITCH', 'NVIDIA_GDRCOPY', 'NVIDIA_IMEX_CHANNELS', 'NVIDIA_MIG_CONFIG_DEVICES', 'NVIDIA_MIG_MONITOR_DEVICES', 'NVIDIA_VISIBLE', 'ROCR_VISIBLE_DEVICES', 'HIP_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'ZE_AFFINITY_MASK', 'ONEAPI_DEVICE_SELECTOR', 'HABANA_VISIBLE_DEVICES', 'NEURON_RT_VISIBLE_CORES', 'TPU_VISIBLE_CHIPS', 'CUDA_MPS_PIPE_DIRECTORY', 'cuda_visible_devices'] },
+    ],
   ])('%s', (_name, envConfig, want) => {
     expect(gpuEnvironment(envConfig)).toEqual(want);
   });

@@ -13,6 +13,7 @@ const report = (over: Partial<ServiceStatusReport> = {}): ServiceStatusReport =>
   readyReplicas: 1,
   replicas: [],
   specHash: 'h',
+  warnings: [],
   updatedAt: 0,
   ...over,
 });

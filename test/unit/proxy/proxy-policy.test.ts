@@ -31,7 +31,42 @@ describe('nonPublicKind', () => {
     expect(nonPublicKind(address)).toBe(kind);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('%s is public', (address) => {
+  it.each([
+    // 6to4 2002::/16: refused whatever it carries; the IPv4 in groups 1-2 names the kind.
+    ['2002:a00:1::1', 'private', '6to4 of 10.0.0.1'],
+    ['2002:7f00:1::1', 'loopback', '6to4 of 127.0.0.1'],
+    ['2002:a9fe:a9fe::1', 'metadata', '6to4 of 169.254.169.254'],
+    ['2002:808:808::1', 'reserved', '6to4 of a public IPv4'],
+    ['192.88.99.1', 'reserved', '6to4 relay anycast'],
+    // Teredo 2001::/32: server IPv4 in groups 2-3, client IPv4 inverted in groups 6-7.
+    ['2001:0:4136:e378:8000:63bf:f5ff:fffe', 'private', 'Teredo, client 10.0.0.1'],
+    ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'loopback', 'Teredo, client 127.0.0.1'],
+    ['2001:0:a00:1:8000:63bf:f7f7:f7f7', 'private', 'Teredo, server 10.0.0.1, public client'],
+    ['2001:0:4136:e378:8000:63bf:f7f7:f7f7', 'reserved', 'Teredo, all public'],
+    // NAT64 local-use 64:ff9b:1::/48: refused.
+    ['64:ff9b:1::a00:1', 'reserved', 'NAT64 local-use'],
+    ['64:ff9b:1:ffff::808:808', 'reserved', 'NAT64 local-use, public IPv4'],
+    // NAT64 well-known 64:ff9b::/96: judged by the IPv4 inside.
+    ['64:ff9b::7f00:1', 'loopback', 'NAT64 well-known of 127.0.0.1 (hex)'],
+    // IPv4-compatible ::/96 (deprecated): refused.
+    ['::10.0.0.1', 'private', 'IPv4-compatible 10.0.0.1'],
+    ['::a00:1', 'private', 'IPv4-compatible 10.0.0.1 (hex)'],
+    ['::8.8.8.8', 'reserved', 'IPv4-compatible public'],
+    // IPv4-translated ::ffff:0:0:0/96: refused.
+    ['::ffff:0:10.0.0.1', 'private', 'IPv4-translated 10.0.0.1'],
+    ['::ffff:0:808:808', 'reserved', 'IPv4-translated public'],
+    // IPv4-mapped ::ffff:0:0/96: judged by the IPv4 inside, in every spelling.
+    ['::ffff:a00:1', 'private', 'mapped 10.0.0.1 (hex)'],
+    ['0:0:0:0:0:ffff:127.0.0.1', 'loopback', 'mapped, uncompressed'],
+    ['::FFFF:A9FE:A9FE', 'metadata', 'mapped, upper case'],
+    // Discard-only 100::/64.
+    ['100::1', 'reserved', 'discard-only'],
+    ['100::ffff:1', 'reserved', 'discard-only, high bits'],
+  ])('%s is %s (%s)', (address, kind) => {
+    expect(nonPublicKind(address)).toBe(kind);
+  });
+
+  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '64:ff9b::8.8.8.8', '100:0:0:1::1', '2001:1::1'])('%s is public', (address) => {
     expect(nonPublicKind(address)).toBeUndefined();
   });
 });

@@ -37,6 +37,7 @@ const report: ServiceStatusReport = {
     },
   ],
   specHash: 'abc',
+  warnings: [],
   updatedAt: 1700000000000,
 };
 
