@@ -107,3 +107,21 @@ export function chooseImagesToRemove(input: GcInput): GcPlan {
     : `no more images to remove (${candidates.length} candidate${candidates.length === 1 ? '' : 's'} of ${input.images.length} pulled)`;
   return { remove, usedPercent, note };
 }
+
+/**
+ * A reference as the engine lists it among an image's RepoTags (Docker's "familiar" form):
+ * `docker.io/` and `library/` dropped for Docker Hub, `:latest` added when there is neither tag
+ * nor digest. `nginx` → `nginx:latest`; `docker.io/library/nginx:alpine` → `nginx:alpine`;
+ * `127.0.0.1:5000/x` → `127.0.0.1:5000/x:latest`. Pure.
+ */
+export function familiarImageRef(ref: string): string {
+  let r = ref.trim();
+  if (r.startsWith('docker.io/')) r = r.slice('docker.io/'.length);
+  if (r.startsWith('index.docker.io/')) r = r.slice('index.docker.io/'.length);
+  const first = r.split('/')[0] ?? '';
+  const hasRegistry = r.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (!hasRegistry && r.startsWith('library/')) r = r.slice('library/'.length);
+  if (r.includes('@')) return r;
+  const lastSlash = r.lastIndexOf('/');
+  return r.lastIndexOf(':') > lastSlash ? r : `${r}:latest`;
+}

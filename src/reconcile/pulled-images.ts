@@ -2,10 +2,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AgentError, ErrorCodes } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { familiarImageRef } from '../domain/image-gc.js';
 
 /** What the agent remembers of one image it pulled itself. */
 export interface PulledImageRecord {
-  /** The reference pulled (a service's `docker_image`). */
+  /** The reference pulled (a service's `docker_image`), in the engine's familiar form (familiarImageRef). */
   ref: string;
   /** Epoch ms. */
   pulledAt: number;
@@ -61,11 +62,12 @@ export class PulledImages {
   }
 
   has(ref: string): boolean {
-    return this.images.has(ref);
+    return this.images.has(familiarImageRef(ref));
   }
 
   /** The agent pulled `ref` at `now`. Saved in the background; call `flush` to wait. */
-  recordPull(ref: string, now: number): void {
+  recordPull(pulled: string, now: number): void {
+    const ref = familiarImageRef(pulled);
     this.images.set(ref, { ref, pulledAt: now, lastUsedAt: now });
     this.save();
   }

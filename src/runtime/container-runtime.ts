@@ -93,3 +93,22 @@ export interface ContainerRuntime {
   /** Whether containers should publish their port (addressing mode resolved against the engine). */
   readonly publishesPorts: boolean;
 }
+
+/** One image as the engine lists it (GET /images/json), for image GC. */
+export interface EngineImage {
+  /** sha256:… */
+  id: string;
+  /** e.g. ["vllm/vllm-openai:v0.6.0"]; empty for an untagged image. */
+  repoTags: string[];
+  /** e.g. ["vllm/vllm-openai@sha256:…"]. */
+  repoDigests: string[];
+  /** The engine's `Size` (shared layers included). */
+  sizeBytes: number;
+}
+
+/** The image one container (any owner, any state) was created from. */
+export interface ContainerImageUse {
+  containerId: string;
+  /** The image id the container runs (sha256:…). */
+  imageId: string;
+}

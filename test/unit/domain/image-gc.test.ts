@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseImagesToRemove, type GcInput, type PulledImage } from '../../../src/domain/image-gc.js';
+import { chooseImagesToRemove, familiarImageRef, type GcInput, type PulledImage } from '../../../src/domain/image-gc.js';
 
 const GB = 1e9;
 const MIN = 60_000;
@@ -79,5 +79,23 @@ describe('chooseImagesToRemove', () => {
     expect(chooseImagesToRemove(input(86, [vllm1, tgi])).note).toBe('expected usage 79.0% is at or below 80%');
     expect(chooseImagesToRemove(input(99, [vllm1], { inUse: new Set([vllm1.imageId]) })).note).toBe('no more images to remove (0 candidates of 1 pulled)');
     expect(chooseImagesToRemove(input(90.5, [])).usedPercent).toBeCloseTo(90.5);
+  });
+});
+
+describe('familiarImageRef', () => {
+  it.each([
+    ['nginx', 'nginx:latest'],
+    ['nginx:alpine', 'nginx:alpine'],
+    ['docker.io/library/nginx:alpine', 'nginx:alpine'],
+    ['library/nginx', 'nginx:latest'],
+    ['vllm/vllm-openai:latest', 'vllm/vllm-openai:latest'],
+    ['docker.io/vllm/vllm-openai', 'vllm/vllm-openai:latest'],
+    ['127.0.0.1:5000/gc-a', '127.0.0.1:5000/gc-a:latest'],
+    ['127.0.0.1:5000/gc-a:1', '127.0.0.1:5000/gc-a:1'],
+    ['ghcr.io/huggingface/text-generation-inference:2.4', 'ghcr.io/huggingface/text-generation-inference:2.4'],
+    ['localhost/library/x', 'localhost/library/x:latest'],
+    [`x@sha256:${'a'.repeat(64)}`, `x@sha256:${'a'.repeat(64)}`],
+  ])('%s → %s', (ref, want) => {
+    expect(familiarImageRef(ref)).toBe(want);
   });
 });
