@@ -253,6 +253,7 @@ export function setupFailureKind(err: unknown, stage: 'pull' | 'create' | 'start
     case ErrorCodes.IMAGE_PULL_FAILED:
     case ErrorCodes.IMAGE_PULL_STALLED:
     case ErrorCodes.IMAGE_PULL_TIMEOUT:
+    case ErrorCodes.IMAGE_PULL_NO_SPACE:
       return err.retryable ? 'pull-transient' : 'pull-definitive';
     case ErrorCodes.DOCKER_CONFLICT:
       return stage === 'create' ? 'name-conflict' : 'start';

@@ -1,6 +1,6 @@
 import { AgentError, ErrorCodes, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContainerCreateRequest, ContainerRuntime, PullOptions, RuntimeEvent } from './container-runtime.js';
+import type { ContainerCreateRequest, ContainerImageUse, ContainerRuntime, EngineImage, PullOptions, RuntimeEvent } from './container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
 import { engineMessage } from './docker-errors.js';
@@ -211,6 +211,34 @@ export class DockerRuntime implements ContainerRuntime {
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined {
     if (this.publishesPorts) return c.publishedPort === undefined ? undefined : { host: this.engineHost, port: c.publishedPort };
     return c.ipAddress === undefined ? undefined : { host: c.ipAddress, port: exposedPort };
+  }
+
+  async dataRoot(): Promise<string> {
+    const info = await this.api<{ DockerRootDir?: string }>({ method: 'GET', path: '/info', ok: [200] }, 'read engine info', 'the Docker Engine');
+    return info.DockerRootDir ?? '/var/lib/docker';
+  }
+
+  async listImages(): Promise<EngineImage[]> {
+    const list = await this.api<Array<{ Id: string; RepoTags?: string[] | null; RepoDigests?: string[] | null; Size?: number }>>(
+      { method: 'GET', path: '/images/json', ok: [200] },
+      'list images',
+      'on the engine',
+    );
+    return list.map((i) => ({
+      id: i.Id,
+      repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      repoDigests: (i.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+      sizeBytes: i.Size ?? 0,
+    }));
+  }
+
+  async containerImages(): Promise<ContainerImageUse[]> {
+    const entries = await this.api<Array<{ Id: string; ImageID: string }>>({ method: 'GET', path: '/containers/json', query: { all: true }, ok: [200] }, 'list containers', 'of every owner');
+    return entries.map((e) => ({ containerId: e.Id, imageId: e.ImageID }));
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    await this.api({ method: 'DELETE', path: `/images/${encodeURIComponent(ref)}`, query: { force: false, noprune: false }, ok: [200] }, 'remove image', `"${ref}"`);
   }
 
   /** See event-watcher.ts: reconnects with `since`, ends when `signal` aborts. */

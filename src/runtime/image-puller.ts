@@ -6,6 +6,7 @@ import { dockerStatusCode, engineMessage } from './docker-errors.js';
 import type { EngineClient } from './engine-client.js';
 import { engineRequest, streamLines } from './engine-request.js';
 import type { RegistryAuth } from './registry-auth.js';
+import { isNoSpacePullFailure } from './pull-failure.js';
 
 /**
  * Image presence and pulls.
@@ -248,6 +249,7 @@ export class ImagePuller {
       return err;
     }
     const cause = isAgentError(err) && err.cause !== undefined ? err.cause : err;
+    if (isNoSpacePullFailure(engineMessage(cause))) return pullFailure(ref, engineMessage(cause), err);
     return new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${engineMessage(cause)}`, {
       cause: err,
       details: { image: ref, ...(dockerStatusCode(cause) === undefined ? {} : { statusCode: dockerStatusCode(cause) }) },
@@ -270,7 +272,7 @@ export class ImagePuller {
         }
         if (message.error !== undefined || message.errorDetail !== undefined) {
           const text = typeof message.error === 'string' ? message.error : String(message.errorDetail?.message ?? 'unknown error');
-          throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${text}`, { details: { image: ref } });
+          throw pullFailure(ref, text);
         }
         if (tracker.apply(message)) {
           onProgress();
@@ -297,4 +299,19 @@ export class ImagePuller {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/**
+ * The error of a pull the engine reported failed with `text`: IMAGE_PULL_NO_SPACE (retryable, and
+ * saying so) when its disk is full, else IMAGE_PULL_FAILED.
+ */
+function pullFailure(ref: string, text: string, cause?: unknown): AgentError {
+  if (isNoSpacePullFailure(text)) {
+    return new AgentError(
+      ErrorCodes.IMAGE_PULL_NO_SPACE,
+      `pull of image "${ref}" failed: the Docker Engine's disk is full (${text}); the agent removes unused images it pulled (image_gc) and tries again`,
+      { retryable: true, details: { image: ref }, ...(cause === undefined ? {} : { cause }) },
+    );
+  }
+  return new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${text}`, { details: { image: ref }, ...(cause === undefined ? {} : { cause }) });
 }
