@@ -26,6 +26,9 @@ import { DrainRegistry } from './drain-registry.js';
 import { diffConfig, type ConfigChange } from './config/config-diff.js';
 import type { PlanPolicy } from './domain/replica-planner.js';
 import { DEFAULT_PULL_BACKOFF } from './domain/setup-failure.js';
+import { PulledImages } from './reconcile/pulled-images.js';
+import { ImageCollector } from './reconcile/image-gc.js';
+import { ErrorCodes, isAgentError } from './errors.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -63,6 +66,9 @@ export class Agent {
   private readonly startedAt: number;
   /** Shared with the reconciler by reference, so a reload can change the start budget live. */
   private readonly policy: PlanPolicy;
+  /** The images the agent pulled (state_dir/pulled-images.json), and the collector that removes them. */
+  private readonly pulledImages: PulledImages;
+  readonly imageGc: ImageCollector;
 
   private constructor(
     private readonly deps: AgentDeps,
@@ -82,7 +88,14 @@ export class Agent {
       failureThreshold: config.health.failureThreshold,
       restart: config.restart,
     };
+    this.pulledImages = new PulledImages(config.stateDir, (err) => logger.warn({ err }, 'could not save the record of pulled images; retrying with the next change'));
     this.reconciler = new Reconciler({
+      images: {
+        pulled: (ref) => this.pulledImages.recordPull(ref, now()),
+        pullFailed: (ref, err) => {
+          if (isAgentError(err, ErrorCodes.IMAGE_PULL_NO_SPACE)) this.imageGc.trigger(`pull of ${ref} failed: the engine's disk is full`);
+        },
+      },
       agentId: config.agentId,
       runtime,
       logger,
@@ -111,8 +124,18 @@ export class Agent {
       gpus: () => this.inventory.gpus,
       gpuClaims: () => this.reconciler.gpuClaims(),
       tunnelState: () => this.tunnel?.currentState(),
+      disk: () => this.imageGc.diskStatus(),
     });
     this.reconciler.onStatusChange((report) => this.metrics.observeStatus(report));
+    this.imageGc = new ImageCollector({
+      engine: runtime,
+      store: this.pulledImages,
+      settings: () => this.deps.config.imageGc,
+      desiredImages: () => this.reconciler.desiredImages(),
+      logger,
+      now,
+      observer: this.metrics,
+    });
   }
 
   static async start(deps: AgentDeps): Promise<Agent> {
@@ -133,6 +156,8 @@ export class Agent {
     const agent = new Agent(deps, inventory, runtime, await refusedPathsFor(config.stateDir, engineSocket));
     // First, so a second agent on the same state dir is refused before it touches anything.
     await agent.startAdmin();
+    // Before any pull can be recorded: image GC must know what earlier runs pulled.
+    await agent.pulledImages.load().catch((err: unknown) => logger.error({ err }, 'ignoring the unreadable record of pulled images: image GC removes none of them'));
     try {
       await agent.reconciler.start();
     } catch (err) {
@@ -164,6 +189,7 @@ export class Agent {
       agent.tunnel.onState((state) => agent.metrics.observeTunnelState(state));
       agent.tunnel.start();
     }
+    agent.imageGc.start();
     agent.inventoryTimer = setInterval(() => void agent.refreshInventory(read), config.gpu.inventoryRefreshMs);
     agent.inventoryTimer.unref?.();
     agent.started = true;
@@ -197,6 +223,7 @@ export class Agent {
       gpus: this.inventory.gpus,
       claims: this.reconciler.gpuClaims(),
       services: this.reconciler.statusSnapshot(),
+      disk: this.imageGc.diskStatus(),
     });
   }
 
@@ -210,7 +237,9 @@ export class Agent {
     await this.drains.drain(this.deps.config.shutdown.drainTimeoutMs);
     await this.tunnel?.close();
     this.servicesDir?.stop();
+    await this.imageGc.stop();
     await this.reconciler.stop();
+    await this.pulledImages.flush();
     await this.admin?.close();
   }
 
@@ -237,6 +266,7 @@ export class Agent {
     if (change.live.some((k) => k.startsWith('restart.'))) Object.assign(config.restart, next.restart);
     if (change.live.some((k) => k.startsWith('pull.'))) Object.assign(config.pull, next.pull);
     if (live.has('shutdown.drain_timeout')) config.shutdown.drainTimeoutMs = next.shutdown.drainTimeoutMs;
+    if (change.live.some((k) => k.startsWith('image_gc.'))) Object.assign(config.imageGc, { ...next.imageGc, intervalMs: config.imageGc.intervalMs });
     // Labels, roots or policies changed: judge every service again now rather than at its next event.
     if (change.live.length > 0) this.reconciler.recheck();
     return change;

@@ -194,7 +194,11 @@ export class ActionExecutor {
           this.publishNow();
         }
       },
+    }).catch((err: unknown) => {
+      ctx.images?.pullFailed(image, err);
+      throw err;
     });
+    ctx.images?.pulled(image);
   }
 
   /**

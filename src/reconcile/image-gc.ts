@@ -135,12 +135,11 @@ export class ImageCollector {
   private async check(): Promise<void> {
     const settings = this.options.settings();
     const usage = await this.usage();
-    if (usage === undefined) return;
+    if (usage === undefined || !settings.enabled) return;
     const { engine, store } = this.options;
     const [images, users] = await Promise.all([engine.listImages(), engine.containerImages()]);
     const now = this.options.now();
     const pulled = this.pulledOnEngine(images, users, now);
-    if (!settings.enabled) return;
     const plan = chooseImagesToRemove({
       usage,
       highPercent: settings.highPercent,

@@ -101,13 +101,14 @@ describe('ImageCollector', () => {
     expect(t.gc.diskStatus()?.usedPercent).toBe(50);
   });
 
-  it('switched off: measures for status, removes nothing', async () => {
+  it('switched off: measures for status, lists and removes nothing', async () => {
     const t = setup(() => 99, { enabled: false });
     t.engine.images = [image('old:1', 12)];
     t.store.recordPull('old:1', 0);
     t.gc.trigger();
     await t.gc.idle();
     expect(t.engine.removed).toEqual([]);
+    expect(t.engine.calls).toBe(0);
     expect(t.gc.diskStatus()?.usedPercent).toBe(99);
   });
 
