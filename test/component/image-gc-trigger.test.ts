@@ -13,7 +13,8 @@ class FullDiskRuntime extends FakeRuntime {
   override async hasImage(): Promise<boolean> {
     return false;
   }
-  override async pullImage(ref: string): Promise<void> {
+  // FakeRuntime declares pullImage without parameters; the reconciler passes (ref, options).
+  override async pullImage(ref?: string): Promise<void> {
     throw new AgentError(ErrorCodes.IMAGE_PULL_NO_SPACE, `pull of image "${ref}" failed: the Docker Engine's disk is full (failed to register layer: no space left on device); the agent removes unused images it pulled (image_gc) and tries again`, { retryable: true });
   }
 }
