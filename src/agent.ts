@@ -5,7 +5,7 @@ import { DockerRuntime } from './runtime/docker-runtime.js';
 import type { HostInventory } from './host/types.js';
 import { readInventory } from './host/inventory.js';
 import { mergeLabels } from './host/labels.js';
-import { withMissingGpus } from './host/gpu-health.js';
+import { gpuInventoryUpdate } from './host/gpu-health.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
@@ -300,29 +300,15 @@ export class Agent {
   private async refreshInventory(read: () => Promise<HostInventory>): Promise<void> {
     try {
       const fresh = await read();
-      const next: HostInventory = { ...fresh, gpus: withMissingGpus(this.inventory.gpus, fresh.gpus) };
-      const health = (i: HostInventory): string => JSON.stringify(i.gpus.map((g) => [g.id, g.unhealthy ?? null]));
-      const placementInput = (i: HostInventory): string => JSON.stringify([i.gpus.map((g) => [g.id, g.unhealthy === undefined]), i.hardwareLabels]);
-      const changed = placementInput(next) !== placementInput(this.inventory);
-      const healthChanged = health(next) !== health(this.inventory);
-      this.logHealthChanges(this.inventory, next);
-      this.inventory = next;
+      const update = gpuInventoryUpdate(this.inventory, fresh);
+      for (const gpu of update.turnedUnhealthy) this.deps.logger.error({ gpu: gpu.id, busId: gpu.busId, reason: gpu.unhealthy }, 'GPU is unhealthy: no new replica gets it');
+      for (const gpu of update.recovered) this.deps.logger.info({ gpu: gpu.id, busId: gpu.busId }, 'GPU is healthy again: back in the pool');
+      this.inventory = { ...fresh, gpus: update.gpus };
       // The gateway places by the hello's GPUs and labels: tell it at once, not at the next connection.
-      if (changed) this.tunnel?.refreshHello('the host inventory changed');
-      if (healthChanged) this.reconciler.recheck();
+      if (update.placementChanged) this.tunnel?.refreshHello('the host inventory changed');
+      if (update.healthChanged) this.reconciler.recheck();
     } catch (err) {
       this.deps.logger.warn({ err }, 'inventory refresh failed; keeping the last one');
-    }
-  }
-
-  private logHealthChanges(before: HostInventory, after: HostInventory): void {
-    for (const gpu of after.gpus) {
-      const was = before.gpus.find((g) => g.id === gpu.id);
-      if (gpu.unhealthy !== undefined && was?.unhealthy !== gpu.unhealthy) {
-        this.deps.logger.error({ gpu: gpu.id, busId: gpu.busId, reason: gpu.unhealthy }, 'GPU is unhealthy: no new replica gets it');
-      } else if (gpu.unhealthy === undefined && was?.unhealthy !== undefined) {
-        this.deps.logger.info({ gpu: gpu.id, busId: gpu.busId }, 'GPU is healthy again: back in the pool');
-      }
     }
   }
 }

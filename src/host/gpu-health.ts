@@ -108,3 +108,35 @@ export function withMissingGpus(previous: readonly GpuDevice[], current: readonl
 }
 
 const MISSING = 'no longer listed by nvidia-smi';
+
+/** What one inventory refresh changes (the agent acts on it: new hello, recheck, logs). */
+export interface GpuInventoryUpdate {
+  /** The fresh GPUs plus those nvidia-smi stopped listing (withMissingGpus). */
+  gpus: GpuDevice[];
+  /** GPU ids, their health or the hardware labels changed: what the gateway places by. */
+  placementChanged: boolean;
+  /** Any GPU's health or reason changed: services are judged again. */
+  healthChanged: boolean;
+  /** GPUs unhealthy now that were not (or with another reason) before. */
+  turnedUnhealthy: GpuDevice[];
+  /** GPUs healthy now that were unhealthy before. */
+  recovered: GpuDevice[];
+}
+
+/** Compares an inventory refresh with the last one. Pure. */
+export function gpuInventoryUpdate(
+  before: { gpus: readonly GpuDevice[]; hardwareLabels: readonly string[] },
+  fresh: { gpus: readonly GpuDevice[]; hardwareLabels: readonly string[] },
+): GpuInventoryUpdate {
+  const gpus = withMissingGpus(before.gpus, fresh.gpus);
+  const health = (list: readonly GpuDevice[]) => JSON.stringify(list.map((g) => [g.id, g.unhealthy ?? null]));
+  const placement = (list: readonly GpuDevice[], labels: readonly string[]) => JSON.stringify([list.map((g) => [g.id, g.unhealthy === undefined]), labels]);
+  const was = (g: GpuDevice) => before.gpus.find((b) => b.id === g.id);
+  return {
+    gpus,
+    placementChanged: placement(gpus, fresh.hardwareLabels) !== placement(before.gpus, before.hardwareLabels),
+    healthChanged: health(gpus) !== health(before.gpus),
+    turnedUnhealthy: gpus.filter((g) => g.unhealthy !== undefined && was(g)?.unhealthy !== g.unhealthy),
+    recovered: gpus.filter((g) => g.unhealthy === undefined && was(g)?.unhealthy !== undefined),
+  };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { faultIn, parseUnopenedGpu, rowFault, sameBusId, withMissingGpus } from '../../../src/host/gpu-health.js';
+import { faultIn, gpuInventoryUpdate, parseUnopenedGpu, rowFault, sameBusId, withMissingGpus } from '../../../src/host/gpu-health.js';
 import type { GpuDevice } from '../../../src/domain/gpu-device.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 
@@ -96,5 +96,28 @@ describe('withMissingGpus', () => {
     const a: GpuDevice = { ...before[0]!, uuid: 'GPU-a' };
     const moved: GpuDevice = { ...a, busId: '00000000:99:00.0' };
     expect(withMissingGpus([a], [moved])).toEqual([moved]);
+  });
+});
+
+describe('gpuInventoryUpdate', () => {
+  const healthy = fixtureGpus('rtxpro6000x4');
+  const lost = fixtureGpus('rtxpro6000x4-gpu1-lost');
+  const labels = ['gpu', 'gpu-rtx-pro-6000-blac'];
+  it.each<[string, GpuDevice[], GpuDevice[], { placementChanged: boolean; healthChanged: boolean; turnedUnhealthy: string[]; recovered: string[] }]>([
+    ['nothing changed', healthy, healthy, { placementChanged: false, healthChanged: false, turnedUnhealthy: [], recovered: [] }],
+    ['a GPU drops out of the list', healthy, lost, { placementChanged: true, healthChanged: true, turnedUnhealthy: ['1'], recovered: [] }],
+    ['it comes back', withMissingGpus(healthy, lost), healthy, { placementChanged: true, healthChanged: true, turnedUnhealthy: [], recovered: ['1'] }],
+    ['still missing: no news', withMissingGpus(healthy, lost), lost, { placementChanged: false, healthChanged: false, turnedUnhealthy: [], recovered: [] }],
+    ['free memory moved only', healthy, healthy.map((g) => ({ ...g, vramFreeMb: 1 })), { placementChanged: false, healthChanged: false, turnedUnhealthy: [], recovered: [] }],
+  ])('%s', (_what, before, fresh, want) => {
+    const u = gpuInventoryUpdate({ gpus: before, hardwareLabels: labels }, { gpus: fresh, hardwareLabels: labels });
+    expect({ placementChanged: u.placementChanged, healthChanged: u.healthChanged, turnedUnhealthy: u.turnedUnhealthy.map((g) => g.id), recovered: u.recovered.map((g) => g.id) }).toEqual(want);
+  });
+
+  it('a reason that changes is news for health, not for placement', () => {
+    const a = healthy.map((g) => (g.id === '0' ? { ...g, unhealthy: 'x' } : g));
+    const b = healthy.map((g) => (g.id === '0' ? { ...g, unhealthy: 'y' } : g));
+    const u = gpuInventoryUpdate({ gpus: a, hardwareLabels: labels }, { gpus: b, hardwareLabels: labels });
+    expect([u.placementChanged, u.healthChanged, u.turnedUnhealthy.map((g) => g.id)]).toEqual([false, true, ['0']]);
   });
 });
