@@ -4,6 +4,7 @@ import type { ContainerRuntime } from './runtime/container-runtime.js';
 import type { HostInventory } from './host/types.js';
 import { readInventory } from './host/inventory.js';
 import { mergeLabels } from './host/labels.js';
+import { gpuInventoryUpdate } from './host/gpu-health.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
@@ -24,6 +25,9 @@ import { DrainRegistry } from './drain-registry.js';
 import { diffConfig, type ConfigChange } from './config/config-diff.js';
 import type { PlanPolicy } from './domain/replica-planner.js';
 import { DEFAULT_PULL_BACKOFF } from './domain/setup-failure.js';
+import { PulledImages } from './reconcile/pulled-images.js';
+import { ImageCollector } from './reconcile/image-gc.js';
+import { ErrorCodes, isAgentError } from './errors.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -61,6 +65,9 @@ export class Agent {
   private readonly startedAt: number;
   /** Shared with the reconciler by reference, so a reload can change the start budget live. */
   private readonly policy: PlanPolicy;
+  /** The images the agent pulled (state_dir/pulled-images.json), and the collector that removes them. */
+  private readonly pulledImages: PulledImages;
+  readonly imageGc: ImageCollector;
 
   private constructor(
     private readonly deps: AgentDeps,
@@ -80,7 +87,14 @@ export class Agent {
       failureThreshold: config.health.failureThreshold,
       restart: config.restart,
     };
+    this.pulledImages = new PulledImages(config.stateDir, (err) => logger.warn({ err }, 'could not save the record of pulled images; retrying with the next change'));
     this.reconciler = new Reconciler({
+      images: {
+        pulled: (ref) => this.pulledImages.recordPull(ref, now()),
+        pullFailed: (ref, err) => {
+          if (isAgentError(err, ErrorCodes.IMAGE_PULL_NO_SPACE)) this.imageGc.trigger(`pull of ${ref} failed: the engine's disk is full`);
+        },
+      },
       agentId: config.agentId,
       runtime,
       logger,
@@ -109,8 +123,18 @@ export class Agent {
       gpus: () => this.inventory.gpus,
       gpuClaims: () => this.reconciler.gpuClaims(),
       tunnelState: () => this.tunnel?.currentState(),
+      disk: () => this.imageGc.diskStatus(),
     });
     this.reconciler.onStatusChange((report) => this.metrics.observeStatus(report));
+    this.imageGc = new ImageCollector({
+      engine: runtime,
+      store: this.pulledImages,
+      settings: () => this.deps.config.imageGc,
+      desiredImages: () => this.reconciler.desiredImages(),
+      logger,
+      now,
+      observer: this.metrics,
+    });
   }
 
   static async start(deps: AgentDeps): Promise<Agent> {
@@ -123,6 +147,8 @@ export class Agent {
     const agent = new Agent(deps, inventory, runtime, await refusedPathsFor(config.stateDir, engineSocket));
     // First, so a second agent on the same state dir is refused before it touches anything.
     await agent.startAdmin();
+    // Before any pull can be recorded: image GC must know what earlier runs pulled.
+    await agent.pulledImages.load().catch((err: unknown) => logger.error({ err }, 'ignoring the unreadable record of pulled images: image GC removes none of them'));
     try {
       await agent.reconciler.start();
     } catch (err) {
@@ -154,6 +180,7 @@ export class Agent {
       agent.tunnel.onState((state) => agent.metrics.observeTunnelState(state));
       agent.tunnel.start();
     }
+    agent.imageGc.start();
     agent.inventoryTimer = setInterval(() => void agent.refreshInventory(read), config.gpu.inventoryRefreshMs);
     agent.inventoryTimer.unref?.();
     agent.started = true;
@@ -187,6 +214,7 @@ export class Agent {
       gpus: this.inventory.gpus,
       claims: this.reconciler.gpuClaims(),
       services: this.reconciler.statusSnapshot(),
+      disk: this.imageGc.diskStatus(),
     });
   }
 
@@ -200,7 +228,9 @@ export class Agent {
     await this.drains.drain(this.deps.config.shutdown.drainTimeoutMs);
     await this.tunnel?.close();
     this.servicesDir?.stop();
+    await this.imageGc.stop();
     await this.reconciler.stop();
+    await this.pulledImages.flush();
     await this.admin?.close();
   }
 
@@ -227,6 +257,7 @@ export class Agent {
     if (change.live.some((k) => k.startsWith('restart.'))) Object.assign(config.restart, next.restart);
     if (change.live.some((k) => k.startsWith('pull.'))) Object.assign(config.pull, next.pull);
     if (live.has('shutdown.drain_timeout')) config.shutdown.drainTimeoutMs = next.shutdown.drainTimeoutMs;
+    if (change.live.some((k) => k.startsWith('image_gc.'))) Object.assign(config.imageGc, { ...next.imageGc, intervalMs: config.imageGc.intervalMs });
     // Labels, roots or policies changed: judge every service again now rather than at its next event.
     if (change.live.length > 0) this.reconciler.recheck();
     return change;
@@ -250,16 +281,23 @@ export class Agent {
     return this.admin?.address;
   }
 
+  /**
+   * Reads the inventory again (every `gpu.inventory_refresh`). GPUs nvidia-smi stopped listing are
+   * kept as unhealthy (withMissingGpus). Health changes are logged per GPU; any change of GPUs,
+   * health or labels is told to the gateway at once (a new hello: it places by them), and every
+   * service is judged again (a replica waiting for healthy GPUs may start, one on a GPU that
+   * failed gets its reason).
+   */
   private async refreshInventory(read: () => Promise<HostInventory>): Promise<void> {
     try {
-      const next = await read();
-      const lost = this.inventory.gpus.filter((g) => !next.gpus.some((n) => n.id === g.id));
-      if (lost.length > 0) this.deps.logger.error({ gpus: lost.map((g) => g.id) }, 'GPUs disappeared from the inventory');
-      const placementInput = (i: HostInventory): string => JSON.stringify([i.gpus.map((g) => g.id), i.hardwareLabels]);
-      const changed = placementInput(next) !== placementInput(this.inventory);
-      this.inventory = next;
+      const fresh = await read();
+      const update = gpuInventoryUpdate(this.inventory, fresh);
+      for (const gpu of update.turnedUnhealthy) this.deps.logger.error({ gpu: gpu.id, busId: gpu.busId, reason: gpu.unhealthy }, 'GPU is unhealthy: no new replica gets it');
+      for (const gpu of update.recovered) this.deps.logger.info({ gpu: gpu.id, busId: gpu.busId }, 'GPU is healthy again: back in the pool');
+      this.inventory = { ...fresh, gpus: update.gpus };
       // The gateway places by the hello's GPUs and labels: tell it at once, not at the next connection.
-      if (changed) this.tunnel?.refreshHello('the host inventory changed');
+      if (update.placementChanged) this.tunnel?.refreshHello('the host inventory changed');
+      if (update.healthChanged) this.reconciler.recheck();
     } catch (err) {
       this.deps.logger.warn({ err }, 'inventory refresh failed; keeping the last one');
     }

@@ -29,6 +29,8 @@ export interface MetricsSources {
   gpuClaims: () => GpuClaim[];
   /** undefined when the agent runs without a tunnel (standalone). */
   tunnelState: () => TunnelState | undefined;
+  /** Usage of the engine's data root as image GC last measured it; undefined before (or where unmeasurable). */
+  disk?: () => { usedBytes: number; totalBytes: number } | undefined;
 }
 
 /** Latency buckets for model serving: from cached answers to long non-streamed completions. */
@@ -48,6 +50,8 @@ export class AgentMetrics implements ProxyMetrics {
   private readonly requests: Counter<'service' | 'code'>;
   private readonly errors: Counter<'service'>;
   private readonly latency: Histogram<'service'>;
+  private readonly gcImages: Counter;
+  private readonly gcBytes: Counter;
   /** Last restartCount / pulled bytes seen per `${serviceId}\0${index}`. */
   private readonly lastRestarts = new Map<string, number>();
   private readonly lastPulled = new Map<string, number>();
@@ -123,6 +127,16 @@ export class AgentMetrics implements ProxyMetrics {
       },
     });
     new Gauge({
+      name: 'cyberun_gpu_healthy',
+      help: '1 while the GPU may be given to new replicas, 0 while nvidia-smi shows it broken (lost, needing a reset, reading errors, no longer listed); one series per GPU.',
+      labelNames: ['gpu', 'model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of sources.gpus()) this.set({ gpu: g.id, model: g.model }, g.unhealthy === undefined ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'cyberun_gpu_holder_info',
       help: 'Which replica holds which GPU; always 1.',
       labelNames: ['gpu', 'service', 'replica'],
@@ -130,6 +144,21 @@ export class AgentMetrics implements ProxyMetrics {
       collect() {
         this.reset();
         for (const c of sources.gpuClaims()) for (const gpu of c.gpuIds) this.set({ gpu, service: c.serviceSlug, replica: String(c.replicaIndex) }, 1);
+      },
+    });
+    this.gcImages = new Counter({ name: 'cyberun_image_gc_removed_total', help: 'Image references image GC removed (images the agent pulled, unused, not desired).', registers });
+    this.gcBytes = new Counter({ name: 'cyberun_image_gc_removed_bytes_total', help: 'Engine-reported size of the images image GC removed (0 for a reference that only untagged an image).', registers });
+    new Gauge({
+      name: 'cyberun_engine_data_root_bytes',
+      help: "The filesystem holding the engine's data root (DockerRootDir), as image GC last measured it: kind=\"used\" or \"size\".",
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        const d = sources.disk?.();
+        if (d === undefined) return;
+        this.set({ kind: 'used' }, d.usedBytes);
+        this.set({ kind: 'size' }, d.totalBytes);
       },
     });
     this.requests = new Counter({ name: 'cyberun_proxy_requests_total', help: 'Proxied requests by service and response status (0 = reset before a status).', labelNames: ['service', 'code'], registers });
@@ -176,6 +205,12 @@ export class AgentMetrics implements ProxyMetrics {
     if (state.kind !== 'connected') return;
     if (this.everConnected) this.reconnects.inc();
     this.everConnected = true;
+  }
+
+  /** Image GC removed one reference (ImageGcObserver). */
+  observeImageRemoved(_ref: string, bytes: number): void {
+    this.gcImages.inc();
+    this.gcBytes.inc(bytes);
   }
 
   observeRequest(serviceSlug: string, status: number, seconds: number): void {

@@ -3,6 +3,15 @@ import type { PullStatus, ReplicaPhase, ServiceState, ServiceStatusReport } from
 import type { GpuDevice } from '../domain/gpu-device.js';
 import type { TunnelState } from '../tunnel/tunnel-state.js';
 
+/** Usage of the engine's data root as image GC last measured it (src/reconcile/image-gc.ts). */
+export interface DiskStatus {
+  path: string;
+  usedBytes: number;
+  totalBytes: number;
+  usedPercent: number;
+  measuredAt: number;
+}
+
 /**
  * The JSON document `GET /status` answers and `cyberun-agent status --json` prints. Versioned by
  * `format`; fields are only ever added. Carries no secrets: no env values, no keys, no credentials.
@@ -20,8 +29,11 @@ export interface AdminStatus {
   /** `{ kind: 'none' }` when the agent runs without a gateway (standalone). */
   tunnel: TunnelState | { kind: 'none' };
   labels: string[];
-  gpus: Array<{ id: string; model: string; heldBy: { serviceId: string; slug: string; replica: number } | null }>;
+  /** `unhealthy`: why no new replica gets the GPU (GPU health, docs/engine.md); null while healthy. */
+  gpus: Array<{ id: string; model: string; heldBy: { serviceId: string; slug: string; replica: number } | null; unhealthy: string | null }>;
   services: AdminServiceStatus[];
+  /** Usage of the filesystem holding the engine's data root (image GC); null before the first measurement or where it cannot be measured. */
+  disk: DiskStatus | null;
 }
 
 export interface AdminServiceStatus {
@@ -63,6 +75,7 @@ export interface StatusViewInput {
   gpus: GpuDevice[];
   claims: GpuClaim[];
   services: ServiceStatusReport[];
+  disk?: DiskStatus | undefined;
 }
 
 /** Builds the status document. Pure; services sorted by slug, replicas by index. */
@@ -78,7 +91,8 @@ export function buildStatusView(input: StatusViewInput): AdminStatus {
     desiredRevision: input.desiredRevision,
     tunnel: input.tunnel ?? { kind: 'none' },
     labels: [...input.labels],
-    gpus: input.gpus.map((g) => ({ id: g.id, model: g.model, heldBy: holders.get(g.id) ?? null })),
+    gpus: input.gpus.map((g) => ({ id: g.id, model: g.model, heldBy: holders.get(g.id) ?? null, unhealthy: g.unhealthy ?? null })),
+    disk: input.disk ?? null,
     services: [...input.services]
       .sort((a, b) => compare(a.slug, b.slug) || compare(a.serviceId, b.serviceId))
       .map((s) => ({

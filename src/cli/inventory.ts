@@ -82,9 +82,10 @@ function render(inventory: HostInventory, labels: string[], allocations: GpuAllo
   } else {
     out += `GPUs (source: ${inventory.gpuSource})\n`;
     out += renderTable([
-      ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID', 'HELD BY'],
-      ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-', holder(gpu.id)]),
+      ['INDEX', 'MODEL', 'VRAM TOTAL', 'VRAM FREE', 'BUS ID', 'HEALTH', 'HELD BY'],
+      ...inventory.gpus.map((gpu) => [gpu.id, gpu.model, mib(gpu.vramTotalMb), mib(gpu.vramFreeMb), gpu.busId ?? '-', gpu.unhealthy === undefined ? 'healthy' : 'UNHEALTHY', holder(gpu.id)]),
     ]);
+    for (const gpu of inventory.gpus) if (gpu.unhealthy !== undefined) out += `GPU ${gpu.id} is unhealthy: ${gpu.unhealthy}\n`;
     if (typeof allocations === 'string') out += `(${allocations})\n`;
   }
   const gib = (inventory.memoryBytes / 1024 ** 3).toFixed(1);

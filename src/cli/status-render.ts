@@ -65,9 +65,13 @@ export function renderStatus(status: AdminStatus, options: { maxReason?: number 
   const maxReason = options.maxReason ?? 80;
   let out = `agent ${status.agentId} (v${status.version}), up ${formatAge((status.now - status.startedAt) / 1000)}, desired revision ${status.desiredRevision < 0 ? '-' : status.desiredRevision}\n`;
   out += `tunnel: ${describeTunnel(status)}\n`;
+  if (status.disk) out += `disk: ${status.disk.path} ${status.disk.usedPercent.toFixed(1)}% used (${formatBytes(status.disk.usedBytes)} of ${formatBytes(status.disk.totalBytes)})\n`;
   if (status.gpus.length > 0) {
     const held = status.gpus.filter((g) => g.heldBy !== null).length;
-    out += `GPUs: ${status.gpus.length} (${held} held, ${status.gpus.length - held} free)\n`;
+    const sick = status.gpus.filter((g) => g.unhealthy !== null);
+    const freeHealthy = status.gpus.filter((g) => g.heldBy === null && g.unhealthy === null).length;
+    out += `GPUs: ${status.gpus.length} (${held} held, ${freeHealthy} free${sick.length > 0 ? `, ${sick.length} unhealthy` : ''})\n`;
+    for (const g of sick) out += `  GPU ${g.id} unhealthy: ${g.unhealthy ?? ''}\n`;
   }
   out += '\n';
   if (status.services.length === 0) return `${out}no services\n`;

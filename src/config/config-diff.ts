@@ -22,6 +22,10 @@ export const LIVE_CONFIG_KEYS: readonly string[] = [
   'pull.stall_timeout',
   'pull.total_timeout',
   'shutdown.drain_timeout',
+  'image_gc.enabled',
+  'image_gc.high_percent',
+  'image_gc.low_percent',
+  'image_gc.min_age',
 ];
 
 export interface ConfigChange {

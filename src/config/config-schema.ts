@@ -341,6 +341,7 @@ export interface ConfigValues {
   admin: { listen: string | undefined };
   shutdown: { drain_timeout: number };
   log_level: LogLevel;
+  image_gc: { enabled: boolean; high_percent: number; low_percent: number; min_age: number; interval: number };
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -398,6 +399,7 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
   admin: section({ listen: adminListen() }),
   shutdown: section({ drain_timeout: duration(0) }),
   log_level: oneOf(LOG_LEVELS),
+  image_gc: section({ enabled: bool(), high_percent: int(0, 100), low_percent: int(0, 100), min_age: duration(0), interval: duration(1000) }),
 });
 
 export type KeyKind = 'url' | 'string' | 'path' | 'list' | 'enum' | 'duration' | 'size' | 'int' | 'bool';
@@ -453,6 +455,11 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'admin.listen', kind: 'string' },
   { path: 'shutdown.drain_timeout', kind: 'duration' },
   { path: 'log_level', kind: 'enum', flag: '--log-level' },
+  { path: 'image_gc.enabled', kind: 'bool' },
+  { path: 'image_gc.high_percent', kind: 'int' },
+  { path: 'image_gc.low_percent', kind: 'int' },
+  { path: 'image_gc.min_age', kind: 'duration' },
+  { path: 'image_gc.interval', kind: 'duration' },
 ];
 
 /** `health.start_budget` → `CYBERUN_HEALTH_START_BUDGET`. */
@@ -489,5 +496,6 @@ export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
     proxy: { max_body: '10GiB', headers_timeout: '10m', idle_timeout: '15m', allow_private_upstreams: false },
     shutdown: { drain_timeout: '30s' },
     log_level: 'info',
+    image_gc: { enabled: true, high_percent: 85, low_percent: 80, min_age: '5m', interval: '1m' },
   };
 }

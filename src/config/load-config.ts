@@ -416,6 +416,12 @@ function crossCheck(c: ConfigValues, originOf: (k: string) => string, issues: Co
       });
     }
   }
+  if (c.image_gc.low_percent > c.image_gc.high_percent) {
+    issues.push({
+      path: 'image_gc.low_percent',
+      message: `${c.image_gc.low_percent} (${originOf('image_gc.low_percent')}) is above image_gc.high_percent ${c.image_gc.high_percent} (${originOf('image_gc.high_percent')}); collection stops at low_percent, so lower low_percent or raise high_percent`,
+    });
+  }
   if (c.gateway_url !== undefined && c.services_dir !== undefined) {
     // Each source delivers the full desired set: two of them would keep removing each other's services.
     issues.push({
@@ -566,6 +572,7 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
     admin: { listen: c.admin?.listen },
     shutdown: { drainTimeoutMs: c.shutdown.drain_timeout },
     logLevel: c.log_level,
+    imageGc: { enabled: c.image_gc.enabled, highPercent: c.image_gc.high_percent, lowPercent: c.image_gc.low_percent, minAgeMs: c.image_gc.min_age, intervalMs: c.image_gc.interval },
   };
 }
 
@@ -626,6 +633,7 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
     admin: { listen: config.admin.listen ?? null },
     shutdown: { drain_timeout: d(config.shutdown.drainTimeoutMs) },
     log_level: config.logLevel,
+    image_gc: { enabled: config.imageGc.enabled, high_percent: config.imageGc.highPercent, low_percent: config.imageGc.lowPercent, min_age: d(config.imageGc.minAgeMs), interval: d(config.imageGc.intervalMs) },
   };
 }
 

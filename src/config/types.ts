@@ -96,4 +96,16 @@ export interface AgentConfig {
     drainTimeoutMs: number;
   };
   logLevel: LogLevel;
+  /** Image garbage collection of the engine's data root (src/reconcile/image-gc.ts, docs/engine.md). */
+  imageGc: {
+    enabled: boolean;
+    /** Usage of the data root's filesystem (percent) at which images are removed… */
+    highPercent: number;
+    /** …until usage is at most this. */
+    lowPercent: number;
+    /** An image unused for less than this is never removed (it may be about to start). */
+    minAgeMs: number;
+    /** How often the usage is checked. */
+    intervalMs: number;
+  };
 }

@@ -1,4 +1,4 @@
-import type { GpuDevice } from './gpu-device.js';
+import { isHealthyGpu, type GpuDevice } from './gpu-device.js';
 import type { EnvVar } from '../service-definition/types.js';
 import { gpuIdsOf, replicaIndexOf, serviceIdOf, serviceSlugOf } from './ownership-labels.js';
 
@@ -41,6 +41,14 @@ function plural(n: number, word: string): string {
 
 function byIndex(gpus: readonly GpuDevice[]): GpuDevice[] {
   return [...gpus].sort((a, b) => a.index - b.index || a.id.localeCompare(b.id));
+}
+
+/** The GPUs a replica holds that are unhealthy now, with why: the reason a replica's status carries. */
+export function unhealthyHeld(gpuIds: readonly string[], gpus: readonly GpuDevice[]): { id: string; reason: string }[] {
+  return gpuIds.flatMap((id) => {
+    const gpu = gpus.find((g) => g.id === id);
+    return gpu?.unhealthy === undefined ? [] : [{ id, reason: gpu.unhealthy }];
+  });
 }
 
 /** "2x NVIDIA H100 80GB HBM3, 1x NVIDIA L40S" */
@@ -128,14 +136,24 @@ function holdersOf(gpus: readonly GpuDevice[], others: readonly GpuClaim[]): { s
   };
 }
 
+/** "1 of 4 is unhealthy (1: nvidia-smi cannot open it: Unknown Error)" */
+function unhealthyText(sick: readonly GpuDevice[], total: number): string {
+  const list = sick.map((gpu) => `${gpu.id}: ${gpu.unhealthy ?? ''}`).join('; ');
+  return `${sick.length} of ${total} ${sick.length === 1 ? 'is' : 'are'} unhealthy (${list})`;
+}
+
 /**
- * Decides which GPUs a replica gets.
+ * Decides which GPUs a replica gets. Unhealthy GPUs (GpuDevice.unhealthy) are never given: they
+ * count for what the host has (so a request they are part of waits instead of being rejected) but
+ * not for what is free.
  *
  * - gpuCount 0 → allocated [].
- * - gpuCount N > 0 → N GPUs no other claim holds: `previous` again when all of them still exist and
- *   are free (a restarted replica keeps its GPUs), otherwise the deterministic choice of `choose`.
- * - gpuCount -1 → every GPU, only when no other claim holds any of them.
- * - pending when the GPUs are held (the reason names the holders); rejected when it can never fit.
+ * - gpuCount N > 0 → N healthy GPUs no other claim holds: `previous` again when all of them still
+ *   exist, are healthy and free (a restarted replica keeps its GPUs), otherwise the deterministic
+ *   choice of `choose`.
+ * - gpuCount -1 → every healthy GPU, only when no other claim holds any of them (and one is).
+ * - pending when the GPUs are held or unhealthy (the reason names the holders and the unhealthy
+ *   GPUs); rejected when it can never fit.
  */
 export function allocateGpus(gpus: GpuDevice[], claims: GpuClaim[], req: AllocationRequest): AllocationVerdict {
   const never = gpuCountNeverFits(req.gpuCount, gpus);
@@ -143,22 +161,25 @@ export function allocateGpus(gpus: GpuDevice[], claims: GpuClaim[], req: Allocat
   if (req.gpuCount === 0) return { kind: 'allocated', gpuIds: [] };
 
   const ordered = byIndex(gpus);
+  const healthy = ordered.filter(isHealthyGpu);
+  const sick = ordered.filter((gpu) => !isHealthyGpu(gpu));
   const others = claims.filter((claim) => !isOwn(claim, req));
   const held = new Set(others.flatMap((claim) => claim.gpuIds));
-  const free = ordered.filter((gpu) => !held.has(gpu.id));
-  const heldCount = ordered.length - free.length;
-  const wanted = req.gpuCount === -1 ? ordered.length : req.gpuCount;
+  const free = healthy.filter((gpu) => !held.has(gpu.id));
+  const heldCount = ordered.filter((gpu) => held.has(gpu.id)).length;
+  const wanted = req.gpuCount === -1 ? Math.max(1, healthy.length) : req.gpuCount;
+  const allHealthyFree = req.gpuCount === -1 && free.length === healthy.length && healthy.length > 0;
 
-  if (free.length < wanted) {
+  if (req.gpuCount === -1 ? !allHealthyFree : free.length < wanted) {
     const holders = holdersOf(ordered, others);
     const what = req.gpuCount === -1 ? `all ${plural(ordered.length, 'GPU')}` : plural(wanted, 'GPU');
-    return {
-      kind: 'pending',
-      reason: `waiting for ${what}: ${heldCount} of ${ordered.length} are held by ${holders.text}`,
-      holders: holders.slugs,
-    };
+    const why = [
+      ...(sick.length > 0 ? [unhealthyText(sick, ordered.length)] : []),
+      ...(heldCount > 0 ? [`${heldCount} of ${ordered.length} are held by ${holders.text}`] : []),
+    ];
+    return { kind: 'pending', reason: `waiting for ${what}: ${why.join('; ')}`, holders: holders.slugs };
   }
-  if (req.gpuCount === -1) return { kind: 'allocated', gpuIds: ordered.map((gpu) => gpu.id) };
+  if (req.gpuCount === -1) return { kind: 'allocated', gpuIds: healthy.map((gpu) => gpu.id) };
 
   const previous = req.previous ?? [];
   const freeIds = new Set(free.map((gpu) => gpu.id));
@@ -166,6 +187,33 @@ export function allocateGpus(gpus: GpuDevice[], claims: GpuClaim[], req: Allocat
     return { kind: 'allocated', gpuIds: free.filter((gpu) => previous.includes(gpu.id)).map((gpu) => gpu.id) };
   }
   return { kind: 'allocated', gpuIds: choose(free, wanted).map((gpu) => gpu.id) };
+}
+
+export type RestartVerdict =
+  /** Its GPUs are healthy: start the same container again. */
+  | { kind: 'keep' }
+  /** It holds an unhealthy GPU and enough healthy ones are free: replace it with a new container. */
+  | { kind: 'move'; reason: string }
+  /** It holds an unhealthy GPU and the healthy ones it needs are not free: wait (pending). */
+  | { kind: 'wait'; reason: string };
+
+/**
+ * What to do with a stopped replica container that is due to start again (a restart after a crash
+ * or a failed start), given the GPUs it holds. A container's GPUs are fixed when it is created, so
+ * one holding an unhealthy GPU (or one the inventory no longer has) cannot simply be started: it
+ * moves to a new container on healthy GPUs when `allocateGpus` would give them now (its own claim
+ * does not count against it), and waits otherwise. Pure.
+ */
+export function restartVerdict(gpus: GpuDevice[], claims: GpuClaim[], req: AllocationRequest, held: readonly string[]): RestartVerdict {
+  const known = new Set(gpus.map((g) => g.id));
+  const bad = [
+    ...unhealthyHeld(held, gpus).map((u) => `GPU ${u.id} is unhealthy (${u.reason})`),
+    ...held.filter((id) => !known.has(id)).map((id) => `GPU ${id} is not in the host inventory`),
+  ];
+  if (bad.length === 0) return { kind: 'keep' };
+  const verdict = allocateGpus(gpus, claims, { ...req, previous: undefined });
+  if (verdict.kind === 'allocated') return { kind: 'move', reason: `${bad.join('; ')}: restarting on healthy GPUs` };
+  return { kind: 'wait', reason: `${bad.join('; ')}; ${verdict.reason}` };
 }
 
 /**

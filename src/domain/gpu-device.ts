@@ -14,4 +14,17 @@ export interface GpuDevice {
   /** PCI bus id, e.g. "00000000:18:00.0". */
   busId: string | undefined;
   driverVersion: string | undefined;
+  /**
+   * Why the GPU must not be given to new replicas (nvidia-smi reports it lost, needing a reset,
+   * reading errors, or no longer lists it); absent while it is healthy. Set by the host inventory.
+   */
+  unhealthy?: string | undefined;
+}
+
+/** The model of a GPU whose name nvidia-smi could not read. */
+export const UNKNOWN_GPU_MODEL = 'unknown';
+
+/** A GPU that may be given to new replicas. */
+export function isHealthyGpu(gpu: GpuDevice): boolean {
+  return gpu.unhealthy === undefined;
 }

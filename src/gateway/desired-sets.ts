@@ -1,5 +1,5 @@
 import type { DesiredService } from '../service-definition/types.js';
-import type { HelloFrame } from '../tunnel/protocol.js';
+import { healthyGpuCount, type HelloFrame } from '../tunnel/protocol.js';
 import { placeServices, type Assignment, type ServicePlacement } from './placement.js';
 import type { StoredService } from './service-store.js';
 
@@ -43,7 +43,7 @@ export function computeDesiredSets(
       gpuCount: s.definition.gpu_count,
       replicaCount: s.definition.replica_count,
     })),
-    agents.map((h) => ({ agentId: h.agent_id, labels: h.labels, gpuCount: h.gpu_devices.length, holding: holding.has(h.agent_id) })),
+    agents.map((h) => ({ agentId: h.agent_id, labels: h.labels, gpuCount: healthyGpuCount(h), gpuTotal: h.gpu_devices.length, holding: holding.has(h.agent_id) })),
     previous,
   );
   const placements = new Map(placed.map((p) => [p.serviceId, p]));

@@ -4,8 +4,15 @@ import type { ServiceType } from '../service-definition/types.js';
 export interface PlacementAgent {
   agentId: string;
   labels: readonly string[];
-  /** GPUs in the agent's inventory. */
+  /** Healthy GPUs in the agent's inventory: what new replicas are placed by. */
   gpuCount: number;
+  /**
+   * Every GPU in the agent's inventory, healthy or not (default `gpuCount`). Replicas already
+   * placed on the agent stay while they fit this: a GPU turning unhealthy stops new work from
+   * landing on the host, it does not evict what runs there (the agent queues a replica whose GPU
+   * failed until healthy ones are free, as the NVIDIA device plugin leaves running pods alone).
+   */
+  gpuTotal?: number;
   /** Disconnected, within its grace: keeps the replicas it had (per `previous`), takes no new ones. */
   holding?: boolean;
 }
@@ -42,7 +49,8 @@ export type PreviousPlacement = ReadonlyMap<string, readonly Assignment[]>;
  * deterministic: same inputs, same output.
  *
  * - Eligible agent: its labels are a superset of `requiredLabels`, and for deployed services it
- *   has ≥ `gpuCount` GPUs (≥ 1 for -1). External services ignore GPUs and take one agent.
+ *   has ≥ `gpuCount` healthy GPUs (≥ 1 for -1); to keep replicas it already runs, counting its
+ *   unhealthy GPUs too. External services ignore GPUs and take one agent.
  * - Services are placed in the given order (callers pass oldest first). Replicas already on an
  *   eligible agent (per `previous`) stay there; the others go one by one to the eligible agent
  *   whose GPUs still fit the replica, then the least loaded (replicas placed so far), then the
@@ -62,7 +70,8 @@ export function placeServices(
 
   return requests.map((req) => {
     const eligible = sortedAgents.filter((a) => isEligible(req, a));
-    if (eligible.length === 0) {
+    const kept = previous.get(req.serviceId)?.some((p) => sortedAgents.some((a) => a.agentId === p.agentId && isEligible(req, a, true))) ?? false;
+    if (eligible.length === 0 && !kept) {
       return { serviceId: req.serviceId, assignments: [], reason: unplacedReason(req, sortedAgents.filter((a) => a.holding !== true)) };
     }
     const wanted = req.serviceType === 'external' ? 1 : Math.max(1, req.replicaCount);
@@ -78,8 +87,9 @@ export function placeServices(
     };
 
     const before = [...(previous.get(req.serviceId) ?? [])].sort((a, b) => compareIds(a.agentId, b.agentId));
+    const keepers = sortedAgents.filter((a) => isEligible(req, a, true));
     for (const prev of before) {
-      const agent = eligible.find((a) => a.agentId === prev.agentId);
+      const agent = keepers.find((a) => a.agentId === prev.agentId);
       if (agent === undefined) continue;
       for (let i = 0; i < prev.replicas && placed < wanted; i++) take(agent);
     }
@@ -110,10 +120,12 @@ export function placeServices(
   });
 }
 
-function isEligible(req: PlacementRequest, agent: PlacementAgent): boolean {
+/** `keeping`: for replicas already on the agent, whose GPUs may have turned unhealthy since. */
+function isEligible(req: PlacementRequest, agent: PlacementAgent, keeping = false): boolean {
   if (!hasLabels(agent, req.requiredLabels)) return false;
   if (req.serviceType === 'external') return true;
-  return agent.gpuCount >= minGpus(req.gpuCount);
+  const gpus = keeping ? Math.max(agent.gpuCount, agent.gpuTotal ?? agent.gpuCount) : agent.gpuCount;
+  return gpus >= minGpus(req.gpuCount);
 }
 
 function hasLabels(agent: PlacementAgent, required: readonly string[]): boolean {
@@ -130,9 +142,13 @@ function unplacedReason(req: PlacementRequest, agents: readonly PlacementAgent[]
   const labelled = agents.filter((a) => hasLabels(a, req.requiredLabels));
   const labels = `[${req.requiredLabels.join(', ')}]`;
   if (labelled.length === 0) return `no connected agent has labels ${labels}`;
-  const gpus = req.gpuCount === -1 ? 'a GPU' : `${req.gpuCount} GPU${req.gpuCount === 1 ? '' : 's'}`;
+  // Agents with unhealthy GPUs: the reason says the count is of healthy ones, and names them.
+  const sick = labelled.filter((a) => (a.gpuTotal ?? a.gpuCount) > a.gpuCount);
+  const healthy = sick.length > 0 ? 'healthy ' : '';
+  const gpus = req.gpuCount === -1 ? `a ${healthy}GPU` : `${req.gpuCount} ${healthy}GPU${req.gpuCount === 1 ? '' : 's'}`;
   const withLabels = req.requiredLabels.length > 0 ? ` with labels ${labels}` : '';
-  return `no connected agent${withLabels} has ${gpus} (gpu_count ${req.gpuCount})`;
+  const note = sick.length > 0 ? `; unhealthy GPUs: ${sick.map((a) => `${a.agentId} ${(a.gpuTotal ?? a.gpuCount) - a.gpuCount} of ${a.gpuTotal ?? a.gpuCount}`).join(', ')}` : '';
+  return `no connected agent${withLabels} has ${gpus} (gpu_count ${req.gpuCount})${note}`;
 }
 
 function compareIds(a: string, b: string): number {

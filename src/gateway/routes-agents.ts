@@ -1,4 +1,5 @@
 import type { ConnectedAgent } from './agent-hub.js';
+import { healthyGpuCount } from '../tunnel/protocol.js';
 import { gpuDeviceRecord, type AgentRecord } from './agent-view.js';
 import { ok, paginate, parsePage, type HttpResult } from './http-io.js';
 import type { ServicePlacement } from './placement.js';
@@ -75,7 +76,7 @@ export function agentRoutes(deps: AgentRoutesDeps): Route[] {
           agent_labels: agent.hello.labels,
           last_heartbeat: agent.lastHeartbeat === undefined ? null : new Date(agent.lastHeartbeat).toISOString(),
           agent_version: agent.hello.agent_version,
-          gpu_capacity: hb?.gpu_capacity ?? agent.hello.gpu_devices.length,
+          gpu_capacity: hb?.gpu_capacity ?? healthyGpuCount(agent.hello),
           running_count: hb?.running_count ?? 0,
           platform_arch: agent.hello.platform_arch,
           connected_at: new Date(agent.connectedAt).toISOString(),

@@ -5,7 +5,8 @@ import { hardwareLabels } from './labels.js';
 import { queryNvidiaSmi } from './nvidia-smi.js';
 import type { NvidiaSmiGpu } from './nvidia-smi.js';
 import type { HostInventory } from './types.js';
-import type { GpuDevice } from '../domain/gpu-device.js';
+import { UNKNOWN_GPU_MODEL, type GpuDevice } from '../domain/gpu-device.js';
+import { sameBusId, type UnopenedGpu } from './gpu-health.js';
 
 export interface ReadInventoryOptions {
   /** `none` skips GPU detection entirely (gpus: [], gpuSource: 'none'). */
@@ -46,12 +47,45 @@ function toDevice(row: NvidiaSmiGpu, controller: Systeminformation.GraphicsContr
     index: row.index,
     uuid: row.uuid,
     vendor: 'NVIDIA',
-    model: controller?.name ?? row.name,
+    model: controller?.name ?? row.name ?? UNKNOWN_GPU_MODEL,
     vramTotalMb: controller?.memoryTotal ?? row.memoryTotalMb,
     vramFreeMb: row.memoryFreeMb ?? controller?.memoryFree,
     busId: row.busId,
     driverVersion: row.driverVersion ?? controller?.driverVersion,
+    ...(row.fault === undefined ? {} : { unhealthy: row.fault }),
   };
+}
+
+/**
+ * A GPU nvidia-smi named but could not open: unhealthy. Its device id is the index nvidia-smi
+ * printed (the id Docker was given for it), else its bus id (never allocated, so any unique id
+ * serves). A row listing the same bus is marked instead of adding a second device.
+ */
+function withUnopened(gpus: GpuDevice[], unopened: readonly UnopenedGpu[], controllers: readonly Systeminformation.GraphicsControllerData[]): GpuDevice[] {
+  const out = [...gpus];
+  for (const u of unopened) {
+    const why = `nvidia-smi cannot open it: ${u.reason}`;
+    const listed = out.findIndex((g) => (u.busId !== undefined && sameBusId(g.busId, u.busId)) || (u.busId === undefined && g.index === u.index));
+    const existing = listed >= 0 ? out[listed] : undefined;
+    if (existing !== undefined) {
+      out[listed] = { ...existing, unhealthy: existing.unhealthy ?? why };
+      continue;
+    }
+    const controller = controllers.find((c) => sameBus(u.busId, c.busAddress));
+    out.push({
+      id: u.index !== undefined ? String(u.index) : (u.busId ?? 'unknown'),
+      index: u.index ?? -1,
+      uuid: undefined,
+      vendor: 'NVIDIA',
+      model: controller?.name ?? UNKNOWN_GPU_MODEL,
+      vramTotalMb: controller?.memoryTotal,
+      vramFreeMb: undefined,
+      busId: u.busId,
+      driverVersion: controller?.driverVersion,
+      unhealthy: why,
+    });
+  }
+  return out.sort((a, b) => a.index - b.index || a.id.localeCompare(b.id));
 }
 
 /**
@@ -61,7 +95,9 @@ function toDevice(row: NvidiaSmiGpu, controller: Systeminformation.GraphicsContr
  * bus address); the device id, index and UUID always come from the agent's own nvidia-smi query,
  * because systeminformation does not report them. Where systeminformation finds no NVIDIA
  * controller (lspci missing or empty: containers, sandboxes) the nvidia-smi rows alone are used.
- * A controller that nvidia-smi does not list (no driver) is not usable and is left out.
+ * A controller that nvidia-smi does not list (no driver) is not usable and is left out. Each GPU
+ * carries nvidia-smi's health verdict (gpu-health.ts); a GPU nvidia-smi names but cannot open is
+ * listed as unhealthy rather than left out.
  */
 async function readGpus(options: ReadInventoryOptions): Promise<{ gpus: GpuDevice[]; source: HostInventory['gpuSource'] }> {
   if (options.detect === 'none') return { gpus: [], source: 'none' };
@@ -75,8 +111,10 @@ async function readGpus(options: ReadInventoryOptions): Promise<{ gpus: GpuDevic
   }
   const smi = await queryNvidiaSmi({ timeoutMs: options.timeoutMs, env: options.env });
   const rows = smi.kind === 'ok' ? smi.gpus : [];
-  if (rows.length === 0) return { gpus: [], source: 'none' };
-  const gpus = rows.map((row) => toDevice(row, controllers.find((c) => sameBus(row.busId, c.busAddress))));
+  const unopened = smi.kind === 'ok' ? smi.unopened : [];
+  if (rows.length === 0 && unopened.length === 0) return { gpus: [], source: 'none' };
+  const listed = rows.map((row) => toDevice(row, controllers.find((c) => sameBus(row.busId, c.busAddress))));
+  const gpus = withUnopened(listed, unopened, controllers);
   const matched = controllers.length > 0 && rows.some((row) => controllers.some((c) => sameBus(row.busId, c.busAddress)));
   return { gpus, source: matched ? 'systeminformation' : 'nvidia-smi' };
 }

@@ -1,4 +1,4 @@
-import type { GpuDevice } from '../domain/gpu-device.js';
+import { UNKNOWN_GPU_MODEL, type GpuDevice } from '../domain/gpu-device.js';
 
 /** Leading words of a model name that say who made or sold it, not which GPU it is. */
 const BRAND_WORDS = new Set(['nvidia', 'geforce', 'tesla']);
@@ -39,12 +39,17 @@ export function isUsableGpu(gpu: GpuDevice): boolean {
   return /nvidia/i.test(gpu.vendor) && gpu.id !== '';
 }
 
-/** Labels derived from hardware: `gpu` when any usable GPU exists, plus one label per model. Sorted. */
+/**
+ * Labels derived from hardware: `gpu` when any usable GPU exists, plus one label per model. Sorted.
+ * Labels say what the host is, so unhealthy GPUs count too (capacity is told separately, with
+ * health); a GPU whose name nvidia-smi could not read gives no model label.
+ */
 export function hardwareLabels(gpus: readonly GpuDevice[]): string[] {
   const usable = gpus.filter(isUsableGpu);
   if (usable.length === 0) return [];
   const labels = ['gpu'];
   for (const gpu of usable) {
+    if (gpu.model === UNKNOWN_GPU_MODEL) continue;
     const label = gpuModelLabel(gpu.model);
     if (label !== undefined) labels.push(label);
   }

@@ -194,7 +194,11 @@ export class ActionExecutor {
           this.publishNow();
         }
       },
+    }).catch((err: unknown) => {
+      ctx.images?.pullFailed(image, err);
+      throw err;
     });
+    ctx.images?.pulled(image);
   }
 
   /**
@@ -253,6 +257,7 @@ export function setupFailureKind(err: unknown, stage: 'pull' | 'create' | 'start
     case ErrorCodes.IMAGE_PULL_FAILED:
     case ErrorCodes.IMAGE_PULL_STALLED:
     case ErrorCodes.IMAGE_PULL_TIMEOUT:
+    case ErrorCodes.IMAGE_PULL_NO_SPACE:
       return err.retryable ? 'pull-transient' : 'pull-definitive';
     case ErrorCodes.DOCKER_CONFLICT:
       return stage === 'create' ? 'name-conflict' : 'start';

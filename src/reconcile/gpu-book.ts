@@ -2,7 +2,7 @@ import type { GpuDevice } from '../domain/gpu-device.js';
 import type { EnvVar } from '../service-definition/types.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { Labels } from '../domain/ownership-labels.js';
-import { allocateGpus, claimsFromContainers, gpuEnvironment, type AllocationVerdict, type GpuClaim } from '../domain/gpu-allocator.js';
+import { allocateGpus, claimsFromContainers, gpuEnvironment, restartVerdict, unhealthyHeld, type AllocationVerdict, type GpuClaim, type RestartVerdict } from '../domain/gpu-allocator.js';
 
 /** What the book keeps of a container: enough for `claimsFromContainers`. */
 type Holder = Pick<ObservedContainer, 'labels' | 'gpuDeviceIds'>;
@@ -85,9 +85,26 @@ export class GpuBook {
     return [...claimsFromContainers([...this.observed.values()].flatMap((m) => [...m.values()])), ...this.reserved.values()];
   }
 
+  /** Healthy GPUs no claim holds. */
   freeCount(): number {
     const held = new Set(this.claims().flatMap((c) => c.gpuIds));
-    return this.gpus().filter((g) => !held.has(g.id)).length;
+    return this.gpus().filter((g) => !held.has(g.id) && g.unhealthy === undefined).length;
+  }
+
+  /** Whether a stopped replica holding `held` may start again as it is (see `restartVerdict`). */
+  restartVerdict(serviceId: string, serviceSlug: string, replicaIndex: number, gpuCount: number, held: readonly string[]): RestartVerdict {
+    return restartVerdict(this.gpus(), this.claims(), { serviceId, serviceSlug, replicaIndex, gpuCount }, held);
+  }
+
+  /**
+   * What is wrong with the GPUs `ids` now, for a replica's reason: unhealthy ones with why, and
+   * ones the inventory does not have at all. undefined when nothing is.
+   */
+  faults(ids: readonly string[]): string | undefined {
+    const sick = unhealthyHeld(ids, this.gpus()).map((u) => `GPU ${u.id} is unhealthy (${u.reason})`);
+    const lost = this.missing(ids);
+    const all = [...sick, ...(lost.length > 0 ? [`GPU ${lost.join(', ')} disappeared from the host inventory`] : [])];
+    return all.length > 0 ? all.join('; ') : undefined;
   }
 
   /** Those of `ids` that the inventory no longer lists (a GPU fell off the bus, a driver reset). */

@@ -173,6 +173,11 @@ export class Reconciler implements AgentCore {
     return this.desired.get(serviceId)?.service;
   }
 
+  /** The images desired deployed services name (image GC keeps them, running or not). */
+  desiredImages(): string[] {
+    return [...this.desired.values()].flatMap((e) => (e.service.definition.docker_image ? [e.service.definition.docker_image] : []));
+  }
+
   /**
    * Tries the failed replicas of the service with `slug` again at once (`cyberun-agent retry`):
    * crash loops and failures before a container ran are forgotten; restart counts stay. Returns

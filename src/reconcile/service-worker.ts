@@ -5,6 +5,7 @@ import { clearFailures, planService } from '../domain/replica-planner.js';
 import { hostRejection } from './host-rejection.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
 import { ActionExecutor, type WorkerState } from './action-executor.js';
+import { moveOffUnhealthyGpus } from './gpu-health-moves.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 /**
@@ -126,10 +127,11 @@ export class ServiceWorker {
       : undefined;
     this.ensureProbes(containers, target.definition);
     const gpuCount = target.definition?.gpu_count ?? 0;
+    const serviceSlug = target.definition?.service_slug ?? (containers[0] && serviceSlugOf(containers[0])) ?? this.serviceId;
     const plan = planService({
       now,
       random: ctx.random,
-      serviceSlug: target.definition?.service_slug ?? (containers[0] && serviceSlugOf(containers[0])) ?? this.serviceId,
+      serviceSlug,
       desired,
       containers,
       probes: ctx.prober.views(),
@@ -141,20 +143,23 @@ export class ServiceWorker {
     });
     this.state.memory = plan.memory;
     if (plan.wakeAt !== undefined) this.wakeAt(plan.wakeAt);
+    // A restart never reuses an unhealthy GPU: it moves to healthy ones, or waits for them.
+    const { actions, waiting } = moveOffUnhealthyGpus(plan.actions, containers, ctx.gpus, { serviceId: this.serviceId, serviceSlug, gpuCount });
 
-    const wanted = new Set(plan.actions.filter((a) => a.kind === 'create').map((a) => a.index));
+    const wanted = new Set(actions.filter((a) => a.kind === 'create').map((a) => a.index));
     for (const i of [...this.state.pendingGpus.keys()]) if (!wanted.has(i)) this.state.pendingGpus.delete(i);
     this.lastReplicas = plan.replicas.map((r) => {
       const c = containers.find((x) => x.id === r.containerId);
       const gpuIds = c ? ctx.gpus.idsOf(c) : [];
-      const lost = ctx.gpus.missing(gpuIds);
-      const reason = lost.length > 0 ? `GPU ${lost.join(', ')} disappeared from the host inventory${r.reason ? `; ${r.reason}` : ''}` : r.reason;
-      return { ...this.status(r.index, r.phase, reason, r.containerId, gpuIds), restartCount: r.restartCount, specHash: r.specHash };
+      const faults = ctx.gpus.faults(gpuIds);
+      const wait = waiting.get(r.index);
+      const reason = wait ?? (faults !== undefined ? `${faults}${r.reason ? `; ${r.reason}` : ''}` : r.reason);
+      return { ...this.status(r.index, wait !== undefined ? 'pending' : r.phase, reason, r.containerId, gpuIds), restartCount: r.restartCount, specHash: r.specHash };
     });
     this.publishNow();
-    if (plan.actions.length === 0) return this.finish(this.lastReplicas, containers.length === 0);
+    if (actions.length === 0) return this.finish(this.lastReplicas, containers.length === 0);
 
-    const acted = await this.executor.execute(plan.actions, target);
+    const acted = await this.executor.execute(actions, target);
     this.publishNow();
     return acted;
   }

@@ -28,6 +28,15 @@ export interface WorkerContext {
   desiredService: (serviceId: string) => DesiredService | undefined;
   /** Called after every pass with the replica statuses (the reconciler aggregates and publishes). */
   publish: (serviceId: string, replicas: ReplicaStatus[]) => void;
+  /** Told of every pull the executor makes (image GC records what the agent pulled). */
+  images?: ImagePullObserver | undefined;
+}
+
+export interface ImagePullObserver {
+  /** `ref` was pulled for a service. */
+  pulled(ref: string): void;
+  /** A pull of `ref` failed with `err` (an out-of-space failure triggers image GC). */
+  pullFailed(ref: string, err: unknown): void;
 }
 
 export interface WorkerTarget {

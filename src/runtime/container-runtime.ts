@@ -92,4 +92,35 @@ export interface ContainerRuntime {
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined;
   /** Whether containers should publish their port (addressing mode resolved against the engine). */
   readonly publishesPorts: boolean;
+  // ── image GC (src/reconcile/image-gc.ts) ──
+  /** The engine's data root (`DockerRootDir` of GET /info), where images live. */
+  dataRoot(): Promise<string>;
+  /** Every image on the engine (GET /images/json). */
+  listImages(): Promise<EngineImage[]>;
+  /** Every container on the engine, any state, any owner (labels ignored): which image each uses. */
+  containerImages(): Promise<ContainerImageUse[]>;
+  /**
+   * Removes one image reference, never forced: an image another tag names is only untagged;
+   * DOCKER_CONFLICT while a container uses it; DOCKER_NOT_FOUND when there is no such reference.
+   */
+  removeImage(ref: string): Promise<void>;
+}
+
+/** One image as the engine lists it (GET /images/json), for image GC. */
+export interface EngineImage {
+  /** sha256:… */
+  id: string;
+  /** e.g. ["vllm/vllm-openai:v0.6.0"]; empty for an untagged image. */
+  repoTags: string[];
+  /** e.g. ["vllm/vllm-openai@sha256:…"]. */
+  repoDigests: string[];
+  /** The engine's `Size` (shared layers included). */
+  sizeBytes: number;
+}
+
+/** The image one container (any owner, any state) was created from. */
+export interface ContainerImageUse {
+  containerId: string;
+  /** The image id the container runs (sha256:…). */
+  imageId: string;
 }

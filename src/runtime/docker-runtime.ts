@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ContainerCreateRequest, ContainerRuntime, PullOptions, RuntimeEvent } from './container-runtime.js';
+import type { ContainerCreateRequest, ContainerImageUse, ContainerRuntime, EngineImage, PullOptions, RuntimeEvent } from './container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
 import { dockerStatusCode, engineMessage } from './docker-errors.js';
@@ -222,6 +222,32 @@ export class DockerRuntime implements ContainerRuntime {
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined {
     if (this.publishesPorts) return c.publishedPort === undefined ? undefined : { host: this.engine.publishHost, port: c.publishedPort };
     return c.ipAddress === undefined ? undefined : { host: c.ipAddress, port: exposedPort };
+  }
+
+  async dataRoot(): Promise<string> {
+    // dockerode 5's info takes options at run time; its typings (v4) do not say so.
+    const info = this.docker.info.bind(this.docker) as (options: { abortSignal: AbortSignal }) => Promise<{ DockerRootDir?: string }>;
+    const answer = await this.api('read engine info', 'the Docker Engine', (abortSignal) => info({ abortSignal }));
+    return answer.DockerRootDir ?? '/var/lib/docker';
+  }
+
+  async listImages(): Promise<EngineImage[]> {
+    const list = await this.api('list images', 'on the engine', (abortSignal) => this.docker.listImages({ abortSignal }));
+    return list.map((i) => ({
+      id: i.Id,
+      repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      repoDigests: (i.RepoDigests ?? []).filter((d) => d !== '<none>@<none>'),
+      sizeBytes: i.Size ?? 0,
+    }));
+  }
+
+  async containerImages(): Promise<ContainerImageUse[]> {
+    const entries = await this.api('list containers', 'of every owner', (abortSignal) => this.docker.listContainers({ all: true, abortSignal }));
+    return entries.map((e) => ({ containerId: e.Id, imageId: e.ImageID }));
+  }
+
+  async removeImage(ref: string): Promise<void> {
+    await this.api('remove image', `"${ref}"`, (abortSignal) => this.docker.getImage(ref).remove({ force: false, noprune: false, abortSignal }));
   }
 
   /** See event-watcher.ts: reconnects with `since`, ends when `signal` aborts. */

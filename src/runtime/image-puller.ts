@@ -8,6 +8,7 @@ import { engineCall, modemDial } from './engine-call.js';
 import type { EngineEndpoint } from './engine-connection.js';
 import type { RegistryAuth } from './registry-auth.js';
 import { streamLines } from './stream-lines.js';
+import { isNoSpacePullFailure, isTransientPullFailure } from './pull-failure.js';
 
 /**
  * Image presence and pulls.
@@ -247,10 +248,7 @@ export class ImagePuller {
       return err;
     }
     const cause = isAgentError(err) && err.cause !== undefined ? err.cause : err;
-    return new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${engineMessage(cause)}`, {
-      cause: err,
-      details: { image: ref, ...(dockerStatusCode(cause) === undefined ? {} : { statusCode: dockerStatusCode(cause) }) },
-    });
+    return pullFailure(ref, engineMessage(cause), err, dockerStatusCode(cause));
   }
 
   private async consume(ref: string, stream: IncomingMessage, tracker: PullProgressTracker, flight: InFlight, onProgress: () => void): Promise<void> {
@@ -269,7 +267,7 @@ export class ImagePuller {
         }
         if (message.error !== undefined || message.errorDetail !== undefined) {
           const text = typeof message.error === 'string' ? message.error : String(message.errorDetail?.message ?? 'unknown error');
-          throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${text}`, { details: { image: ref } });
+          throw pullFailure(ref, text);
         }
         if (tracker.apply(message)) {
           onProgress();
@@ -296,4 +294,25 @@ export class ImagePuller {
       signal.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/**
+ * The error of a pull the engine reported failed with `text` (and `statusCode`, when it answered
+ * POST /images/create with an error): IMAGE_PULL_NO_SPACE (retryable, and saying so) when its disk
+ * is full, else IMAGE_PULL_FAILED, retryable when the failure is transient (pull-failure.ts: a
+ * registry or network blip) and not when definitive (no such image, access denied).
+ */
+function pullFailure(ref: string, text: string, cause?: unknown, statusCode?: number): AgentError {
+  if (isNoSpacePullFailure(text)) {
+    return new AgentError(
+      ErrorCodes.IMAGE_PULL_NO_SPACE,
+      `pull of image "${ref}" failed: the Docker Engine's disk is full (${text}); the agent removes unused images it pulled (image_gc) and tries again`,
+      { retryable: true, details: { image: ref }, ...(cause === undefined ? {} : { cause }) },
+    );
+  }
+  return new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: ${text}`, {
+    retryable: isTransientPullFailure(text, statusCode),
+    details: { image: ref, ...(statusCode === undefined ? {} : { statusCode }) },
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

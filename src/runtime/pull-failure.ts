@@ -51,3 +51,12 @@ export function isTransientPullFailure(message: string, statusCode?: number): bo
   if (statusCode === 400 || statusCode === 401 || statusCode === 403 || statusCode === 404) return false;
   return true;
 }
+
+/**
+ * Whether a failed pull ran out of disk on the engine's side (`write /var/lib/docker/…: no space
+ * left on device`, `failed to register layer: …: no space left on device`, ENOSPC). Such a pull is
+ * retried after image GC made room, so it is transient too. Pure.
+ */
+export function isNoSpacePullFailure(message: string): boolean {
+  return /no space left on device|\bENOSPC\b|disk quota exceeded/i.test(message);
+}

@@ -19,6 +19,8 @@ export function gpuDevicesWire(inventory: HostSummary | undefined): GpuDeviceWir
     device_type: gpu.vendor.toLowerCase(),
     vram_total: gpu.vramTotalMb ?? null,
     vram_free: gpu.vramFreeMb ?? null,
+    healthy: gpu.unhealthy === undefined,
+    ...(gpu.unhealthy === undefined ? {} : { unhealthy_reason: gpu.unhealthy.slice(0, 1024) }),
   }));
 }
 
@@ -56,7 +58,7 @@ export function buildHeartbeat(snapshot: ServiceStatusReport[], inventory: HostS
   return {
     type: 'heartbeat',
     running_count: running,
-    gpu_capacity: gpus.length,
+    gpu_capacity: gpus.filter((g) => g.unhealthy === undefined).length,
     gpu_memory_free: knownFree ? free.reduce((a, b) => a + (b ?? 0), 0) : null,
     gpu_devices: gpuDevicesWire(inventory),
   };

@@ -58,14 +58,23 @@ const agentId = z.string().min(1).max(253);
 /**
  * One GPU as the agent reports it: vram in MiB (null when unknown), device_type the vendor in lower
  * case. The gateway's REST API converts to Cyberun's bytes and names (gateway/agent-view.ts).
+ * `healthy: false` marks a GPU the agent gives to no new replica (`unhealthy_reason` says why);
+ * absent (older agents) means healthy.
  */
 export const gpuDeviceWire = z.object({
   device_name: z.string(),
   device_type: z.string(),
   vram_total: z.number().nonnegative().nullable(),
   vram_free: z.number().nonnegative().nullable(),
+  healthy: z.boolean().optional(),
+  unhealthy_reason: z.string().max(1024).optional(),
 });
 export type GpuDeviceWire = z.infer<typeof gpuDeviceWire>;
+
+/** GPUs of a hello that may take new replicas. */
+export function healthyGpuCount(hello: Pick<HelloFrame, 'gpu_devices'>): number {
+  return hello.gpu_devices.filter((d) => d.healthy !== false).length;
+}
 
 const replicaPhase = z.enum([
   'pending',
@@ -143,7 +152,7 @@ export const heartbeatFrame = z.object({
   type: z.literal('heartbeat'),
   /** Replicas whose container is running (starting, ready or unhealthy). */
   running_count: z.number().int().nonnegative(),
-  /** GPUs in the agent's inventory. */
+  /** Healthy GPUs in the agent's inventory (those new replicas may get). */
   gpu_capacity: z.number().int().nonnegative(),
   /** Sum of free GPU memory in MiB; null when unknown. */
   gpu_memory_free: z.number().nonnegative().nullable(),

@@ -323,6 +323,19 @@ describe('DockerRuntime against a fake engine', () => {
       expect(progress.at(-1)).toEqual({ currentBytes: 10, totalBytes: 100, layers: 1, layersDone: 0 });
     });
 
+    it('a layer that does not fit on the engine’s disk → IMAGE_PULL_NO_SPACE, retryable, saying so', async () => {
+      // The engine's words as in https://github.com/NVIDIA-NeMo/Speech/issues/1029
+      const said = 'failed to register layer: Error processing tar file(exit status 1): write /opt/conda/lib/python3.6/site-packages/torch/lib/libtorch.so: no space left on device';
+      const { socketPath } = await fakeEngine((_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end(line({ errorDetail: { message: said }, error: said }));
+      });
+      const err = await rejection(runtimeOn(socketPath).pullImage('nvcr.io/nvidia/nemo:v0.11', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000 }));
+      expect(isAgentError(err, ErrorCodes.IMAGE_PULL_NO_SPACE)).toBe(true);
+      expect((err as { retryable: boolean }).retryable).toBe(true);
+      expect((err as Error).message).toBe(`pull of image "nvcr.io/nvidia/nemo:v0.11" failed: the Docker Engine's disk is full (${said}); the agent removes unused images it pulled (image_gc) and tries again`);
+    });
+
     it('an error answer to the pull request → IMAGE_PULL_FAILED with the engine message and status', async () => {
       const { socketPath } = await fakeEngine((_req, res) => json(res, 404, { message: 'pull access denied for acme/nope, repository does not exist' }));
       const err = await rejection(runtimeOn(socketPath).pullImage('acme/nope:1', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000 }));

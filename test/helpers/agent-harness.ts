@@ -27,6 +27,8 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     admin: { listen: undefined },
     shutdown: { drainTimeoutMs: 5_000 },
     logLevel: (process.env['TEST_LOG_LEVEL'] as AgentConfig['logLevel'] | undefined) ?? 'error',
+    // Off in tests unless a test turns it on: the engine is shared, and no test may wait on a scan.
+    imageGc: { enabled: false, highPercent: 85, lowPercent: 80, minAgeMs: 300_000, intervalMs: 60_000 },
     ...over,
   };
 }

@@ -1,4 +1,4 @@
-import type { ContainerCreateRequest, ContainerRuntime } from '../../src/runtime/container-runtime.js';
+import type { ContainerCreateRequest, ContainerImageUse, ContainerRuntime, EngineImage } from '../../src/runtime/container-runtime.js';
 import type { ObservedContainer } from '../../src/domain/observed-container.js';
 
 /**
@@ -58,4 +58,14 @@ export class FakeRuntime implements ContainerRuntime {
   watchEvents(): void {}
   async logsTail(): Promise<string> { await this.tick(); return ''; }
   replicaEndpoint(_c: ObservedContainer, _exposedPort: number): { host: string; port: number } | undefined { return undefined; }
+  /** Images for image GC tests; containers use the image whose id is their `image`. */
+  readonly images: EngineImage[] = [];
+  async dataRoot(): Promise<string> { await this.tick(); return '/var/lib/docker'; }
+  async listImages(): Promise<EngineImage[]> { await this.tick(); return this.images.map((i) => ({ ...i })); }
+  async containerImages(): Promise<ContainerImageUse[]> { await this.tick(); return [...this.containers.values()].map((c) => ({ containerId: c.id, imageId: c.image })); }
+  async removeImage(ref: string): Promise<void> {
+    await this.tick();
+    const i = this.images.findIndex((img) => img.repoTags.includes(ref));
+    if (i >= 0) this.images.splice(i, 1);
+  }
 }

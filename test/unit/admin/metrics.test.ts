@@ -17,6 +17,7 @@ function setup() {
   const snapshot: ServiceStatusReport[] = [];
   let tunnel: TunnelState | undefined = { kind: 'connecting', attempt: 0 };
   const gpus = fixtureGpus('a100x4');
+  gpus[3] = { ...gpus[3]!, unhealthy: 'nvidia-smi prints "GPU requires reset" for temperature.gpu' };
   const metrics = new AgentMetrics({
     agentId: 'gpu-01',
     version: '9.9.9',
@@ -24,6 +25,7 @@ function setup() {
     gpus: () => gpus,
     gpuClaims: () => [{ serviceId: 'svc-llm', serviceSlug: 'llm', replicaIndex: 0, gpuIds: ['1', '2'] }],
     tunnelState: () => tunnel,
+    disk: () => ({ usedBytes: 86e9, totalBytes: 100e9 }),
   });
   return { metrics, snapshot, setTunnel: (t: TunnelState | undefined) => (tunnel = t), scrape: async () => parsePromText(await metrics.text()) };
 }
@@ -42,6 +44,10 @@ describe('AgentMetrics', () => {
       'cyberun_replica_restarts_total',
       'cyberun_image_pull_bytes_total',
       'cyberun_gpu_allocated',
+      'cyberun_gpu_healthy',
+      'cyberun_image_gc_removed_total',
+      'cyberun_image_gc_removed_bytes_total',
+      'cyberun_engine_data_root_bytes',
       'cyberun_proxy_requests_total',
       'cyberun_proxy_request_duration_seconds',
       'process_resident_memory_bytes',
@@ -100,6 +106,22 @@ describe('AgentMetrics', () => {
     expect(m.value('cyberun_gpu_allocated', { gpu: '0' })).toBe(0);
     expect(m.value('cyberun_gpu_allocated', { gpu: '1' })).toBe(1);
     expect(m.value('cyberun_gpu_holder_info', { gpu: '2', service: 'llm', replica: '0' })).toBe(1);
+  });
+
+  it('counts image GC removals and their bytes, and shows the data root usage', async () => {
+    const t = setup();
+    t.metrics.observeImageRemoved('old:1', 12e9);
+    t.metrics.observeImageRemoved('tag-only:1', 0);
+    const m = await t.scrape();
+    expect(m.value('cyberun_image_gc_removed_total')).toBe(2);
+    expect(m.value('cyberun_image_gc_removed_bytes_total')).toBe(12e9);
+    expect(m.value('cyberun_engine_data_root_bytes', { kind: 'used' })).toBe(86e9);
+    expect(m.value('cyberun_engine_data_root_bytes', { kind: 'size' })).toBe(100e9);
+  });
+
+  it('reports health per GPU: 0 for the one nvidia-smi shows broken', async () => {
+    const m = await setup().scrape();
+    expect(m.samples.filter((s) => s.name === 'cyberun_gpu_healthy').map((s) => [s.labels['gpu'], s.value])).toEqual([['0', 1], ['1', 1], ['2', 1], ['3', 0]]);
   });
 
   it('records proxied requests, errors (5xx and resets) and latency per service', async () => {

@@ -77,6 +77,21 @@ describe('status rendering', () => {
     );
   });
 
+  it('shows the usage of the engine’s data root when image GC measured it', () => {
+    const disk = { path: '/var/lib/docker', usedBytes: 86 * 2 ** 30, totalBytes: 100 * 2 ** 30, usedPercent: 86, measuredAt: NOW };
+    const view = buildStatusView({ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: -1, tunnel: undefined, labels: [], gpus: [], claims: [], services: [], disk });
+    expect(view.disk).toEqual(disk);
+    expect(renderStatus(view)).toContain('disk: /var/lib/docker 86.0% used (86.0 GiB of 100.0 GiB)\n');
+    expect(buildStatusView({ ...{ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: -1, tunnel: undefined, labels: [], gpus: [], claims: [], services: [] } }).disk).toBeNull();
+  });
+
+  it('counts unhealthy GPUs apart and says why each one is', () => {
+    const gpus = fixtureGpus('a100x4').map((g) => (g.id === '3' ? { ...g, unhealthy: 'no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)' } : g));
+    const view = buildStatusView({ agentId: 'a', version: '1', now: NOW, startedAt: NOW, desiredRevision: -1, tunnel: undefined, labels: [], gpus, claims: [{ serviceId: 's', serviceSlug: 'llm', replicaIndex: 0, gpuIds: ['0'] }], services: [] });
+    expect(view.gpus.map((g) => g.unhealthy)).toEqual([null, null, null, 'no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)']);
+    expect(renderStatus(view)).toContain('GPUs: 4 (1 held, 2 free, 1 unhealthy)\n  GPU 3 unhealthy: no longer listed by nvidia-smi (last seen at 00000000:C1:00.0)\n');
+  });
+
   it('lists what the agent ignores in a definition under the table, by service', () => {
     const warning = definitionWarnings({ ...testDefinition('llm'), env_config: [{ env_name: 'NVIDIA_VISIBLE_DEVICES', env_value: 'all' }, { env_name: 'ROCR_VISIBLE_DEVICES', env_value: '0' }, { env_name: 'MODEL', env_value: 'secret-model' }] });
     expect(warning).toEqual([expect.stringMatching(/^env_config NVIDIA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES are ignored: GPU access comes from gpu_count only/)]);

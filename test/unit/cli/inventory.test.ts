@@ -48,6 +48,19 @@ function command(result: HostInventory | Error, allocations: GpuAllocation[] | s
 }
 
 describe('cyberun-agent inventory', () => {
+  it('shows each GPU’s health, and why an unhealthy one is (rtxpro6000x4 with GPU 1 lost)', async () => {
+    const lost = inventoryOf('rtxpro6000x4');
+    lost.gpus = lost.gpus.map((g) => (g.id === '1' ? { ...g, unhealthy: 'nvidia-smi cannot open it: Unknown Error' } : g));
+    const t = io();
+    expect(await command(lost).run([], t.io)).toBe(0);
+    expect(t.out()).toMatch(/\n1 +NVIDIA RTX PRO 6000 Blac\.\.\. +97887 MiB +97885 MiB +00000000:34:00\.0 +UNHEALTHY +free\n/);
+    expect(t.out()).toMatch(/\n0 +.* healthy +free\n/);
+    expect(t.out()).toContain('GPU 1 is unhealthy: nvidia-smi cannot open it: Unknown Error\n');
+    const json = io();
+    expect(await command(lost).run(['--json'], json.io)).toBe(0);
+    expect((JSON.parse(json.out()) as { gpus: { id: string; unhealthy?: string }[] }).gpus.map((g) => g.unhealthy ?? null)).toEqual([null, 'nvidia-smi cannot open it: Unknown Error', null, null]);
+  });
+
   it('prints a table of GPUs and the labels', async () => {
     const { run, calls } = command(inventoryOf('a100x4'), [
       { gpuId: '1', serviceSlug: 'llama', replica: '0', containerState: 'running' },
@@ -59,11 +72,11 @@ describe('cyberun-agent inventory', () => {
     expect(t.out()).toBe(
       [
         'GPUs (source: systeminformation)',
-        'INDEX  MODEL                  VRAM TOTAL  VRAM FREE  BUS ID            HELD BY',
-        '0      NVIDIA A100-SXM4-40GB  40960 MiB   37364 MiB  00000000:01:00.0  free',
-        '1      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:41:00.0  llama/0 (running)',
-        '2      NVIDIA A100-SXM4-40GB  40960 MiB   37372 MiB  00000000:81:00.0  llama/1 (exited)',
-        '3      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:C1:00.0  free',
+        'INDEX  MODEL                  VRAM TOTAL  VRAM FREE  BUS ID            HEALTH   HELD BY',
+        '0      NVIDIA A100-SXM4-40GB  40960 MiB   37364 MiB  00000000:01:00.0  healthy  free',
+        '1      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:41:00.0  healthy  llama/0 (running)',
+        '2      NVIDIA A100-SXM4-40GB  40960 MiB   37372 MiB  00000000:81:00.0  healthy  llama/1 (exited)',
+        '3      NVIDIA A100-SXM4-40GB  40960 MiB   37376 MiB  00000000:C1:00.0  healthy  free',
         '',
         'CPU       AMD EPYC 7R13 Processor (96 cores)',
         'Memory    2048.0 GiB',
@@ -108,7 +121,7 @@ describe('cyberun-agent inventory', () => {
     const t = io();
     expect(await run([], t.io)).toBe(0);
     expect(t.out()).toContain('(allocations unavailable: no Docker Engine)');
-    expect(t.out()).toMatch(/C1:00\.0 {2}\?\n/);
+    expect(t.out()).toMatch(/C1:00\.0 {2}healthy {2}\?\n/);
   });
 
   it('exits 1 with the message when the inventory cannot be read', async () => {

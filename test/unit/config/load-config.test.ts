@@ -87,6 +87,7 @@ describe('defaults', () => {
       admin: { listen: undefined },
       shutdown: { drainTimeoutMs: 30_000 },
       logLevel: 'info',
+      imageGc: { enabled: true, highPercent: 85, lowPercent: 80, minAgeMs: 300_000, intervalMs: 60_000 },
     });
     expect(Object.values(sources).every((s) => s === 'default')).toBe(true);
     expect(Object.keys(sources).sort()).toEqual(CONFIG_KEYS.map((k) => k.path).sort());
@@ -384,9 +385,17 @@ describe('values', () => {
     ['restart:\n  backoff_base: 10m', 'restart.backoff_base', /10m .* is longer than restart.backoff_cap 5m \(default\)/],
     ['pull:\n  stall_timeout: 3h', 'pull.stall_timeout', /longer than pull.total_timeout 2h/],
     ['health:\n  timeout: 10s', 'health.timeout', /probes would overlap/],
+    ['image_gc:\n  high_percent: 101', 'image_gc.high_percent', /out of range; use a whole number from 0 to 100/],
+    ['image_gc:\n  low_percent: 90', 'image_gc.low_percent', /^90 \(.*\) is above image_gc.high_percent 85 \(default\); collection stops at low_percent, so lower low_percent or raise high_percent$/],
+    ['image_gc:\n  enabled: sometimes', 'image_gc.enabled', /not a boolean/],
   ])('%j → %s', async (file, at, message) => {
     const { issues } = await issuesOf({ file: `${file}\n` });
     expect(issueAt(issues, at)).toMatch(message);
+  });
+
+  it('reads image_gc from file and env; 0/0 thresholds and no minimum age are allowed (collect at once)', async () => {
+    const { config } = await load({ file: 'image_gc:\n  high_percent: 0\n  low_percent: 0\n  min_age: 0\n', env: { CYBERUN_IMAGE_GC_INTERVAL: '2s', CYBERUN_IMAGE_GC_ENABLED: 'false' } });
+    expect(config.imageGc).toEqual({ enabled: false, highPercent: 0, lowPercent: 0, minAgeMs: 0, intervalMs: 2000 });
   });
 
   it('normalizes and dedupes allowed roots and labels', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allocateGpus, claimsFromContainers, gpuEnvironment, pciGroup } from '../../../src/domain/gpu-allocator.js';
+import { allocateGpus, claimsFromContainers, gpuEnvironment, pciGroup, restartVerdict, unhealthyHeld } from '../../../src/domain/gpu-allocator.js';
 import type { AllocationRequest, AllocationVerdict, GpuClaim } from '../../../src/domain/gpu-allocator.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 
@@ -120,6 +120,64 @@ describe('allocateGpus: pending, -1 vs N contention', () => {
     ],
   ])('%s', (_name, gpus, claims, request, reason, holders) => {
     expect(allocateGpus(gpus, claims, request)).toEqual({ kind: 'pending', reason, holders });
+  });
+});
+
+describe('allocateGpus: unhealthy GPUs', () => {
+  // rtxpro6000x4 (bus 16 34 | ac ca → groups low: 0-1, high: 2-3) with GPU 1 lost, as the
+  // inventory reports rtxpro6000x4-gpu1-lost (test/unit/host/inventory.test.ts).
+  const LOST = 'nvidia-smi cannot open it: Unknown Error';
+  const PRO = fixtureGpus('rtxpro6000x4').map((g) => (g.id === '1' ? { ...g, unhealthy: LOST } : g));
+  const allocated = (gpuIds: string[]): AllocationVerdict => ({ kind: 'allocated', gpuIds });
+  const pending = (reason: string, holders: string[] = []): AllocationVerdict => ({ kind: 'pending', reason, holders });
+
+  it.each<[string, GpuClaim[], AllocationRequest, AllocationVerdict]>([
+    ['1 GPU avoids the unhealthy one', [claim('x', ids(0))], req('a', 1), allocated(ids(2))],
+    ['2 GPUs: the low group is broken, so the high group', [], req('a', 2), allocated(ids(2, 3))],
+    ['3 GPUs: the healthy ones, across groups', [], req('a', 3), allocated(ids(0, 2, 3))],
+    ['previous GPUs that include the unhealthy one are not reused', [], req('a', 2, { previous: ids(0, 1) }), allocated(ids(2, 3))],
+    ['previous healthy GPUs are reused', [], req('a', 1, { previous: ids(3) }), allocated(ids(3))],
+    ['-1 takes every healthy GPU', [], req('all', -1), allocated(ids(0, 2, 3))],
+    ['4 GPUs wait (not rejected): one is unhealthy', [], req('a', 4), pending(`waiting for 4 GPUs: 1 of 4 is unhealthy (1: ${LOST})`)],
+    [
+      'the reason names the unhealthy GPU and the holders',
+      [claim('llm', ids(0, 2)), claim('embed', ids(3))],
+      req('a', 1),
+      pending(`waiting for 1 GPU: 1 of 4 is unhealthy (1: ${LOST}); 3 of 4 are held by llm (0,2), embed (3)`, ['llm', 'embed']),
+    ],
+    ['a claim on the unhealthy GPU counts as held', [claim('old', ids(1))], req('a', 4), pending(`waiting for 4 GPUs: 1 of 4 is unhealthy (1: ${LOST}); 1 of 4 are held by old (1)`, ['old'])],
+  ])('%s', (_name, claims, request, want) => {
+    expect(allocateGpus(PRO, claims, request)).toEqual(want);
+  });
+
+  it('-1 on a host whose every GPU is unhealthy waits, naming them', () => {
+    const sick = RTX.map((g) => ({ ...g, unhealthy: 'nvidia-smi prints "GPU requires reset" for temperature.gpu' }));
+    expect(allocateGpus(sick, [], req('all', -1))).toEqual(pending('waiting for all 1 GPU: 1 of 1 is unhealthy (0: nvidia-smi prints "GPU requires reset" for temperature.gpu)'));
+  });
+
+  it('the GPU returns to the pool when it is healthy again', () => {
+    expect(allocateGpus(fixtureGpus('rtxpro6000x4'), [claim('x', ids(0))], req('a', 1))).toEqual(allocated(ids(1)));
+  });
+
+  it.each<[string, GpuClaim[], AllocationRequest, string[], ReturnType<typeof restartVerdict>]>([
+    ['healthy GPUs: keep', [claim('a', ids(0))], req('a', 1), ids(0), { kind: 'keep' }],
+    ['no GPUs: keep', [], req('a', 0), [], { kind: 'keep' }],
+    ['unhealthy, healthy ones free: move', [claim('a', ids(1))], req('a', 1), ids(1), { kind: 'move', reason: `GPU 1 is unhealthy (${LOST}): restarting on healthy GPUs` }],
+    ['a GPU the host no longer has: move', [claim('a', ids(5))], req('a', 1), ids(5), { kind: 'move', reason: 'GPU 5 is not in the host inventory: restarting on healthy GPUs' }],
+    [
+      'unhealthy, the rest held: wait, naming both',
+      [claim('a', ids(0, 1)), claim('b', ids(2, 3))],
+      req('a', 2),
+      ids(0, 1),
+      { kind: 'wait', reason: `GPU 1 is unhealthy (${LOST}); waiting for 2 GPUs: 1 of 4 is unhealthy (1: ${LOST}); 2 of 4 are held by b (2,3)` },
+    ],
+  ])('restartVerdict: %s', (_name, claims, request, held, want) => {
+    expect(restartVerdict(PRO, claims, request, held)).toEqual(want);
+  });
+
+  it('unhealthyHeld names the unhealthy GPUs among a replica\'s', () => {
+    expect(unhealthyHeld(ids(0, 1), PRO)).toEqual([{ id: '1', reason: LOST }]);
+    expect(unhealthyHeld(ids(2, 3), PRO)).toEqual([]);
   });
 });
 

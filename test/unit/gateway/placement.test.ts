@@ -106,6 +106,38 @@ const rows: Row[] = [
     previous: new Map([['a', [{ agentId: 'h1', replicas: 1 }]]]),
     want: { a: 'h1:1', b: '!no agent is connected' },
   },
+  // Unhealthy GPUs: `gpuCount` is what is healthy, `gpuTotal` what the host has.
+  {
+    name: 'new replicas go by healthy GPUs: a 4-GPU host with one unhealthy no longer takes gpu_count 4',
+    services: [svc('a', { gpuCount: 4 })],
+    agents: [{ ...agent('sick', [], 3), gpuTotal: 4 }, agent('well', [], 4)],
+    want: { a: 'well:1' },
+  },
+  {
+    name: 'the reason names the unhealthy GPUs when no agent has enough healthy ones',
+    services: [svc('a', { gpuCount: 4 })],
+    agents: [{ ...agent('sick', [], 3), gpuTotal: 4 }, agent('small', [], 2)],
+    want: { a: '!no connected agent has 4 healthy GPUs (gpu_count 4); unhealthy GPUs: sick 1 of 4' },
+  },
+  {
+    name: '-1 on a host whose GPUs are all unhealthy',
+    services: [svc('a', { gpuCount: -1 })],
+    agents: [{ ...agent('sick', [], 0), gpuTotal: 1 }],
+    want: { a: '!no connected agent has a healthy GPU (gpu_count -1); unhealthy GPUs: sick 1 of 1' },
+  },
+  {
+    name: 'fitting counts healthy GPUs: replicas prefer the host with free healthy ones',
+    services: [svc('a', { gpuCount: 1, replicaCount: 2 })],
+    agents: [{ ...agent('h1', [], 1), gpuTotal: 4 }, agent('h2', [], 2)],
+    want: { a: 'h1:1,h2:1' },
+  },
+  {
+    name: 'replicas already placed stay on a host whose GPU turned unhealthy (no eviction)',
+    services: [svc('a', { gpuCount: 4 }), svc('b', { gpuCount: 4 })],
+    agents: [{ ...agent('sick', [], 3), gpuTotal: 4 }],
+    previous: new Map([['a', [{ agentId: 'sick', replicas: 1 }]]]),
+    want: { a: 'sick:1', b: '!no connected agent has 4 healthy GPUs (gpu_count 4); unhealthy GPUs: sick 1 of 4' },
+  },
 ];
 
 function show(p: { assignments: Assignment[]; reason: string | undefined }): string {

@@ -173,6 +173,38 @@ describe('readInventory on captured hosts', () => {
     }
   });
 
+  it('healthy captured hosts report every GPU healthy', async () => {
+    for (const host of ['h100x8', 'rtxpro6000x4'] as const) {
+      useHost(host);
+      const inv = await readInventory({ detect: 'auto', timeoutMs: 20_000, env: env(fakePath) });
+      expect(inv.gpus.length).toBeGreaterThan(0);
+      expect(inv.gpus.filter((g) => g.unhealthy !== undefined)).toEqual([]);
+    }
+  });
+
+  it('rtxpro6000x4-gpu1-lost: the GPU nvidia-smi cannot open stays in the inventory as unhealthy, under its index', async () => {
+    useHost('rtxpro6000x4-gpu1-lost');
+    const inv = await readInventory({ detect: 'auto', timeoutMs: 20_000, env: env(fakePath) });
+    expect(inv.gpus.map((g) => [g.id, g.busId, g.unhealthy])).toEqual([
+      ['0', '00000000:16:00.0', undefined],
+      ['1', '0000:34:00.0', 'nvidia-smi cannot open it: Unknown Error'],
+      ['2', '00000000:AC:00.0', undefined],
+      ['3', '00000000:CA:00.0', undefined],
+    ]);
+    expect(inv.gpuSource).toBe('nvidia-smi');
+    expect(inv.hardwareLabels).toEqual(['gpu', 'gpu-rtx-pro-6000-blac']);
+  });
+
+  it('a40x2-gpu0-err: a listed GPU reading ERR! is unhealthy, with no model label of its own', async () => {
+    useHost('a40x2-gpu0-err');
+    const inv = await readInventory({ detect: 'auto', timeoutMs: 20_000, env: env(fakePath) });
+    expect(inv.gpus.map((g) => [g.id, g.model, g.unhealthy])).toEqual([
+      ['0', 'unknown', 'nvidia-smi prints "Unknown Error" for name, temperature.gpu, pstate'],
+      ['1', 'NVIDIA A40', undefined],
+    ]);
+    expect(inv.hardwareLabels).toEqual(['gpu', 'gpu-a40']);
+  });
+
   it('skips GPU detection with detect: none', async () => {
     useHost('h100x8');
     const inv = await readInventory({ detect: 'none', timeoutMs: 20_000, env: env(fakePath) });

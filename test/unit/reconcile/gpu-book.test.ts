@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GpuBook } from '../../../src/reconcile/gpu-book.js';
+import { moveOffUnhealthyGpus } from '../../../src/reconcile/gpu-health-moves.js';
+import type { Action } from '../../../src/domain/replica-planner.js';
+import type { RestartVerdict } from '../../../src/domain/gpu-allocator.js';
 import type { ObservedContainer } from '../../../src/domain/observed-container.js';
 import { fixtureGpus } from '../../fixtures/hosts/gpu-devices.js';
 
@@ -80,5 +83,55 @@ describe('GpuBook', () => {
     const c = container('c1', 'a', 0, '3,7');
     expect(b.idsOf(c)).toEqual(['3', '7']);
     expect(b.missing(b.idsOf(c))).toEqual(['7']);
+  });
+});
+
+describe('GpuBook with an unhealthy GPU, and the restart rewrite', () => {
+  const LOST = 'nvidia-smi cannot open it: Unknown Error';
+  let gpus = fixtureGpus('rtxpro6000x4').map((g) => (g.id === '1' ? { ...g, unhealthy: LOST } : g));
+  const b = new GpuBook(() => gpus, () => undefined);
+  const stopped = (c: ObservedContainer): ObservedContainer => ({ ...c, state: 'exited', exitCode: 1 });
+  const start = (index: number, containerId: string): Action => ({ kind: 'start', index, containerId, reason: 'exited with code 1' });
+
+  it('free GPUs and faults leave the unhealthy GPU out', () => {
+    b.observe('llm', [container('c0', 'llm', 0, '0'), stopped(container('c1', 'llm', 1, '1'))]);
+    expect(b.freeCount()).toBe(2);
+    expect(b.faults(['0', '1'])).toBe(`GPU 1 is unhealthy (${LOST})`);
+    expect(b.faults(['0'])).toBeUndefined();
+    expect(b.faults(['7'])).toBe('GPU 7 disappeared from the host inventory');
+  });
+
+  it.each<[string, string[], number, RestartVerdict['kind']]>([
+    ['healthy GPUs: start as it is', ['0'], 0, 'keep'],
+    ['an unhealthy GPU and a free healthy one: move', ['1'], 1, 'move'],
+    ['a GPU the inventory lacks: move', ['9'], 1, 'move'],
+  ])('restartVerdict: %s', (_what, held, index, kind) => {
+    expect(b.restartVerdict('llm', 'llm', index, 1, held).kind).toBe(kind);
+  });
+
+  it('a start of the container on the unhealthy GPU becomes remove + create; a healthy one passes', () => {
+    const containers = [container('c0', 'llm', 0, '0'), stopped(container('c1', 'llm', 1, '1'))];
+    const moved = moveOffUnhealthyGpus([start(0, 'c0'), start(1, 'c1')], containers, b, { serviceId: 'llm', serviceSlug: 'llm', gpuCount: 1 });
+    expect(moved.waiting).toEqual(new Map());
+    expect(moved.actions).toEqual([
+      start(0, 'c0'),
+      { kind: 'remove', index: 1, containerId: 'c1', reason: `GPU 1 is unhealthy (${LOST}): restarting on healthy GPUs` },
+      { kind: 'create', index: 1, name: 'cyberun-llm-1', reason: `GPU 1 is unhealthy (${LOST}): restarting on healthy GPUs` },
+    ]);
+  });
+
+  it('without enough healthy GPUs free the start is dropped and the replica waits, with both reasons', () => {
+    b.observe('other', [container('o0', 'other', 0, '2'), container('o1', 'other', 1, '3')]);
+    const containers = [stopped(container('c1', 'llm', 1, '1'))];
+    const moved = moveOffUnhealthyGpus([start(1, 'c1')], containers, b, { serviceId: 'llm', serviceSlug: 'llm', gpuCount: 1 });
+    expect(moved.actions).toEqual([]);
+    expect(moved.waiting.get(1)).toBe(`GPU 1 is unhealthy (${LOST}); waiting for 1 GPU: 1 of 4 is unhealthy (1: ${LOST}); 3 of 4 are held by llm (0), other (2,3)`);
+  });
+
+  it('once the GPU is healthy again the same container starts as it is', () => {
+    gpus = fixtureGpus('rtxpro6000x4');
+    const containers = [stopped(container('c1', 'llm', 1, '1'))];
+    const moved = moveOffUnhealthyGpus([start(1, 'c1')], containers, b, { serviceId: 'llm', serviceSlug: 'llm', gpuCount: 1 });
+    expect(moved.actions).toEqual([start(1, 'c1')]);
   });
 });

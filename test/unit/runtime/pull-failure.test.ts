@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isTransientPullFailure } from '../../../src/runtime/pull-failure.js';
+import { isNoSpacePullFailure, isTransientPullFailure } from '../../../src/runtime/pull-failure.js';
 
 describe('isTransientPullFailure', () => {
   it.each([
@@ -30,5 +30,23 @@ describe('isTransientPullFailure', () => {
     ['anything the engine says with a 404', 404],
   ])('definitive: %s (%s)', (message, status) => {
     expect(isTransientPullFailure(message, status)).toBe(false);
+  });
+});
+
+describe('isNoSpacePullFailure', () => {
+  it.each([
+    // https://github.com/NVIDIA-NeMo/Speech/issues/1029
+    ['failed to register layer: Error processing tar file(exit status 1): write /opt/conda/lib/python3.6/site-packages/torch/lib/libtorch.so: no space left on device', true],
+    // https://github.com/docker/for-win/issues/13751
+    ['failed to register layer: no space left on device', true],
+    // https://github.com/moby/moby/issues/29508
+    ['failed to register layer: ApplyLayer exit status 1 stdout:  stderr: mkdir /root/.npm/registry.npmjs.org/har-validator: no space left on device', true],
+    ['write /var/lib/docker/tmp/GetImageBlob123: ENOSPC', true],
+    ['manifest for 127.0.0.1:5000/nope:1 not found: manifest unknown: manifest unknown', false],
+    ['unexpected EOF', false],
+  ])('%s → %s', (message, want) => {
+    expect(isNoSpacePullFailure(message)).toBe(want);
+    // Out of space is never definitive: it is retried after image GC made room.
+    if (want) expect(isTransientPullFailure(message, 500)).toBe(true);
   });
 });
