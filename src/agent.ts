@@ -24,7 +24,6 @@ import { buildStatusView, type AdminStatus } from './admin/status-view.js';
 import { DrainRegistry } from './drain-registry.js';
 import { diffConfig, type ConfigChange } from './config/config-diff.js';
 import type { PlanPolicy } from './domain/replica-planner.js';
-import { DEFAULT_PULL_BACKOFF } from './domain/setup-failure.js';
 import { PulledImages } from './reconcile/pulled-images.js';
 import { ImageCollector } from './reconcile/image-gc.js';
 import { ErrorCodes, isAgentError } from './errors.js';
@@ -82,7 +81,8 @@ export class Agent {
     const now = deps.now ?? Date.now;
     this.startedAt = now();
     this.policy = {
-      ...DEFAULT_PULL_BACKOFF,
+      pullBackoffBaseMs: config.pull.backoffBaseMs,
+      pullBackoffCapMs: config.pull.backoffCapMs,
       startBudgetMs: config.health.startBudgetMs,
       failureThreshold: config.health.failureThreshold,
       restart: config.restart,
@@ -99,9 +99,17 @@ export class Agent {
       runtime,
       logger,
       network: config.docker.network,
-      host: () => ({ labels: this.labels(), gpus: this.inventory.gpus, allowedRoots: this.deps.config.volumes.allowedRoots, refusedPaths }),
+      host: () => ({
+        labels: this.labels(),
+        gpus: this.inventory.gpus,
+        allowedRoots: this.deps.config.volumes.allowedRoots,
+        refusedPaths,
+        allowedRegistries: this.deps.config.pull.allowedRegistries,
+      }),
       policy: this.policy,
       pull: config.pull,
+      containers: config.containers,
+      driverCapabilities: config.gpu.driverCapabilities,
       stopTimeoutMs: config.restart.stopTimeoutMs,
       orphanGraceMs: config.reconcile.orphanGraceMs,
       gpuDeviceStyle: config.gpu.deviceStyle,

@@ -37,6 +37,8 @@ export const ErrorCodes = {
   IMAGE_PULL_TIMEOUT: 'AGENT_ERR_IMAGE_PULL_TIMEOUT',
   /** Image pull failed because the engine's data root is out of space (image GC runs at once). */
   IMAGE_PULL_NO_SPACE: 'AGENT_ERR_IMAGE_PULL_NO_SPACE',
+  /** The image is not on the host and `pull.policy` is `never`. */
+  IMAGE_NOT_PRESENT: 'AGENT_ERR_IMAGE_NOT_PRESENT',
   /** A volume of a service definition is refused by the host's policy (volumes.allowed_roots, the always-refused paths). */
   VOLUME_REFUSED: 'AGENT_ERR_VOLUME_REFUSED',
   /** The container could not be started (e.g. no GPU driver). */

@@ -17,6 +17,6 @@ export async function judgeOnThisHost(definition: ServiceDefinition, io: CliIo):
   const inventory = await readInventory({ detect: config.gpu.detect, timeoutMs: 15_000, env: { ...io.env } });
   const labels = mergeLabels(inventory.hardwareLabels, config.agentLabels);
   const refusedPaths = await refusedPathsFor(config.stateDir, config.docker.host === undefined ? config.docker.socketPath : undefined);
-  const reason = await hostRejection(definition, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots, refusedPaths });
+  const reason = await hostRejection(definition, { labels, gpus: inventory.gpus, allowedRoots: config.volumes.allowedRoots, refusedPaths, allowedRegistries: config.pull.allowedRegistries });
   return reason === undefined ? { kind: 'eligible', labels } : { kind: 'rejected', reason };
 }

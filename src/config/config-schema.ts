@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { LogLevel } from './types.js';
 import { parseAdminListen } from './admin-listen.js';
+import { normalizeRegistryKey, PULL_POLICIES, type PullPolicy } from '../domain/image-source.js';
 
 /**
  * The schema of `cyberun-agent.yaml`: snake_case keys mirroring AgentConfig. Every key is
@@ -308,6 +309,64 @@ const adminListen = () =>
     return text;
   });
 
+/** Linux capability names as Docker takes them: "NET_RAW" (a "CAP_" prefix and lower case are accepted). */
+const capabilities = () =>
+  leaf((input) => {
+    const caps = listItems(input, 'capability names').map((c) => c.toUpperCase().replace(/^CAP_/, ''));
+    const bad = caps.filter((c) => !/^[A-Z][A-Z0-9_]*$/.test(c));
+    if (bad.length > 0) throw invalid(`${bad.map(showValue).join(', ')} is not a capability name; write names such as NET_RAW, SYS_ADMIN (see capabilities(7))`);
+    return [...new Set(caps)];
+  });
+
+/** A size that may be 0 (= no limit), and at least `min` otherwise. */
+const sizeOrZero = (min: number) =>
+  leaf((input) => {
+    if (typeof input !== 'string' && typeof input !== 'number') throw invalid(`expected a size such as "16GiB" or 0 for none, got ${showValue(input)}`);
+    const bytes = parseSize(input);
+    if (bytes !== 0 && bytes < min) throw invalid(`${showValue(input)} is too small; use at least ${formatSize(min)} (Docker's minimum), or 0 for no limit`);
+    return bytes;
+  });
+
+/** A ulimit in bytes, or "unlimited" / -1 (read back as -1). */
+const ulimitSize = () =>
+  leaf((input) => {
+    if (input === -1 || (typeof input === 'string' && ['unlimited', '-1'].includes(input.trim().toLowerCase()))) return -1;
+    if (typeof input !== 'string' && typeof input !== 'number') throw invalid(`expected a size such as "64MiB" or "unlimited", got ${showValue(input)}`);
+    const bytes = parseSize(input);
+    if (bytes < 1) throw invalid(`${showValue(input)} is zero; write a size such as "64MiB" or "unlimited"`);
+    return bytes;
+  });
+
+const RUNTIME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+const runtimeName = () =>
+  leaf((input) => {
+    const text = asString(input, 'a Docker runtime name');
+    if (!RUNTIME_RE.test(text)) throw invalid(`${showValue(text)} is not a runtime name; write a name from \`docker info\` Runtimes, such as "nvidia" or "runc"`);
+    return text;
+  });
+
+/** The values the NVIDIA container toolkit reads from NVIDIA_DRIVER_CAPABILITIES. */
+export const DRIVER_CAPABILITIES = ['compute', 'compat32', 'graphics', 'utility', 'video', 'display', 'all'] as const;
+const driverCapabilities = () =>
+  leaf((input) => {
+    const items = listItems(input, 'driver capabilities').map((c) => c.toLowerCase());
+    const bad = items.filter((c) => !(DRIVER_CAPABILITIES as readonly string[]).includes(c));
+    if (bad.length > 0) throw invalid(`${bad.map(showValue).join(', ')} is not an NVIDIA driver capability; use some of ${DRIVER_CAPABILITIES.join(', ')}`);
+    if (items.length === 0) throw invalid('the list is empty; name at least one capability, e.g. "compute,utility"');
+    return [...new Set(items)];
+  });
+
+const REGISTRY_RE = /^(?=.{1,253}(:\d{1,5})?$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:\d{1,5})?$/;
+/** Registry hosts ("ghcr.io", "registry.example.com:5000"); Docker Hub's aliases read as "docker.io". */
+const registries = () =>
+  leaf((input) => {
+    const hosts = listItems(input, 'registry hosts').map((h) => h.toLowerCase());
+    const bad = hosts.filter((h) => !REGISTRY_RE.test(h));
+    if (bad.length > 0) throw invalid(`${bad.map(showValue).join(', ')} is not a registry host; write host[:port] without a scheme or path, e.g. "ghcr.io", "registry.example.com:5000", "docker.io"`);
+    return [...new Set(hosts.map(normalizeRegistryKey))];
+  });
+
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
 
 // ---------------------------------------------------------------------------------------------
@@ -331,10 +390,19 @@ export interface ConfigValues {
     tls?: { ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined };
   };
   volumes: { allowed_roots: string[] };
-  gpu: { detect: 'auto' | 'none'; device_style: 'device-ids' | 'cdi'; inventory_refresh: number };
+  gpu: { detect: 'auto' | 'none'; device_style: 'device-ids' | 'cdi'; inventory_refresh: number; driver_capabilities: string[] };
   health: { interval: number; timeout: number; start_budget: number; failure_threshold: number };
   restart: { backoff_base: number; backoff_cap: number; stable_after: number; crash_loop_limit: number; failed_retry: number; stop_timeout: number };
-  pull: { stall_timeout: number; total_timeout: number };
+  pull: { stall_timeout: number; total_timeout: number; backoff_base: number; backoff_cap: number; policy: PullPolicy; allowed_registries: string[] };
+  /** No default sets containers.runtime, so it may be missing. */
+  containers: {
+    cap_drop: string[];
+    pids_limit: number;
+    shm_size: number;
+    memory_limit: number;
+    runtime?: string | undefined;
+    gpu: { shm_size: number; memlock: number; stack: number };
+  };
   reconcile: { resync_interval: number; orphan_grace: number };
   proxy: { max_body: number; headers_timeout: number; idle_timeout: number; allow_private_upstreams: boolean; upstream_ca_file: string | undefined };
   /** No default sets admin.listen (unset = the socket in state_dir), so `admin` itself may be missing. */
@@ -372,6 +440,7 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     detect: oneOf(['auto', 'none']),
     device_style: oneOf(['device-ids', 'cdi']),
     inventory_refresh: duration(1000),
+    driver_capabilities: driverCapabilities(),
   }),
   health: section({
     interval: duration(100),
@@ -387,7 +456,22 @@ export const configFileSchema: z.ZodType<ConfigLayer> = z.strictObject({
     failed_retry: duration(1000, true),
     stop_timeout: duration(0),
   }),
-  pull: section({ stall_timeout: duration(1000), total_timeout: duration(1000) }),
+  pull: section({
+    stall_timeout: duration(1000),
+    total_timeout: duration(1000),
+    backoff_base: duration(1000),
+    backoff_cap: duration(1000),
+    policy: oneOf(PULL_POLICIES),
+    allowed_registries: registries(),
+  }),
+  containers: section({
+    cap_drop: capabilities(),
+    pids_limit: int(0, 4_194_304),
+    shm_size: size(),
+    memory_limit: sizeOrZero(6 * 2 ** 20),
+    runtime: runtimeName(),
+    gpu: section({ shm_size: size(), memlock: ulimitSize(), stack: ulimitSize() }),
+  }),
   reconcile: section({ resync_interval: duration(1000), orphan_grace: duration(1000) }),
   proxy: section({
     max_body: size(),
@@ -433,6 +517,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'gpu.detect', kind: 'enum' },
   { path: 'gpu.device_style', kind: 'enum' },
   { path: 'gpu.inventory_refresh', kind: 'duration' },
+  { path: 'gpu.driver_capabilities', kind: 'list' },
   { path: 'health.interval', kind: 'duration' },
   { path: 'health.timeout', kind: 'duration' },
   { path: 'health.start_budget', kind: 'duration' },
@@ -445,6 +530,18 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   { path: 'restart.stop_timeout', kind: 'duration' },
   { path: 'pull.stall_timeout', kind: 'duration' },
   { path: 'pull.total_timeout', kind: 'duration' },
+  { path: 'pull.backoff_base', kind: 'duration' },
+  { path: 'pull.backoff_cap', kind: 'duration' },
+  { path: 'pull.policy', kind: 'enum' },
+  { path: 'pull.allowed_registries', kind: 'list' },
+  { path: 'containers.cap_drop', kind: 'list' },
+  { path: 'containers.pids_limit', kind: 'int' },
+  { path: 'containers.shm_size', kind: 'size' },
+  { path: 'containers.memory_limit', kind: 'size' },
+  { path: 'containers.runtime', kind: 'string' },
+  { path: 'containers.gpu.shm_size', kind: 'size' },
+  { path: 'containers.gpu.memlock', kind: 'size' },
+  { path: 'containers.gpu.stack', kind: 'size' },
   { path: 'reconcile.resync_interval', kind: 'duration' },
   { path: 'reconcile.orphan_grace', kind: 'duration' },
   { path: 'proxy.max_body', kind: 'size' },
@@ -488,10 +585,12 @@ export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
     state_dir: ctx.uid === 0 ? '/var/lib/cyberun-agent' : path.join(userState, 'cyberun-agent'),
     docker: { socket: '/var/run/docker.sock', network: 'cyberun', addressing: 'auto', api_timeout: '30s' },
     volumes: { allowed_roots: [] },
-    gpu: { detect: 'auto', device_style: 'device-ids', inventory_refresh: '60s' },
+    gpu: { detect: 'auto', device_style: 'device-ids', inventory_refresh: '60s', driver_capabilities: ['compute', 'utility'] },
     health: { interval: '5s', timeout: '3s', start_budget: '20m', failure_threshold: 3 },
     restart: { backoff_base: '1s', backoff_cap: '5m', stable_after: '10m', crash_loop_limit: 5, failed_retry: '5m', stop_timeout: '30s' },
-    pull: { stall_timeout: '2m', total_timeout: '2h' },
+    pull: { stall_timeout: '2m', total_timeout: '2h', backoff_base: '10s', backoff_cap: '5m', policy: 'auto', allowed_registries: [] },
+    // Nomad's docker driver drops NET_RAW; NGC's documented flags for GPU model servers.
+    containers: { cap_drop: ['NET_RAW'], pids_limit: 32768, shm_size: '64MiB', memory_limit: 0, gpu: { shm_size: '1GiB', memlock: 'unlimited', stack: '64MiB' } },
     reconcile: { resync_interval: '30s', orphan_grace: '60s' },
     proxy: { max_body: '10GiB', headers_timeout: '10m', idle_timeout: '15m', allow_private_upstreams: false },
     shutdown: { drain_timeout: '30s' },

@@ -405,6 +405,7 @@ function warnBareMilliseconds(raw: unknown, keyPath: string, origin: string, war
 function crossCheck(c: ConfigValues, originOf: (k: string) => string, issues: ConfigIssue[], warnings: string[]): void {
   const pairs: Array<[string, number, string, number, string]> = [
     ['restart.backoff_base', c.restart.backoff_base, 'restart.backoff_cap', c.restart.backoff_cap, 'lower backoff_base or raise backoff_cap'],
+    ['pull.backoff_base', c.pull.backoff_base, 'pull.backoff_cap', c.pull.backoff_cap, 'lower backoff_base or raise backoff_cap'],
     ['pull.stall_timeout', c.pull.stall_timeout, 'pull.total_timeout', c.pull.total_timeout, 'lower stall_timeout or raise total_timeout'],
     ['health.timeout', c.health.timeout, 'health.interval', c.health.interval, 'probes would overlap; lower health.timeout or raise health.interval'],
   ];
@@ -545,7 +546,7 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
       tls: { caFile: c.docker.tls?.ca_file, certFile: c.docker.tls?.cert_file, keyFile: c.docker.tls?.key_file },
     },
     volumes: { allowedRoots: c.volumes.allowed_roots },
-    gpu: { detect: c.gpu.detect, deviceStyle: c.gpu.device_style, inventoryRefreshMs: c.gpu.inventory_refresh },
+    gpu: { detect: c.gpu.detect, deviceStyle: c.gpu.device_style, inventoryRefreshMs: c.gpu.inventory_refresh, driverCapabilities: c.gpu.driver_capabilities },
     health: {
       intervalMs: c.health.interval,
       timeoutMs: c.health.timeout,
@@ -560,7 +561,22 @@ function toAgentConfig(c: ConfigValues, agentKey: string | undefined): AgentConf
       failedRetryMs: c.restart.failed_retry,
       stopTimeoutMs: c.restart.stop_timeout,
     },
-    pull: { stallTimeoutMs: c.pull.stall_timeout, totalTimeoutMs: c.pull.total_timeout },
+    pull: {
+      stallTimeoutMs: c.pull.stall_timeout,
+      totalTimeoutMs: c.pull.total_timeout,
+      backoffBaseMs: c.pull.backoff_base,
+      backoffCapMs: c.pull.backoff_cap,
+      policy: c.pull.policy,
+      allowedRegistries: c.pull.allowed_registries,
+    },
+    containers: {
+      capDrop: c.containers.cap_drop,
+      pidsLimit: c.containers.pids_limit,
+      shmSizeBytes: c.containers.shm_size,
+      memoryLimitBytes: c.containers.memory_limit,
+      runtime: c.containers.runtime,
+      gpu: { shmSizeBytes: c.containers.gpu.shm_size, memlockBytes: c.containers.gpu.memlock, stackBytes: c.containers.gpu.stack },
+    },
     reconcile: { resyncIntervalMs: c.reconcile.resync_interval, orphanGraceMs: c.reconcile.orphan_grace },
     proxy: {
       maxBodyBytes: c.proxy.max_body,
@@ -606,7 +622,12 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
       tls: { ca_file: config.docker.tls.caFile ?? null, cert_file: config.docker.tls.certFile ?? null, key_file: config.docker.tls.keyFile ?? null },
     },
     volumes: { allowed_roots: [...config.volumes.allowedRoots] },
-    gpu: { detect: config.gpu.detect, device_style: config.gpu.deviceStyle, inventory_refresh: d(config.gpu.inventoryRefreshMs) },
+    gpu: {
+      detect: config.gpu.detect,
+      device_style: config.gpu.deviceStyle,
+      inventory_refresh: d(config.gpu.inventoryRefreshMs),
+      driver_capabilities: [...config.gpu.driverCapabilities],
+    },
     health: {
       interval: d(config.health.intervalMs),
       timeout: d(config.health.timeoutMs),
@@ -621,7 +642,26 @@ export function maskedConfig(config: AgentConfig): Record<string, unknown> {
       failed_retry: d(config.restart.failedRetryMs),
       stop_timeout: d(config.restart.stopTimeoutMs),
     },
-    pull: { stall_timeout: d(config.pull.stallTimeoutMs), total_timeout: d(config.pull.totalTimeoutMs) },
+    pull: {
+      stall_timeout: d(config.pull.stallTimeoutMs),
+      total_timeout: d(config.pull.totalTimeoutMs),
+      backoff_base: d(config.pull.backoffBaseMs),
+      backoff_cap: d(config.pull.backoffCapMs),
+      policy: config.pull.policy,
+      allowed_registries: [...config.pull.allowedRegistries],
+    },
+    containers: {
+      cap_drop: [...config.containers.capDrop],
+      pids_limit: config.containers.pidsLimit,
+      shm_size: formatSize(config.containers.shmSizeBytes),
+      memory_limit: formatSize(config.containers.memoryLimitBytes),
+      runtime: config.containers.runtime ?? null,
+      gpu: {
+        shm_size: formatSize(config.containers.gpu.shmSizeBytes),
+        memlock: config.containers.gpu.memlockBytes === -1 ? 'unlimited' : formatSize(config.containers.gpu.memlockBytes),
+        stack: config.containers.gpu.stackBytes === -1 ? 'unlimited' : formatSize(config.containers.gpu.stackBytes),
+      },
+    },
     reconcile: { resync_interval: d(config.reconcile.resyncIntervalMs), orphan_grace: d(config.reconcile.orphanGraceMs) },
     proxy: {
       max_body: formatSize(config.proxy.maxBodyBytes),

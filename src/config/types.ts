@@ -1,3 +1,6 @@
+import type { ContainerDefaults } from '../domain/container-settings.js';
+import type { PullPolicy } from '../domain/image-source.js';
+
 /**
  * The agent's effective configuration, after cyberun-agent.yaml, CYBERUN_* env and flags have been
  * merged (flags > env > file > defaults) and validated. Durations are milliseconds, sizes bytes.
@@ -46,6 +49,8 @@ export interface AgentConfig {
     /** DeviceRequests style: 'device-ids' (driver nvidia, capability gpu) or 'cdi' (nvidia.com/gpu=<id>). */
     deviceStyle: 'device-ids' | 'cdi';
     inventoryRefreshMs: number;
+    /** NVIDIA_DRIVER_CAPABILITIES the agent sets on every container (an image's ENV cannot widen it). */
+    driverCapabilities: string[];
   };
   health: {
     intervalMs: number;
@@ -71,7 +76,16 @@ export interface AgentConfig {
     /** No progress for this long aborts a pull. */
     stallTimeoutMs: number;
     totalTimeoutMs: number;
+    /** Transient pull failures are retried after this, doubling up to backoffCapMs (±10 %). */
+    backoffBaseMs: number;
+    backoffCapMs: number;
+    /** 'auto' = as the kubelet: `:latest` or no tag pulled on every create, others only when missing. */
+    policy: PullPolicy;
+    /** Registry hosts images may come from ("docker.io", "ghcr.io", "host:5000"); empty = any. */
+    allowedRegistries: string[];
   };
+  /** Settings every managed container gets (src/runtime/container-mapper.ts, docs/configuration.md). */
+  containers: ContainerDefaults;
   reconcile: {
     /** Periodic full relist, the safety net beneath Docker events. */
     resyncIntervalMs: number;
@@ -109,3 +123,4 @@ export interface AgentConfig {
     intervalMs: number;
   };
 }
+

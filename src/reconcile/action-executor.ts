@@ -7,6 +7,8 @@ import type { ObservedContainer } from '../domain/observed-container.js';
 import type { ReplicaPhase } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import { resolveVolumes } from './host-rejection.js';
+import { containerSettings } from '../domain/container-settings.js';
+import { pullDecision } from '../domain/image-source.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
 
 const PROGRESS_PUBLISH_MS = 500;
@@ -138,7 +140,7 @@ export class ActionExecutor {
     let createdId: string;
     let stage: 'pull' | 'create' = 'pull';
     try {
-      if (!(await ctx.runtime.hasImage(image))) await this.pull(action.index, image, log);
+      await this.ensureImage(action.index, image, log);
       stage = 'create';
       this.state.transient.set(action.index, { phase: 'creating', reason: undefined });
       // Judged again now: the pull may have taken minutes, and a checked directory may have been swapped for a link.
@@ -163,6 +165,7 @@ export class ActionExecutor {
         network: ctx.network,
         publishPort: ctx.runtime.publishesPorts,
         gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },
+        settings: containerSettings(ctx.containers, ctx.driverCapabilities, claim.gpuIds.length > 0),
       };
       const id = await this.createResolvingName(request, log);
       ctx.gpus.bind(this.serviceId, action.index, id);
@@ -176,6 +179,26 @@ export class ActionExecutor {
     }
     await this.startOrRecord(action.index, createdId, target);
     return true;
+  }
+
+  /**
+   * Pulls the image when pull.policy asks for it (image-source.ts). A moving tag already on the host
+   * whose pull fails transiently (a registry blip) runs from the image on the host, as a warning:
+   * a registry outage never stops a replica that could run.
+   */
+  private async ensureImage(index: number, image: string, log: Logger): Promise<void> {
+    const present = await this.ctx.runtime.hasImage(image);
+    const decision = pullDecision(this.ctx.pull.policy, image, present);
+    if (decision === 'use-present') return;
+    if (decision === 'missing') {
+      throw new AgentError(ErrorCodes.IMAGE_NOT_PRESENT, `image "${image}" is not on this host and pull.policy is "never"; load it on the host (docker load / docker pull) or set pull.policy to "auto"`);
+    }
+    try {
+      await this.pull(index, image, log);
+    } catch (err) {
+      if (!present || setupFailureKind(err, 'pull') !== 'pull-transient') throw err;
+      log.warn({ image, err: errorMessage(err) }, 'pull failed; the replica runs from the image already on this host');
+    }
   }
 
   private async pull(index: number, image: string, log: Logger): Promise<void> {
@@ -259,6 +282,8 @@ export function setupFailureKind(err: unknown, stage: 'pull' | 'create' | 'start
     case ErrorCodes.IMAGE_PULL_TIMEOUT:
     case ErrorCodes.IMAGE_PULL_NO_SPACE:
       return err.retryable ? 'pull-transient' : 'pull-definitive';
+    case ErrorCodes.IMAGE_NOT_PRESENT:
+      return 'pull-definitive';
     case ErrorCodes.DOCKER_CONFLICT:
       return stage === 'create' ? 'name-conflict' : 'start';
     default:

@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises';
 import type { ServiceDefinition } from '../service-definition/types.js';
 import type { GpuDevice } from '../domain/gpu-device.js';
 import { placementVerdict } from '../domain/placement.js';
+import { registryRefusal } from '../domain/image-source.js';
 import { ALWAYS_REFUSED, bindOf, checkHostPath } from '../domain/volume-policy.js';
 
 export interface HostFacts {
@@ -10,6 +11,8 @@ export interface HostFacts {
   allowedRoots: string[];
   /** Host paths never mounted: ALWAYS_REFUSED plus the agent's state dir and engine socket (refusedPathsFor). */
   refusedPaths: readonly string[];
+  /** pull.allowed_registries; empty = any registry. */
+  allowedRegistries: readonly string[];
 }
 
 /** The paths refused on this host: the static list, the agent's state dir and the engine's socket, each also as resolved. */
@@ -48,12 +51,15 @@ export async function resolveVolumes(definition: ServiceDefinition, host: Pick<H
 
 /**
  * Why `definition` can never run on this host, or undefined when it can: required labels, GPU
- * counts that can never fit, and every volume (resolveVolumes). Used by the service workers before
+ * counts that can never fit, the image's registry (pull.allowed_registries), and every volume
+ * (resolveVolumes). Used by the service workers before
  * anything is created, and by `validate --host`.
  */
 export async function hostRejection(definition: ServiceDefinition, host: HostFacts): Promise<string | undefined> {
   const verdict = placementVerdict(definition, host.labels, host.gpus);
   if (verdict.kind === 'rejected') return verdict.reason;
+  const registry = definition.docker_image === undefined ? undefined : registryRefusal(definition.docker_image, host.allowedRegistries);
+  if (registry !== undefined) return registry;
   const volumes = await resolveVolumes(definition, host);
   return volumes.ok ? undefined : volumes.reason;
 }

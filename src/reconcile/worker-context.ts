@@ -6,6 +6,8 @@ import type { ReplicaStatus } from '../domain/status-types.js';
 import type { HttpProber } from '../health/http-prober.js';
 import type { GpuBook } from './gpu-book.js';
 import type { HostFacts } from './host-rejection.js';
+import type { ContainerDefaults } from '../domain/container-settings.js';
+import type { PullPolicy } from '../domain/image-source.js';
 
 /** What a worker needs from its surroundings; the reconciler passes one shared instance. */
 export interface WorkerContext {
@@ -18,7 +20,10 @@ export interface WorkerContext {
   /** Labels, GPUs and volume allowlist of this host, read at each pass (labels reload on SIGHUP). */
   host: () => HostFacts;
   policy: PlanPolicy;
-  pull: { stallTimeoutMs: number; totalTimeoutMs: number };
+  pull: { stallTimeoutMs: number; totalTimeoutMs: number; policy: PullPolicy };
+  /** The operator's container defaults and NVIDIA_DRIVER_CAPABILITIES (domain/container-settings.ts). */
+  containers: ContainerDefaults;
+  driverCapabilities: readonly string[];
   stopTimeoutMs: number;
   orphanGraceMs: number;
   gpuDeviceStyle: 'device-ids' | 'cdi';

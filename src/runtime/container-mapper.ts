@@ -1,5 +1,6 @@
 import type { ContainerCreateRequest, GpuRequest } from './container-runtime.js';
 import type { ContainerState, ObservedContainer } from '../domain/observed-container.js';
+import type { ContainerSettings } from '../domain/container-settings.js';
 import type {
   EngineContainerCreateOptions,
   EngineContainerInspect,
@@ -28,6 +29,8 @@ export const CDI_GPU_PREFIX = 'nvidia.com/gpu=';
  * GPU access on hosts whose default runtime is nvidia.
  */
 export const NVIDIA_VISIBLE_DEVICES = 'NVIDIA_VISIBLE_DEVICES';
+/** Set from `gpu.driver_capabilities` on every container, so an image's `ENV …=all` cannot widen it. */
+export const NVIDIA_DRIVER_CAPABILITIES = 'NVIDIA_DRIVER_CAPABILITIES';
 
 const KNOWN_STATES: ReadonlySet<string> = new Set<ContainerState>([
   'created',
@@ -49,17 +52,31 @@ function deviceRequests(gpu: GpuRequest): EngineDeviceRequest[] | undefined {
   return [{ Driver: 'nvidia', DeviceIDs: [...gpu.ids], Capabilities: [['gpu']] }];
 }
 
-function envWithGpuVisibility(env: readonly string[], gpu: GpuRequest): string[] {
-  const kept = env.filter((entry) => entry.split('=', 1)[0] !== NVIDIA_VISIBLE_DEVICES);
+function envWithGpuVisibility(env: readonly string[], gpu: GpuRequest, driverCapabilities: readonly string[]): string[] {
+  const own = new Set([NVIDIA_VISIBLE_DEVICES, NVIDIA_DRIVER_CAPABILITIES]);
+  const kept = env.filter((entry) => !own.has(entry.split('=', 1)[0] ?? ''));
   const visible = gpu.kind === 'none' || gpu.ids.length === 0 ? 'void' : gpu.ids.join(',');
-  return [...kept, `${NVIDIA_VISIBLE_DEVICES}=${visible}`];
+  return [...kept, `${NVIDIA_VISIBLE_DEVICES}=${visible}`, `${NVIDIA_DRIVER_CAPABILITIES}=${driverCapabilities.join(',')}`];
+}
+
+/** The operator's container settings as HostConfig fields (unset ones left to Docker). */
+function settingsHostConfig(settings: ContainerSettings): EngineHostConfig {
+  return {
+    CapDrop: [...settings.capDrop],
+    ShmSize: settings.shmSizeBytes,
+    ...(settings.pidsLimit === undefined ? {} : { PidsLimit: settings.pidsLimit }),
+    ...(settings.memoryLimitBytes === undefined ? {} : { Memory: settings.memoryLimitBytes }),
+    ...(settings.runtime === undefined ? {} : { Runtime: settings.runtime }),
+    ...(settings.ulimits.length === 0 ? {} : { Ulimits: settings.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) }),
+  };
 }
 
 /**
  * Create options for a managed container: attached to `spec.network`, never privileged, no host
  * network/PID, `no-new-privileges`, bounded json-file logs, Docker restart policy `no` (restarts
  * are the agent's job), an init process reaping zombies, GPUs only through explicit device ids,
- * and an ephemeral host port only when `spec.publishPort`.
+ * an ephemeral host port only when `spec.publishPort`, and the operator's settings
+ * (capabilities dropped, pids, shm, ulimits, memory, runtime: domain/container-settings.ts).
  */
 export function toCreateOptions(spec: ContainerCreateRequest): EngineContainerCreateOptions {
   const port = portKey(spec.exposedPort);
@@ -72,13 +89,14 @@ export function toCreateOptions(spec: ContainerCreateRequest): EngineContainerCr
     LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     RestartPolicy: { Name: 'no' },
     Init: true,
+    ...settingsHostConfig(spec.settings),
     ...(spec.publishPort ? { PortBindings: { [port]: [{ HostIp: '', HostPort: '' }] } } : {}),
     ...(requests === undefined ? {} : { DeviceRequests: requests }),
   };
   return {
     name: spec.name,
     Image: spec.image,
-    Env: envWithGpuVisibility(spec.env, spec.gpu),
+    Env: envWithGpuVisibility(spec.env, spec.gpu, spec.settings.driverCapabilities),
     Labels: { ...spec.labels },
     ExposedPorts: { [port]: {} },
     Tty: false,

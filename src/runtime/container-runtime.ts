@@ -5,6 +5,7 @@
  * IMAGE_PULL_*, CONTAINER_START_FAILED) and has a timeout, except stop/wait which take their own.
  */
 import type { ObservedContainer } from '../domain/observed-container.js';
+import type { ContainerSettings } from '../domain/container-settings.js';
 
 export interface PullProgress {
   /** Bytes downloaded so far, summed over layers. */
@@ -45,6 +46,8 @@ export interface ContainerCreateRequest {
   /** Publish exposedPort on an ephemeral host port (remote engines where IPs are unreachable). */
   publishPort: boolean;
   gpu: GpuRequest;
+  /** The operator's container defaults for this container (domain/container-settings.ts). */
+  settings: ContainerSettings;
 }
 
 export interface RuntimeEvent {

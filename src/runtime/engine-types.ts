@@ -29,6 +29,12 @@ export interface EngineHostConfig {
   Init?: boolean | null;
   PortBindings?: EnginePortMap | null;
   DeviceRequests?: EngineDeviceRequest[] | null;
+  CapDrop?: string[] | null;
+  PidsLimit?: number | null;
+  ShmSize?: number;
+  Memory?: number;
+  Runtime?: string;
+  Ulimits?: Array<{ Name: string; Soft: number; Hard: number }> | null;
 }
 
 /** Body of POST /containers/create, plus the `name` query parameter the adapter splits off. */

@@ -1,3 +1,4 @@
+import { DOCKER_HUB, normalizeRegistryKey, registryHost } from '../domain/image-source.js';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -26,30 +27,8 @@ export interface RegistryCredentials {
   serveraddress: string;
 }
 
-export const DOCKER_HUB = 'docker.io';
 /** The key docker login writes for Docker Hub, and the address credential helpers know it by. */
 export const DOCKER_HUB_LEGACY_KEY = 'https://index.docker.io/v1/';
-
-const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
-
-/**
- * The registry host of an image reference: the first path component when it looks like a host
- * (contains '.' or ':', or is 'localhost'), else Docker Hub. Docker Hub aliases map to 'docker.io'.
- */
-export function registryHost(ref: string): string {
-  const slash = ref.indexOf('/');
-  if (slash < 0) return DOCKER_HUB;
-  const first = ref.slice(0, slash);
-  if (!first.includes('.') && !first.includes(':') && first !== 'localhost') return DOCKER_HUB;
-  const host = first.toLowerCase();
-  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB : host;
-}
-
-/** A config key ("https://index.docker.io/v1/", "ghcr.io", "http://h:5000/v2") → registry host. */
-export function normalizeRegistryKey(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, '').split('/')[0]?.toLowerCase() ?? '';
-  return DOCKER_HUB_ALIASES.has(host) ? DOCKER_HUB : host;
-}
 
 interface AuthEntry {
   auth?: unknown;
@@ -89,6 +68,8 @@ function fromAuthEntry(entry: AuthEntry, serveraddress: string): RegistryCredent
   if (identitytoken !== undefined) return { identitytoken, serveraddress };
   return undefined;
 }
+
+export { DOCKER_HUB, normalizeRegistryKey, registryHost };
 
 export class RegistryAuth {
   private readonly logger: Logger;

@@ -8,6 +8,7 @@ import { ErrorCodes, isAgentError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import type { PullProgress, RuntimeEvent } from '../../src/runtime/container-runtime.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
+import { defaultSettings } from '../helpers/container-settings.js';
 
 /**
  * DockerRuntime against a scripted fake engine on a unix socket: the error translation, deadlines
@@ -94,6 +95,7 @@ describe('DockerRuntime against a fake engine', () => {
         network: 'n',
         publishPort: false,
         gpu: { kind: 'none' },
+        settings: defaultSettings,
       }),
     );
     expect(isAgentError(err)).toBe(true);
@@ -125,6 +127,7 @@ describe('DockerRuntime against a fake engine', () => {
       network: 'cyberun',
       publishPort: false,
       gpu: { kind: 'none' },
+      settings: defaultSettings,
     });
     expect(id).toBe('c0ffee');
     const url = new URL(seen[0]!.url, 'http://engine');

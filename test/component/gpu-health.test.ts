@@ -76,7 +76,7 @@ describe('GPU health with captured broken-GPU output, on a running agent', () =>
 
   beforeAll(async () => {
     const base = testConfig('gpu-health', await tempDir('gpu-health-state'));
-    const config = { ...base, gpu: { detect: 'auto' as const, deviceStyle: 'device-ids' as const, inventoryRefreshMs: 150 } };
+    const config = { ...base, gpu: { detect: 'auto' as const, deviceStyle: 'device-ids' as const, inventoryRefreshMs: 150, driverCapabilities: ['compute', 'utility'] } };
     const env = { PATH: fakePath, CYBERUN_FAKE_GPU_HOST: hostLink };
     agent = await Agent.start({ config, logger: silentLogger(), runtime, readInventory: () => readInventory({ detect: 'auto', timeoutMs: 15_000, env }) });
     // The fixture really was read (a fixture that stopped loading would make every check vacuous).
@@ -152,7 +152,7 @@ describe('the gateway places by the agent’s healthy GPUs (real local gateway, 
     gateway = await startGateway({ host: '127.0.0.1', port: 0, dataDir: await tempDir('gpu-health-gw'), apiKeys: [SK], agentKeys: [AK], logger: silentLogger(), heartbeatIntervalMs: 200 });
     api = gatewayClient(gateway.url, SK);
     const base = testConfig('gpu-health-gw', await tempDir('gpu-health-gw-agent'), { gatewayUrl: gateway.agentUrl, agentKey: AK });
-    const config = { ...base, gpu: { detect: 'auto' as const, deviceStyle: 'device-ids' as const, inventoryRefreshMs: 150 } };
+    const config = { ...base, gpu: { detect: 'auto' as const, deviceStyle: 'device-ids' as const, inventoryRefreshMs: 150, driverCapabilities: ['compute', 'utility'] } };
     const env = { PATH: fakePath, CYBERUN_FAKE_GPU_HOST: hostLink };
     agent = await Agent.start({ config, logger: silentLogger(), runtime: new FakeRuntime(), readInventory: () => readInventory({ detect: 'auto', timeoutMs: 15_000, env }) });
     await waitFor('the agent connected with 4 GPUs', async () => (await agentEntry())?.gpu_capacity === 4, 20_000, 100);

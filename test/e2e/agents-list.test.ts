@@ -93,7 +93,7 @@ describe.skipIf(!docker)('GET /agents and GET /r/agents with real agents on fake
         gatewayUrl: gateway.agentUrl,
         agentKey: AK,
         agentLabels: ['zone-e2e'],
-        gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 600_000 },
+        gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 600_000, driverCapabilities: ['compute', 'utility'] },
       });
       agents.set(host, await startTestAgent(config, inventories.get(host)!, logger));
     }));

@@ -4,6 +4,7 @@ import type { HostInventory } from '../../src/host/types.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { ServiceStatusReport } from '../../src/domain/status-types.js';
 import { DOCKER_SOCKET } from './docker.js';
+import { testContainerDefaults } from './container-settings.js';
 
 /** An AgentConfig with short timers, for tests against the real engine. */
 export function testConfig(runId: string, stateDir: string, over: Partial<AgentConfig> = {}): AgentConfig {
@@ -18,10 +19,11 @@ export function testConfig(runId: string, stateDir: string, over: Partial<AgentC
     servicesDir: undefined,
     docker: { socketPath: DOCKER_SOCKET, host: undefined, tls: { caFile: undefined, certFile: undefined, keyFile: undefined }, network: `cyberun-${runId}`.slice(0, 60), addressing: 'ip', apiTimeoutMs: 30_000 },
     volumes: { allowedRoots: [] },
-    gpu: { detect: 'none', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
+    gpu: { detect: 'none', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000, driverCapabilities: ['compute', 'utility'] },
     health: { intervalMs: 250, timeoutMs: 1_000, startBudgetMs: 60_000, failureThreshold: 2 },
     restart: { backoffBaseMs: 300, backoffCapMs: 1_500, stableAfterMs: 60_000, crashLoopLimit: 3, failedRetryMs: 0, stopTimeoutMs: 2_000 },
-    pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000 },
+    pull: { stallTimeoutMs: 10_000, totalTimeoutMs: 60_000, backoffBaseMs: 10_000, backoffCapMs: 300_000, policy: 'auto', allowedRegistries: [] },
+    containers: testContainerDefaults,
     reconcile: { resyncIntervalMs: 2_000, orphanGraceMs: 60_000 },
     proxy: { maxBodyBytes: 1 << 30, headersTimeoutMs: 60_000, idleTimeoutMs: 60_000, allowPrivateUpstreams: true, upstreamCaFile: undefined },
     admin: { listen: undefined },

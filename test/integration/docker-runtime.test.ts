@@ -10,6 +10,7 @@ import { Labels } from '../../src/domain/ownership-labels.js';
 import { DOCKER_SOCKET, engineCall, newTestRunId, removeTestNetwork, requireDocker, sweepTestContainers, TEST_RUN_LABEL } from '../helpers/docker.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { ensureTestImages } from '../helpers/test-images.js';
+import { defaultSettings } from '../helpers/container-settings.js';
 
 const docker = await requireDocker('DockerRuntime integration tests');
 
@@ -35,6 +36,7 @@ function spec(image: string, overrides: Partial<ContainerCreateRequest> = {}): C
     network,
     publishPort: false,
     gpu: { kind: 'none' },
+    settings: defaultSettings,
     ...overrides,
   };
 }

@@ -42,7 +42,7 @@ describe.skipIf(!docker)('GPU placement on the real engine with a fake 4-GPU hos
     });
     expect(inventory.gpus.map((g) => g.id)).toEqual(['0', '1', '2', '3']);
     expect(inventory.hardwareLabels).toContain('gpu-a100');
-    t = await startTestAgent(testConfig(runId, await tempDir('gpu-state'), { gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 600_000 } }), inventory);
+    t = await startTestAgent(testConfig(runId, await tempDir('gpu-state'), { gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 600_000, driverCapabilities: ['compute', 'utility'] } }), inventory);
   });
 
   afterAll(async () => {

@@ -8,6 +8,7 @@ import { sweepByLabel } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { requireSshd, startSshEngine, type SshEngine } from '../helpers/ssh-engine.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
+import { defaultSettings } from '../helpers/container-settings.js';
 
 const SUITE = 'ssh:// engine integration tests';
 const ready = (await requireDocker(SUITE)) && (await requireSshd(SUITE));
@@ -49,6 +50,7 @@ describe.skipIf(!ready)('DockerRuntime → the engine over ssh:// (ssh-agent key
       network,
       publishPort: true,
       gpu: { kind: 'none' },
+      settings: defaultSettings,
     });
     await runtime.startContainer(id);
     const running = await waitFor('the container running with a published port', async () => {

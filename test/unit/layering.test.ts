@@ -17,7 +17,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   util: ['errors'],
   'service-definition': ['errors', 'util'],
   domain: ['service-definition', 'errors'],
-  config: [...BASE],
+  config: ['domain', ...BASE],
   host: ['domain', ...BASE],
   runtime: ['domain', ...BASE],
   health: ['domain', ...BASE],

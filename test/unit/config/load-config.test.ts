@@ -78,10 +78,18 @@ describe('defaults', () => {
         apiTimeoutMs: 30_000,
       },
       volumes: { allowedRoots: [] },
-      gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000 },
+      gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 60_000, driverCapabilities: ['compute', 'utility'] },
       health: { intervalMs: 5000, timeoutMs: 3000, startBudgetMs: 1_200_000, failureThreshold: 3 },
       restart: { backoffBaseMs: 1000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 300_000, stopTimeoutMs: 30_000 },
-      pull: { stallTimeoutMs: 120_000, totalTimeoutMs: 7_200_000 },
+      pull: { stallTimeoutMs: 120_000, totalTimeoutMs: 7_200_000, backoffBaseMs: 10_000, backoffCapMs: 300_000, policy: 'auto', allowedRegistries: [] },
+      containers: {
+        capDrop: ['NET_RAW'],
+        pidsLimit: 32768,
+        shmSizeBytes: 64 * 2 ** 20,
+        memoryLimitBytes: 0,
+        runtime: undefined,
+        gpu: { shmSizeBytes: 2 ** 30, memlockBytes: -1, stackBytes: 64 * 2 ** 20 },
+      },
       reconcile: { resyncIntervalMs: 30_000, orphanGraceMs: 60_000 },
       proxy: { maxBodyBytes: 10 * 2 ** 30, headersTimeoutMs: 600_000, idleTimeoutMs: 900_000, allowPrivateUpstreams: false },
       admin: { listen: undefined },
@@ -388,6 +396,15 @@ describe('values', () => {
     ['image_gc:\n  high_percent: 101', 'image_gc.high_percent', /out of range; use a whole number from 0 to 100/],
     ['image_gc:\n  low_percent: 90', 'image_gc.low_percent', /^90 \(.*\) is above image_gc.high_percent 85 \(default\); collection stops at low_percent, so lower low_percent or raise high_percent$/],
     ['image_gc:\n  enabled: sometimes', 'image_gc.enabled', /not a boolean/],
+    ['containers:\n  cap_drop: [NET_RAW, "net raw"]', 'containers.cap_drop', /"NET RAW" is not a capability name; write names such as NET_RAW/],
+    ['containers:\n  pids_limit: -1', 'containers.pids_limit', /out of range; use a whole number from 0 to 4194304/],
+    ['containers:\n  memory_limit: 1MiB', 'containers.memory_limit', /too small; use at least 6MiB .*or 0 for no limit/],
+    ['containers:\n  runtime: "nvidia runtime"', 'containers.runtime', /not a runtime name/],
+    ['containers:\n  gpu:\n    memlock: lots', 'containers.gpu.memlock', /not a size/],
+    ['gpu:\n  driver_capabilities: [compute, everything]', 'gpu.driver_capabilities', /"everything" is not an NVIDIA driver capability; use some of compute/],
+    ['pull:\n  policy: sometimes', 'pull.policy', /use one of auto, always, if-not-present, never/],
+    ['pull:\n  allowed_registries: ["https://ghcr.io"]', 'pull.allowed_registries', /is not a registry host; write host\[:port\] without a scheme/],
+    ['pull:\n  backoff_base: 10m', 'pull.backoff_base', /longer than pull.backoff_cap 5m/],
   ])('%j → %s', async (file, at, message) => {
     const { issues } = await issuesOf({ file: `${file}\n` });
     expect(issueAt(issues, at)).toMatch(message);
@@ -396,6 +413,16 @@ describe('values', () => {
   it('reads image_gc from file and env; 0/0 thresholds and no minimum age are allowed (collect at once)', async () => {
     const { config } = await load({ file: 'image_gc:\n  high_percent: 0\n  low_percent: 0\n  min_age: 0\n', env: { CYBERUN_IMAGE_GC_INTERVAL: '2s', CYBERUN_IMAGE_GC_ENABLED: 'false' } });
     expect(config.imageGc).toEqual({ enabled: false, highPercent: 0, lowPercent: 0, minAgeMs: 0, intervalMs: 2000 });
+  });
+
+  it('reads container defaults, driver capabilities and registries in the spellings an operator writes', async () => {
+    const { config } = await load({
+      file: 'containers:\n  cap_drop: [cap_net_raw, SYS_ADMIN]\n  pids_limit: 0\n  memory_limit: 16GiB\n  gpu:\n    memlock: -1\n    stack: unlimited\npull:\n  allowed_registries: [GHCR.io, index.docker.io, "127.0.0.1:5000"]\n',
+      env: { CYBERUN_GPU_DRIVER_CAPABILITIES: 'compute,video' },
+    });
+    expect(config.containers).toMatchObject({ capDrop: ['NET_RAW', 'SYS_ADMIN'], pidsLimit: 0, memoryLimitBytes: 16 * 2 ** 30, gpu: { memlockBytes: -1, stackBytes: -1 } });
+    expect(config.gpu.driverCapabilities).toEqual(['compute', 'video']);
+    expect(config.pull.allowedRegistries).toEqual(['ghcr.io', 'docker.io', '127.0.0.1:5000']);
   });
 
   it('normalizes and dedupes allowed roots and labels', async () => {

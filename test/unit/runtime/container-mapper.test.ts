@@ -6,6 +6,8 @@ import { fromInspect, fromListEntry, toCreateOptions } from '../../../src/runtim
 import type { EngineContainerInspect, EngineContainerListEntry, EngineEndpointSettings } from '../../../src/runtime/engine-types.js';
 import { demultiplexLogs, labelFilters } from '../../../src/runtime/docker-runtime.js';
 import { PullProgressTracker, splitReference } from '../../../src/runtime/image-puller.js';
+import { defaultSettings, testContainerDefaults } from '../../helpers/container-settings.js';
+import { containerSettings } from '../../../src/domain/container-settings.js';
 
 // Captured from Docker Engine 20.10 (API 1.41) by test/fixtures/docker/capture.sh.
 function fixture<T>(name: string): T {
@@ -129,13 +131,14 @@ describe('toCreateOptions', () => {
     network: 'cyberun',
     publishPort: false,
     gpu: { kind: 'none' },
+    settings: defaultSettings,
   };
 
   it('applies the security and lifecycle defaults', () => {
     expect(toCreateOptions(base)).toEqual({
       name: 'cyberun-echo-0',
       Image: 'ghcr.io/acme/echo:1.2',
-      Env: ['FOO=bar', 'NVIDIA_VISIBLE_DEVICES=void'],
+      Env: ['FOO=bar', 'NVIDIA_VISIBLE_DEVICES=void', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility'],
       Labels: { 'cloud.cyberun.managed': 'true' },
       ExposedPorts: { '8000/tcp': {} },
       Tty: false,
@@ -147,8 +150,37 @@ describe('toCreateOptions', () => {
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
         RestartPolicy: { Name: 'no' },
         Init: true,
+        CapDrop: ['NET_RAW'],
+        ShmSize: 64 * 2 ** 20,
+        PidsLimit: 32768,
       },
     });
+  });
+
+  it('gives GPU containers NGC\'s shm and ulimits, and writes every operator setting', () => {
+    const settings = containerSettings({ ...testContainerDefaults, memoryLimitBytes: 2 ** 34, runtime: 'nvidia' }, ['compute', 'video'], true);
+    const host = toCreateOptions({ ...base, gpu: { kind: 'devices', ids: ['0'], style: 'device-ids' }, settings }).HostConfig;
+    expect(host).toMatchObject({
+      CapDrop: ['NET_RAW'],
+      PidsLimit: 32768,
+      ShmSize: 2 ** 30,
+      Memory: 2 ** 34,
+      Runtime: 'nvidia',
+      Ulimits: [
+        { Name: 'memlock', Soft: -1, Hard: -1 },
+        { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+      ],
+    });
+  });
+
+  it('leaves the pids limit, memory and runtime to Docker when unset, and sets the driver capabilities itself', () => {
+    const settings = containerSettings({ ...testContainerDefaults, pidsLimit: 0 }, ['compute'], false);
+    const options = toCreateOptions({ ...base, env: ['NVIDIA_DRIVER_CAPABILITIES=all'], settings });
+    expect(options.HostConfig).not.toHaveProperty('PidsLimit');
+    expect(options.HostConfig).not.toHaveProperty('Memory');
+    expect(options.HostConfig).not.toHaveProperty('Runtime');
+    expect(options.HostConfig).not.toHaveProperty('Ulimits');
+    expect(options.Env?.filter((e) => e.startsWith('NVIDIA_DRIVER_CAPABILITIES='))).toEqual(['NVIDIA_DRIVER_CAPABILITIES=compute']);
   });
 
   it.each<[string, ContainerCreateRequest['gpu'], unknown, string]>([
