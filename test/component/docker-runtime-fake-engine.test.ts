@@ -134,7 +134,7 @@ describe('DockerRuntime against a fake engine', () => {
     expect(url.pathname).toBe('/containers/create');
     expect([...url.searchParams.keys()]).toEqual(['name']);
     expect(url.searchParams.get('name')).toBe('cyberun-web-0');
-    expect(JSON.parse(seen[0]!.body)).toMatchObject({ Image: 'img:1', Env: ['TOKEN=s3cret', 'NVIDIA_VISIBLE_DEVICES=void'], HostConfig: { NetworkMode: 'cyberun' } });
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({ Image: 'img:1', Env: ['TOKEN=s3cret', 'NVIDIA_VISIBLE_DEVICES=void', 'NVIDIA_DRIVER_CAPABILITIES=compute,utility'], HostConfig: { NetworkMode: 'cyberun' } });
     expect(lines.map((l) => JSON.parse(l) as { msg: string; warning: string })).toEqual([
       expect.objectContaining({ msg: 'engine warning on create', warning: 'Your kernel does not support swap limit capabilities' }),
     ]);
