@@ -26,4 +26,6 @@ export interface ObservedContainer {
   publishedPort: number | undefined;
   /** GPU device ids from HostConfig.DeviceRequests (list results may leave it empty; inspect fills it). */
   gpuDeviceIds: string[];
+  /** Host paths of the container's bind mounts, as the engine reports them (inspect only; undefined from a list). */
+  bindSources?: string[] | undefined;
 }

@@ -6,7 +6,7 @@ import type { SetupFailureKind } from '../domain/setup-failure.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import type { ReplicaPhase } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
-import { resolveVolumes } from './host-rejection.js';
+import { mountEscape, resolveVolumes } from './host-rejection.js';
 import { containerSettings } from '../domain/container-settings.js';
 import { pullDecision } from '../domain/image-source.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
@@ -178,7 +178,26 @@ export class ActionExecutor {
       ctx.gpus.unreserve(this.serviceId, action.index);
     }
     await this.startOrRecord(action.index, createdId, target);
+    if (definition.volume_config.length > 0) await this.verifyMounts(createdId, log);
     return true;
+  }
+
+  /**
+   * Reads the started container's mounts back (host-rejection.ts mountEscape). One whose source moved
+   * outside the policy between the last check and the start is stopped and removed at once, and the
+   * replica fails with VOLUME_REFUSED: the next pass judges the volumes again and rejects the service.
+   */
+  private async verifyMounts(containerId: string, log: Logger): Promise<void> {
+    const { ctx } = this;
+    const observed = await ctx.runtime.inspectContainer(containerId);
+    const escape = await mountEscape(observed?.bindSources ?? [], ctx.host());
+    if (escape === undefined) return;
+    log.error({ container: containerId, reason: escape }, 'a started replica mounts a path the volume policy refuses; stopping and removing it');
+    ctx.prober.forget(containerId);
+    await ctx.runtime.stopContainer(containerId, 0);
+    await ctx.runtime.removeContainer(containerId);
+    ctx.gpus.release(containerId);
+    throw new AgentError(ErrorCodes.VOLUME_REFUSED, escape);
   }
 
   /**

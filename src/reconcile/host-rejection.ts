@@ -50,6 +50,25 @@ export async function resolveVolumes(definition: ServiceDefinition, host: Pick<H
 }
 
 /**
+ * Why a started container's bind mounts are not what the policy allows, or undefined: every source
+ * the engine reports must still be its own real path (no link anywhere on it: a directory swapped
+ * for a link between the check and the start is followed by the engine at start) and pass the
+ * policy. The executor stops and removes a container this refuses.
+ */
+export async function mountEscape(bindSources: readonly string[], host: Pick<HostFacts, 'allowedRoots' | 'refusedPaths'>): Promise<string | undefined> {
+  for (const [i, source] of bindSources.entries()) {
+    const resolved = await realpath(source).catch(() => undefined);
+    if (resolved === undefined) return `the bind mount source "${source}" vanished while the container started; it was stopped`;
+    if (resolved !== source) {
+      return `the bind mount source "${source}" became a link to "${resolved}" while the container started (a directory swapped for a link); it was stopped, and nothing outside the allowed roots stays mounted`;
+    }
+    const verdict = checkHostPath(source, resolved, host.allowedRoots, host.refusedPaths, i);
+    if (!verdict.ok) return `after start: ${verdict.reason}; the container was stopped`;
+  }
+  return undefined;
+}
+
+/**
  * Why `definition` can never run on this host, or undefined when it can: required labels, GPU
  * counts that can never fit, the image's registry (pull.allowed_registries), and every volume
  * (resolveVolumes). Used by the service workers before

@@ -186,6 +186,7 @@ export function fromInspect(info: EngineContainerInspect, preferredNetworks: rea
     ipAddress: attached ? pickIp(info.NetworkSettings.Networks, preferredNetworks) : undefined,
     publishedPort: attached ? publishedFromInspect(info) : undefined,
     gpuDeviceIds: gpuIdsOf(info.HostConfig?.DeviceRequests),
+    bindSources: (info.Mounts ?? []).filter((m) => m.Type === 'bind' && m.Source !== undefined).map((m) => m.Source ?? ''),
   };
 }
 

@@ -78,6 +78,7 @@ export interface EngineContainerInspect {
   };
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   HostConfig?: EngineHostConfig;
+  Mounts?: Array<{ Type?: string; Source?: string; Destination?: string }> | null;
   NetworkSettings: {
     Ports?: EnginePortMap | null;
     Networks?: Record<string, EngineEndpointSettings> | null;

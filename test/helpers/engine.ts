@@ -11,7 +11,12 @@ export interface InspectInfo {
     Privileged: boolean;
     Binds: string[] | null;
     DeviceRequests: Array<{ Driver: string; DeviceIDs: string[] | null; Capabilities: string[][] | null }> | null;
+    CapDrop: string[] | null;
+    PidsLimit: number | null;
+    ShmSize: number;
+    Ulimits: Array<{ Name: string; Soft: number; Hard: number }> | null;
   };
+  Mounts: Array<{ Type: string; Source: string; Destination: string }>;
   NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
 }
 
