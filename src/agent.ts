@@ -1,5 +1,6 @@
 import type { AgentConfig } from './config/types.js';
 import type { Logger } from './log.js';
+import { CredentialsWatch, dockerConfigFile } from './runtime/credentials-watch.js';
 import type { ContainerRuntime } from './runtime/container-runtime.js';
 import type { HostInventory } from './host/types.js';
 import { readInventory } from './host/inventory.js';
@@ -54,6 +55,8 @@ export class Agent {
   /** The tunnel to the gateway, when a gateway URL is configured. */
   tunnel: TunnelClient | undefined;
   private inventoryTimer: NodeJS.Timeout | undefined;
+  /** A change of the host's registry credentials retries failed pulls at once. */
+  private readonly credentialsWatch = new CredentialsWatch(dockerConfigFile(), () => this.reconciler.retryPulls('the registry credentials file changed'));
   /** Prometheus metrics; also the ProxyMetrics the proxy reports requests to (see `proxyMetrics`). */
   readonly metrics: AgentMetrics;
   /** Graceful-shutdown participants (the proxy registers here); drained first by `stop()`. */
@@ -189,6 +192,7 @@ export class Agent {
       agent.tunnel.start();
     }
     agent.imageGc.start();
+    await agent.credentialsWatch.start();
     agent.inventoryTimer = setInterval(() => void agent.refreshInventory(read), config.gpu.inventoryRefreshMs);
     agent.inventoryTimer.unref?.();
     agent.started = true;
@@ -233,6 +237,7 @@ export class Agent {
    */
   async stop(): Promise<void> {
     clearInterval(this.inventoryTimer);
+    this.credentialsWatch.stop();
     await this.drains.drain(this.deps.config.shutdown.drainTimeoutMs);
     await this.tunnel?.close();
     this.servicesDir?.stop();

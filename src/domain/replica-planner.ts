@@ -382,3 +382,8 @@ export function recordSetupFailure(
 export function clearFailures(mem: ReplicaMemory): ReplicaMemory {
   return { ...mem, restart: { ...initialRestartState, totalRestarts: mem.restart.totalRestarts }, setup: undefined, failedReason: undefined, lastDeath: mem.lastDeath };
 }
+
+/** Forgets a failed pull (the host's registry credentials changed): the next pass pulls at once. */
+export function clearPullFailures(mem: ReplicaMemory): ReplicaMemory {
+  return mem.setup?.kind === 'pull-definitive' || mem.setup?.kind === 'pull-transient' ? { ...mem, setup: undefined } : mem;
+}

@@ -191,6 +191,15 @@ export class Reconciler implements AgentCore {
     return true;
   }
 
+  /**
+   * Tries every failed pull again at once: the host's registry credentials changed (`docker login`),
+   * so an "unauthorized" may be gone. Other failures keep their backoff.
+   */
+  retryPulls(why: string): void {
+    this.log.info({ why }, 'retrying failed pulls');
+    for (const worker of this.workers.values()) worker.retryPulls();
+  }
+
   /** The GPU claims table, for `inventory` and the admin endpoint. */
   gpuClaims() {
     return this.gpus.claims();

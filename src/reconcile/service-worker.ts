@@ -1,7 +1,7 @@
 import type { ServiceDefinition } from '../service-definition/types.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { Labels, ownershipFilter, serviceSlugOf } from '../domain/ownership-labels.js';
-import { clearFailures, planService } from '../domain/replica-planner.js';
+import { clearFailures, clearPullFailures, planService } from '../domain/replica-planner.js';
 import { hostRejection } from './host-rejection.js';
 import type { ReplicaPhase, ReplicaStatus } from '../domain/status-types.js';
 import { ActionExecutor, type WorkerState } from './action-executor.js';
@@ -43,6 +43,12 @@ export class ServiceWorker {
   /** Forgets every replica's failures (crash loop, setup failure) and runs a pass: they are tried at once. */
   retryFailures(): void {
     for (const [index, mem] of this.state.memory) this.state.memory.set(index, clearFailures(mem));
+    this.kick();
+  }
+
+  /** Pulls that failed are tried again at once; other failures keep their backoff. */
+  retryPulls(): void {
+    for (const [index, mem] of this.state.memory) this.state.memory.set(index, clearPullFailures(mem));
     this.kick();
   }
 

@@ -1,8 +1,8 @@
 import { DOCKER_HUB, normalizeRegistryKey, registryHost } from '../domain/image-source.js';
+import { dockerConfigFile } from './credentials-watch.js';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 
@@ -78,7 +78,7 @@ export class RegistryAuth {
 
   constructor(options: RegistryAuthOptions) {
     this.logger = options.logger;
-    this.configDir = options.dockerConfigDir ?? process.env['DOCKER_CONFIG'] ?? join(homedir(), '.docker');
+    this.configDir = dirname(dockerConfigFile(options.dockerConfigDir));
     this.helperTimeoutMs = options.helperTimeoutMs ?? 10_000;
   }
 
