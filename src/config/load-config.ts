@@ -488,11 +488,15 @@ async function resolveAgentKey(
       issues.push({ path: 'agent_key_file', message: `${where} is ${info.size} bytes; an agent key file holds only the key` });
       return { value: undefined };
     }
-    text = (await readFile(file, 'utf8')).trim();
-    if ((info.mode & 0o077) !== 0) {
-      const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
-      warnings.push(`agent_key_file: ${file} is readable by group or others (mode ${mode}); run: chmod 600 ${file}`);
+    const mode = (info.mode & 0o777).toString(8).padStart(4, '0');
+    // As OpenSSH does with private keys: a key any user can read, or others can replace, is refused.
+    // Group read alone is a warning (a root:<agent group> file some deployments use).
+    if ((info.mode & 0o026) !== 0) {
+      issues.push({ path: 'agent_key_file', message: `${where} is refused: other users can read or change it (mode ${mode}); run: chmod 600 ${file}` });
+      return { value: undefined };
     }
+    text = (await readFile(file, 'utf8')).trim();
+    if ((info.mode & 0o077) !== 0) warnings.push(`agent_key_file: ${file} is readable by its group (mode ${mode}); run: chmod 600 ${file}`);
   } catch (err) {
     issues.push({ path: 'agent_key_file', message: `cannot read ${where}: ${fsReason(err)}; fix the path, or make the file readable by the agent's user` });
     return { value: undefined };

@@ -84,10 +84,10 @@ describe('cyberun-agent config check', () => {
   it('prints warnings to stderr and still exits 0', async () => {
     const keyFile = path.join(dir, 'agent.key');
     await writeFile(keyFile, `${KEY}\n`);
-    await chmod(keyFile, 0o644);
+    await chmod(keyFile, 0o640);
     const { code, stdout, stderr } = await run(['--agent-key-file', keyFile, '--gateway-url', 'ws://gw.example/agent']);
     expect(code).toBe(0);
-    expect(stderr).toContain(`warning: agent_key_file: ${keyFile} is readable by group or others (mode 0644); run: chmod 600 ${keyFile}\n`);
+    expect(stderr).toContain(`warning: agent_key_file: ${keyFile} is readable by its group (mode 0640); run: chmod 600 ${keyFile}\n`);
     expect(stderr).toContain('warning: gateway_url: ws:// to gw.example');
     expect(stdout + stderr).not.toContain(KEY.slice(3));
   });

@@ -520,11 +520,17 @@ describe('the agent key', () => {
     expect(warnings).toEqual([]);
   });
 
-  it('warns when the key file is readable by group or others', async () => {
-    const file = await keyFile(KEY, 0o644);
+  it('warns when the key file is readable by its group', async () => {
+    const file = await keyFile(KEY, 0o640);
     const { config, warnings } = await load({ argv: ['--agent-key-file', file] });
     expect(config.agentKey).toBe(KEY);
-    expect(warnings).toEqual([`agent_key_file: ${file} is readable by group or others (mode 0644); run: chmod 600 ${file}`]);
+    expect(warnings).toEqual([`agent_key_file: ${file} is readable by its group (mode 0640); run: chmod 600 ${file}`]);
+  });
+
+  it.each([0o644, 0o604, 0o660, 0o666])('refuses a key file other users can read or change (mode %o), as OpenSSH does', async (mode) => {
+    const file = await keyFile(KEY, mode);
+    const { issues } = await issuesOf({ argv: ['--agent-key-file', file] });
+    expect(issueAt(issues, 'agent_key_file')).toContain(`is refused: other users can read or change it (mode 0${mode.toString(8)}); run: chmod 600 ${file}`);
   });
 
   it.each([
