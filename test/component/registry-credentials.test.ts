@@ -16,7 +16,7 @@ class PrivateRegistryRuntime extends FakeRuntime {
   override async hasImage(): Promise<boolean> {
     return false;
   }
-  override async pullImage(ref: string): Promise<void> {
+  override async pullImage(ref = ''): Promise<void> {
     this.pulls++;
     if (!this.authorized) throw new AgentError(ErrorCodes.IMAGE_PULL_FAILED, `pull of image "${ref}" failed: unauthorized: authentication required`);
   }

@@ -19,6 +19,19 @@ export function registryAvailable(): boolean {
   return existsSync(REGISTRY_BIN);
 }
 
+/**
+ * Whether a suite that needs the real registry can run: with an engine but no docker-registry it
+ * skips with a loud notice, or throws under CI (.ci/run installs the package).
+ */
+export function requireRegistry(docker: boolean, suite: string): boolean {
+  const available = registryAvailable();
+  if (docker && !available) {
+    if (process.env['CI']) throw new Error(`${suite}: docker-registry is not installed and CI is set (.ci/run installs it)`);
+    process.stderr.write(`\n!! SKIPPING ${suite}: docker-registry is not installed (apt-get install docker-registry)\n\n`);
+  }
+  return available;
+}
+
 export interface LocalRegistry {
   /** `127.0.0.1:<port>`: Docker treats 127.0.0.0/8 registries as insecure, so plain HTTP works. */
   host: string;

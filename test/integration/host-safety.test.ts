@@ -14,7 +14,7 @@ import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docke
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { tempDir, testConfig } from '../helpers/agent-harness.js';
 import { startGatedRelay, type GatedRelay } from '../helpers/gated-relay.js';
-import { registryAvailable, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
+import { requireRegistry, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { testDefinition } from '../helpers/test-definition.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -22,11 +22,7 @@ import { FAKE_BIN_DIR, fixtureHostDir } from '../fixtures/hosts/gpu-devices.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('host safety integration tests');
-const registry = registryAvailable();
-if (docker && !registry) {
-  if (process.env['CI']) throw new Error('host safety tests: docker-registry is not installed and CI is set (.ci/run installs it)');
-  process.stderr.write('\n!! SKIPPING host safety tests: docker-registry is not installed (apt-get install docker-registry)\n\n');
-}
+const registry = requireRegistry(docker, 'host safety tests');
 
 /** GPU-related names a definition may try to set; none may reach a container. */
 const GPU_ENV_NAMES = [

@@ -12,7 +12,7 @@ import type { ServiceDefinition } from '../../src/service-definition/types.js';
 import { DOCKER_SOCKET, engineCall, newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel, listByLabel } from '../helpers/engine.js';
 import { noGpuInventory, tempDir, testConfig } from '../helpers/agent-harness.js';
-import { registryAvailable, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
+import { requireRegistry, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { parsePromText } from '../helpers/prom-text.js';
 import { testDefinition } from '../helpers/test-definition.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
@@ -20,11 +20,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
 const docker = await requireDocker('image GC integration tests');
-const registry = registryAvailable();
-if (docker && !registry) {
-  if (process.env['CI']) throw new Error('image GC tests: docker-registry is not installed and CI is set (.ci/run installs it)');
-  process.stderr.write('\n!! SKIPPING image GC tests: docker-registry is not installed (apt-get install docker-registry)\n\n');
-}
+const registry = requireRegistry(docker, 'image GC tests');
 
 /** A DockerRuntime that records every image removal it is asked for. */
 class RecordingRuntime extends DockerRuntime {

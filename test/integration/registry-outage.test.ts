@@ -4,17 +4,13 @@ import { Labels } from '../../src/domain/ownership-labels.js';
 import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
 import { sweepByLabel } from '../helpers/engine.js';
 import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
-import { registryAvailable, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
+import { requireRegistry, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { testDefinition } from '../helpers/test-definition.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const docker = await requireDocker('registry outage integration tests');
-const registry = registryAvailable();
-if (docker && !registry) {
-  if (process.env['CI']) throw new Error(`registry outage tests: docker-registry is not installed and CI is set (.ci/run installs it)`);
-  process.stderr.write('\n!! SKIPPING registry outage tests: docker-registry is not installed (apt-get install docker-registry)\n\n');
-}
+const registry = requireRegistry(docker, 'registry outage tests');
 
 /** How long the registry is down after the deploy, as in the issue: 25 s. */
 const OUTAGE_MS = 25_000;

@@ -8,6 +8,7 @@ import { CONFIG_KEYS, configFileSchema, envNameOf, formatDuration, formatSize } 
 import { loadConfig, maskedConfig, parseDuration, parseSize, type LoadedConfig } from '../../../src/config/load-config.js';
 import { AgentError, ErrorCodes, isAgentError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/temp-dirs.js';
+import { testContainerDefaults } from '../../helpers/container-settings.js';
 
 const KEY = 'ak-7f3c9e2b1a4d6f8e0c2b4a6d8f0e2c4b6a8d0f2e';
 
@@ -82,14 +83,7 @@ describe('defaults', () => {
       health: { intervalMs: 5000, timeoutMs: 3000, startBudgetMs: 1_200_000, failureThreshold: 3 },
       restart: { backoffBaseMs: 1000, backoffCapMs: 300_000, stableAfterMs: 600_000, crashLoopLimit: 5, failedRetryMs: 300_000, stopTimeoutMs: 30_000 },
       pull: { stallTimeoutMs: 120_000, totalTimeoutMs: 7_200_000, backoffBaseMs: 10_000, backoffCapMs: 300_000, policy: 'auto', allowedRegistries: [] },
-      containers: {
-        capDrop: ['NET_RAW'],
-        pidsLimit: 32768,
-        shmSizeBytes: 64 * 2 ** 20,
-        memoryLimitBytes: 0,
-        runtime: undefined,
-        gpu: { shmSizeBytes: 2 ** 30, memlockBytes: -1, stackBytes: 64 * 2 ** 20 },
-      },
+      containers: testContainerDefaults,
       reconcile: { resyncIntervalMs: 30_000, orphanGraceMs: 60_000 },
       proxy: { maxBodyBytes: 10 * 2 ** 30, headersTimeoutMs: 600_000, idleTimeoutMs: 900_000, allowPrivateUpstreams: false },
       admin: { listen: undefined },
