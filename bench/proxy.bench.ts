@@ -2,6 +2,7 @@ import { dockerAvailable } from '../test/helpers/docker.js';
 import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, CONCURRENCY, LATENCY_CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
 import { auth, measure, setup, type Rig } from './proxy-rig.js';
+import { SCALE_STREAMS, rssPerOpenStream } from './sse-scale.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 /** Each measurement runs this often, direct, ssh -L and tunnel alternating; the median is reported. */
@@ -101,7 +102,14 @@ export const proxyBenchmark: Benchmark = {
   async run(): Promise<BenchResult[]> {
     const rig = await setup();
     try {
-      return rows(await measureAll(rig));
+      const table = rows(await measureAll(rig));
+      process.stdout.write(`  scale: ${SCALE_STREAMS} SSE streams held open through ssh -L, then through the tunnel…\n`);
+      // ssh's side of the replica is sshd (its per-connection child), as the agent is the tunnel's.
+      const sshd = async () => (await rig.sshPids()).slice(1);
+      const sshPerStream = await rssPerOpenStream(`${rig.ssh}/sse`, {}, sshd);
+      const perStream = await rssPerOpenStream(`${rig.tunnel}/sse`, auth, async () => [rig.pids.agent]);
+      table.push({ name: `proxy: agent RSS per open SSE stream, ${SCALE_STREAMS} held open (baseline: sshd's per channel)`, unit: 'KiB', value: Math.round(perStream * 10) / 10, baseline: Math.round(sshPerStream * 10) / 10, ratio: perStream / sshPerStream, target: 'value <= 20 KiB', met: perStream <= 20 });
+      return table;
     } finally {
       await rig.cleanup();
     }
