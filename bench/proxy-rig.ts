@@ -28,7 +28,10 @@ export function measure<T>(kind: Measure, url: string, headers: Record<string, s
   });
 }
 
-/** The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed. */
+/**
+ * The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed
+ * (CYBERUN_BENCH_AGENT_NODE_OPTIONS, even empty, replaces them for A/B runs).
+ */
 async function deployedNodeOptions(): Promise<string> {
   const unit = await readFile(path.join(REPO_ROOT, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
@@ -84,7 +87,7 @@ export async function setup(): Promise<Rig> {
   const extraArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
   const agent = spawn(process.execPath, [...extraArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
     '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK, NODE_OPTIONS: await deployedNodeOptions() },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK, NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()) },
     cwd: stateDir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
