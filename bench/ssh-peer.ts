@@ -1,10 +1,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../test/helpers/free-port.js';
 
 const run = promisify(execFile);
 
@@ -29,14 +30,6 @@ async function ensureOpenSsh(): Promise<void> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   await run('apt-get', ['update', '-q'], { env, maxBuffer: 64 * 1024 * 1024 });
   await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'openssh-server', 'openssh-client'], { env, maxBuffer: 64 * 1024 * 1024 });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:port, rejects after `ms`. */
