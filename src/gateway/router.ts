@@ -40,8 +40,22 @@ export function matchRoute(routes: readonly Route[], method: string, path: strin
   return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
 }
 
+/** Patterns split into segments once: every request is matched against every route until one fits. */
+const splitPatterns = new Map<string, string[]>();
+
+function patternParts(pattern: string): string[] {
+  let parts = splitPatterns.get(pattern);
+  if (parts === undefined) {
+    parts = pattern.split('/').slice(1);
+    splitPatterns.set(pattern, parts);
+  }
+  return parts;
+}
+
 function matchPattern(pattern: string, segments: string[]): Record<string, string> | undefined {
-  const parts = pattern.split('/').slice(1);
+  const parts = patternParts(pattern);
+  // Most routes fail on their length or first literal segment; no params object for those.
+  if (parts.length > segments.length || (parts.length < segments.length && parts.at(-1) !== '*')) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] ?? '';

@@ -26,9 +26,12 @@ export function fromRawHeaders(raw: readonly string[]): WireHeaders {
  * Names are lower-cased; values keep their order.
  */
 export function stripHopByHop(headers: Readonly<Record<string, string | string[] | undefined>>, drop: readonly string[] = []): WireHeaders {
-  const named = new Set<string>(drop);
-  for (const [name, value] of Object.entries(headers)) {
-    if (name.toLowerCase() !== 'connection' || value === undefined) continue;
+  // One pass, no entry arrays: this runs twice per proxied request (gateway and agent).
+  let named: Set<string> | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (!Object.hasOwn(headers, name) || value === undefined || name.toLowerCase() !== 'connection') continue;
+    named ??= new Set<string>();
     for (const v of Array.isArray(value) ? value : [value]) {
       for (const token of v.split(',')) {
         const t = token.trim().toLowerCase();
@@ -37,9 +40,11 @@ export function stripHopByHop(headers: Readonly<Record<string, string | string[]
     }
   }
   const out: WireHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    const value = headers[name];
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || named?.has(lower) === true || drop.includes(lower)) continue;
     out[lower] = Array.isArray(value) ? [...value] : value;
   }
   return out;

@@ -1,3 +1,4 @@
+import { checkStreamFrame } from './stream-frame-check.js';
 import { ProtocolErrorCodes } from '../errors.js';
 import { z } from 'zod';
 import {
@@ -263,6 +264,10 @@ function parseWith(text: string, schemas: Record<string, z.ZodType>): ParseResul
     const known = Object.keys(schemas).join(', ');
     return { ok: false, code: ProtocolErrorCodes.UNKNOWN_TYPE, message: `unknown frame type "${truncate(type)}" (expected one of ${known})`, inReplyTo: truncate(type) };
   }
+  // Stream frames, several per proxied request, are checked by hand; zod answers the rest and
+  // words every error (stream-frame-check.ts).
+  const fast = checkStreamFrame(type, raw as Record<string, unknown>);
+  if (fast !== undefined) return { ok: true, frame: fast };
   const result = schema.safeParse(raw);
   if (!result.success) {
     return { ok: false, code: ProtocolErrorCodes.INVALID_FRAME, message: `${type}: ${formatZodIssues(result.error.issues)}`, inReplyTo: type };

@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { removeTestNetwork } from '../test/helpers/docker.js';
+import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
+import { ensureNodeTestImage } from '../test/helpers/node-image.js';
+import { REPO_ROOT } from '../test/helpers/repo-root.js';
+import type { Measure } from './proxy-client.js';
+import { startSshPeer } from './ssh-peer.js';
+
+const SK = 'sk-bench-proxy-kkkkkkkkkkkk';
+const AK = 'ak-bench-proxy-kkkkkkkkkkkk';
+export const auth = { authorization: `Bearer ${SK}` };
+/** The built CLI (npm run bench builds dist/ first). */
+const BIN = path.join(REPO_ROOT, 'bin', 'cyberun-agent.js');
+
+/** Runs one measurement in a worker thread (bench/proxy-client.ts). */
+export function measure<T>(kind: Measure, url: string, headers: Record<string, string>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./proxy-client.js', import.meta.url), { workerData: { kind, url, headers } });
+    worker.once('message', (v: T) => resolve(v));
+    worker.once('error', reject);
+    worker.once('exit', (code) => code !== 0 && reject(new Error(`bench client exited with ${code}`)));
+  });
+}
+
+/**
+ * The NODE_OPTIONS the systemd unit runs the agent with, so the agent is measured as deployed
+ * (CYBERUN_BENCH_AGENT_NODE_OPTIONS, even empty, replaces them for A/B runs).
+ */
+async function deployedNodeOptions(): Promise<string> {
+  const unit = await readFile(path.join(REPO_ROOT, 'deploy', 'systemd', 'cyberun-agent.service'), 'utf8');
+  return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
+}
+
+/** Starts `cyberun-agent gateway --port 0` and reads its URLs from the line it prints. */
+async function spawnGateway(dataDir: string): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {
+  const extraArgs = (process.env['CYBERUN_BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof --cpu-prof-dir=/tmp/x
+  const child = spawn(process.execPath, [...extraArgs, BIN, 'gateway', '--port', '0', '--data-dir', dataDir], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += String(chunk);
+      const m = /REST API at (\S+)\/api\/v1, agents connect to (\S+)/.exec(err);
+      if (m?.[1] && m[2]) resolve({ child, url: m[1], agentUrl: m[2] });
+    });
+    child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}: ${err}`)));
+  });
+}
+
+export interface Rig {
+  direct: string;
+  tunnel: string;
+  /** The same replica through `ssh -L` (bench/ssh-peer.ts). */
+  ssh: string;
+  /** ssh's and sshd's pids at the time of the call (sshd forks per connection). */
+  sshPids(): Promise<number[]>;
+  /** The same service behind bench/min-proxy.ts (the floor of any Node proxy on this machine). */
+  minProxy: string;
+  minProxyPid: number;
+  /** Processes whose CPU time is the tunnel's cost. */
+  pids: { gateway: number; agent: number };
+  containerId: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Gateway and agent each run as their own process, as deployed (the agent with the unit's
+ * NODE_OPTIONS); this process only drives load, from worker threads. The service is the node test
+ * image, measured directly at its container address and through gateway → ws → agent.
+ */
+export async function setup(): Promise<Rig> {
+  await ensureNodeTestImage();
+  const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
+  const network = `cyberun-bench-proxy-${process.pid}`;
+  const agentId = `bench-proxy-${process.pid}`;
+  // A slug of its own per run: container names derive from it, and a killed earlier run may have left one.
+  const slug = `bench-proxy-${process.pid}`;
+  const gateway = await spawnGateway(path.join(stateDir, 'gateway'));
+  const extraArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const agent = spawn(process.execPath, [...extraArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
+    '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK, NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()) },
+    cwd: stateDir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = async (child: ChildProcess): Promise<void> => {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  };
+  const api = async (method: string, p: string, body?: unknown) => {
+    const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return (await res.body.json()) as Record<string, unknown>;
+  };
+  const { id } = (await api('POST', '/containers', { service_slug: slug, display_name: 'bench', docker_image: 'cyberun-test/node-http:1' })) as { id: string };
+  await api('POST', `/containers/${id}/deploy`);
+  const deadline = Date.now() + 60_000;
+  while ((await api('GET', `/r/containers/${slug}`))['service_status'] !== 'running') {
+    if (Date.now() > deadline) throw new Error(`${slug} did not become running`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
+  const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
+  if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
+  const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const minPort = await new Promise<string>((resolve, reject) => {
+    minProxy.stdout?.once('data', (chunk: Buffer) => resolve(String(chunk).trim()));
+    minProxy.once('exit', (code) => reject(new Error(`min-proxy exited with ${code}`)));
+  });
+  const ssh = await startSshPeer(`${ip}:8080`);
+  return {
+    ssh: ssh.url,
+    sshPids: () => ssh.cpuPids(),
+    minProxy: `http://127.0.0.1:${minPort}`,
+    minProxyPid: minProxy.pid ?? 0,
+    direct: `http://${ip}:8080`,
+    tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
+    pids: { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 },
+    containerId,
+    async cleanup() {
+      await ssh.stop();
+      await stop(minProxy);
+      await stop(agent);
+      await stop(gateway.child);
+      await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
+      await removeTestNetwork(network);
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+

@@ -1,0 +1,64 @@
+import { setMaxListeners } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { Agent as Dispatcher, request } from 'undici';
+
+/** How many SSE streams the scale row holds open at once through one agent. */
+export const SCALE_STREAMS = 1000;
+
+/** VmRSS of a process in KiB. */
+export async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
+}
+
+const sumRss = async (pids: number[]): Promise<number> => (await Promise.all(pids.map(rssKiB))).reduce((a, b) => a + b, 0);
+
+/**
+ * Opens SCALE_STREAMS SSE streams at `url` (one event a second each, for longer than the
+ * measurement), waits until every one delivered its first event, and returns the RSS the
+ * processes `pids()` gained per open stream, in KiB. Every stream is closed before it returns.
+ */
+export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
+  const dispatcher = new Dispatcher({ connections: SCALE_STREAMS + 16, pipelining: 1 });
+  const before = await sumRss(await pids());
+  const aborts = new AbortController();
+  setMaxListeners(SCALE_STREAMS + 10, aborts.signal); // one listener per request
+  let opened = 0;
+  let failed: unknown;
+  const allOpen = new Promise<void>((resolve) => {
+    for (let i = 0; i < SCALE_STREAMS; i++) {
+      void (async () => {
+        try {
+          const res = await request(`${url}?n=600&ms=1000`, { headers, dispatcher, signal: aborts.signal });
+          if (res.statusCode !== 200) throw new Error(`SSE stream ${i}: HTTP ${res.statusCode}`);
+          let first = true;
+          for await (const chunk of res.body) {
+            if (first && String(chunk).includes('\n\n')) {
+              first = false;
+              if (++opened === SCALE_STREAMS) resolve();
+            }
+          }
+        } catch (err) {
+          if (!aborts.signal.aborted) {
+            failed ??= err;
+            resolve();
+          }
+        }
+      })();
+    }
+  });
+  const timeout = setTimeout(() => aborts.abort(), 120_000);
+  try {
+    await allOpen;
+    if (failed !== undefined) throw failed;
+    if (opened < SCALE_STREAMS) throw new Error(`only ${opened} of ${SCALE_STREAMS} SSE streams delivered an event within 120 s`);
+    // A few events later, so that every stream's buffers are at their steady size.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const after = await sumRss(await pids());
+    return (after - before) / SCALE_STREAMS;
+  } finally {
+    clearTimeout(timeout);
+    aborts.abort();
+    await dispatcher.destroy().catch(() => undefined);
+  }
+}

@@ -1,0 +1,64 @@
+import { HTTP_METHODS, MAX_STREAM_ID } from './protocol-stream.js';
+
+/**
+ * The stream frames' schemas (protocol-stream.ts) checked by hand: these frames come several per
+ * proxied request, and a zod parse of each was ~2–3% of the agent's and the gateway's CPU under
+ * small-request load (docs/proxy-performance.md). Each function accepts exactly what its zod
+ * schema accepts and returns the same output (known keys only); it returns undefined for anything
+ * else, and the caller then runs the zod schema for its error message. A table test holds the two
+ * in agreement (test/unit/tunnel/stream-frame-check.test.ts).
+ */
+type Raw = Record<string, unknown>;
+type Check = (raw: Raw) => Raw | undefined;
+
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_STREAM_ID;
+const isString = (v: unknown): v is string => typeof v === 'string';
+const methods: ReadonlySet<unknown> = new Set(HTTP_METHODS);
+
+/** z.record(z.string(), z.union([z.string(), z.array(z.string())])), copied as zod copies it. */
+function headers(v: unknown): Record<string, string | string[]> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out: Record<string, string | string[]> = {};
+  for (const name in v) {
+    if (!Object.hasOwn(v, name)) continue;
+    const value = (v as Raw)[name];
+    if (typeof value === 'string') out[name] = value;
+    else if (Array.isArray(value) && value.every(isString)) out[name] = [...value];
+    else return undefined;
+  }
+  // zod skips no key: a name like __proto__ is left to it (it answers as it always did).
+  return Object.hasOwn(v, '__proto__') ? undefined : out;
+}
+
+const optionalBoolean = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
+
+const checks: Record<string, Check> = {
+  'stream.window': (raw) => (isId(raw['stream_id']) && isId(raw['credit']) ? { type: 'stream.window', stream_id: raw['stream_id'], credit: raw['credit'] } : undefined),
+  'stream.end': (raw) => (isId(raw['stream_id']) ? { type: 'stream.end', stream_id: raw['stream_id'] } : undefined),
+  'stream.reset': (raw) => {
+    const { stream_id: id, code, message } = raw;
+    if (!isId(id) || !isString(code) || code.length < 1 || !(message === undefined || isString(message))) return undefined;
+    return message === undefined ? { type: 'stream.reset', stream_id: id, code } : { type: 'stream.reset', stream_id: id, code, message };
+  },
+  'stream.response': (raw) => {
+    const { stream_id: id, status } = raw;
+    const h = headers(raw['headers']);
+    if (!isId(id) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || h === undefined) return undefined;
+    return { type: 'stream.response', stream_id: id, status, headers: h };
+  },
+  'stream.open': (raw) => {
+    const { stream_id: id, service_id: service, method, path, has_body: hasBody, upgrade } = raw;
+    const h = headers(raw['headers']);
+    if (!isId(id) || !isString(service) || service.length < 1 || !methods.has(method) || !isString(path) || !path.startsWith('/') || h === undefined) return undefined;
+    if (!optionalBoolean(hasBody) || !optionalBoolean(upgrade)) return undefined;
+    const out: Raw = { type: 'stream.open', stream_id: id, service_id: service, method, path, headers: h };
+    if (hasBody !== undefined) out['has_body'] = hasBody;
+    if (upgrade !== undefined) out['upgrade'] = upgrade;
+    return out;
+  },
+};
+
+/** The checked frame when `raw` is a valid stream frame of `type`; undefined otherwise (or for other types). */
+export function checkStreamFrame(type: string, raw: Raw): Raw | undefined {
+  return Object.hasOwn(checks, type) ? checks[type]?.(raw) : undefined;
+}
