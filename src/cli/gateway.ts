@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { errorMessage } from '../errors.js';
-import { parseDuration } from '../config/config-schema.js';
+import { parseDuration } from '../config/config-units.js';
 import { startGateway } from '../gateway/gateway-server.js';
 import { issueAgentKey, loadAgentKeys, loadApiKeys, sharedKeyWarning } from '../gateway/key-files.js';
 import { createLogger, type Logger } from '../log.js';
