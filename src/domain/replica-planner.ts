@@ -1,8 +1,10 @@
 import type { ObservedContainer } from './observed-container.js';
+import type { Action, PlanInput, PlanResult, ReplicaMemory, ReplicaView } from './replica-plan-types.js';
+import { freshMemory } from './replica-memory.js';
 import { replicaIndexOf, specHashOf } from './ownership-labels.js';
 import type { ReplicaPhase } from './status-types.js';
-import { afterDeath, failedRetryAt, initialRestartState, isCrashLoop, type RestartPolicy, type RestartState } from './backoff.js';
-import { afterSetupFailure, heldBackBy, setupView, wakeFor, type SetupFailure, type SetupFailureKind, type SetupPolicy } from './setup-failure.js';
+import { afterDeath, failedRetryAt, isCrashLoop } from './backoff.js';
+import { heldBackBy, setupView, wakeFor } from './setup-failure.js';
 
 /**
  * The pure heart of the deploy engine: desired spec + observed containers + probe results +
@@ -19,82 +21,8 @@ import { afterSetupFailure, heldBackBy, setupView, wakeFor, type SetupFailure, t
  * the old one is gone; without it (GPUs cannot be held twice) the old one is stopped first.
  */
 
-/** What the prober knows about one running container. */
-export interface ProbeView {
-  /** The container's StartedAt this view belongs to. */
-  startedAt: string;
-  ready: boolean;
-  everReady: boolean;
-  consecutiveFailures: number;
-  lastError: string | undefined;
-}
-
-/** What the agent remembers of one replica index between passes (not persisted: rebuilt on boot). */
-export interface ReplicaMemory {
-  /** Spec hash this memory belongs to; a new spec starts from a clean slate. */
-  specHash: string;
-  restart: RestartState;
-  /** `<container id>@<finishedAt>` of the last death already counted. */
-  lastDeath: string | undefined;
-  /** Container the agent itself stopped (its death was counted when the stop was decided). */
-  expectedStop: string | undefined;
-  /** Why the replica last died, for status. */
-  lastExit: string | undefined;
-  /** Set by the executor once a crash loop's detail (exit code + last log lines) is known. */
-  failedReason: string | undefined;
-  /** The last failure before a container ran (pull, create/start, engine, name), until one runs. */
-  setup: SetupFailure | undefined;
-}
-
-export interface PlanPolicy extends SetupPolicy {
-  startBudgetMs: number;
-  failureThreshold: number;
-  restart: RestartPolicy;
-}
-
-export interface PlanInput {
-  now: number;
-  random: () => number;
-  serviceSlug: string;
-  /** undefined: the service is no longer desired here; everything goes. */
-  desired: { replicaCount: number; specHash: string; healthPath: string } | undefined;
-  containers: readonly ObservedContainer[];
-  probes: ReadonlyMap<string, ProbeView>;
-  memory: ReadonlyMap<number, ReplicaMemory>;
-  policy: PlanPolicy;
-  /** Whether a replacement may start before its predecessor stops. */
-  startFirst: boolean;
-}
-
-export type Action =
-  /** Allocate GPUs, ensure the image, create and start a container for `index` named `name`. */
-  | { kind: 'create'; index: number; name: string; reason: string }
-  /** Start an existing stopped container again (after backoff). */
-  | { kind: 'start'; index: number; containerId: string; reason: string }
-  /** Stop a running container (it is started again by a later pass, after backoff). */
-  | { kind: 'stop'; index: number; containerId: string; reason: string }
-  /** Stop gracefully and remove. */
-  | { kind: 'remove'; index: number; containerId: string; reason: string }
-  | { kind: 'rename'; index: number; containerId: string; name: string }
-  /** Crash loop: fetch the last log lines and record the replica as failed. */
-  | { kind: 'fail'; index: number; containerId: string; exit: string };
-
-export interface ReplicaView {
-  index: number;
-  phase: ReplicaPhase;
-  reason: string | undefined;
-  containerId: string | undefined;
-  specHash: string | undefined;
-  restartCount: number;
-}
-
-export interface PlanResult {
-  actions: Action[];
-  memory: Map<number, ReplicaMemory>;
-  replicas: ReplicaView[];
-  /** Earliest time the plan can change without an outside event (backoff end, start budget). */
-  wakeAt: number | undefined;
-}
+export type { Action, PlanInput, PlanPolicy, PlanResult, ProbeView, ReplicaMemory, ReplicaView } from './replica-plan-types.js';
+export { clearFailures, clearPullFailures, recordSetupFailure } from './replica-memory.js';
 
 const NEVER = '0001-01-01T00:00:00Z';
 const RETRY_REASON = 'trying a failed replica again (restart.failed_retry)';
@@ -122,18 +50,6 @@ function exitText(c: ObservedContainer): string {
   if (c.error) return `start failed: ${c.error}`;
   if (c.oomKilled) return `killed: out of memory (exit code ${c.exitCode ?? 137})`;
   return `exited with code ${c.exitCode ?? 'unknown'}`;
-}
-
-function freshMemory(specHash: string): ReplicaMemory {
-  return {
-    specHash,
-    restart: initialRestartState,
-    lastDeath: undefined,
-    expectedStop: undefined,
-    lastExit: undefined,
-    failedReason: undefined,
-    setup: undefined,
-  };
 }
 
 /** Prefer running, then most recently created: the one container of an index worth keeping. */
@@ -356,34 +272,4 @@ function stopForRestart(
     lastExit: why,
     failedReason: undefined,
   };
-}
-
-/**
- * Records a failure before the replica's container ran (the executor calls it: pull, create, start,
- * engine, name conflict). Not a death: the crash loop and restart count are untouched.
- */
-export function recordSetupFailure(
-  mem: ReplicaMemory | undefined,
-  specHash: string,
-  kind: SetupFailureKind,
-  reason: string,
-  policy: SetupPolicy,
-  now: number,
-  random: () => number,
-): ReplicaMemory {
-  const base = mem && mem.specHash === specHash ? mem : freshMemory(specHash);
-  return { ...base, setup: afterSetupFailure(base.setup, kind, reason, now, policy, random) };
-}
-
-/**
- * Forgets why a replica failed, so the next pass tries at once (a deploy of a failed service,
- * `cyberun-agent retry`, new registry credentials). The restart count stays: it counts deaths.
- */
-export function clearFailures(mem: ReplicaMemory): ReplicaMemory {
-  return { ...mem, restart: { ...initialRestartState, totalRestarts: mem.restart.totalRestarts }, setup: undefined, failedReason: undefined, lastDeath: mem.lastDeath };
-}
-
-/** Forgets a failed pull (the host's registry credentials changed): the next pass pulls at once. */
-export function clearPullFailures(mem: ReplicaMemory): ReplicaMemory {
-  return mem.setup?.kind === 'pull-definitive' || mem.setup?.kind === 'pull-transient' ? { ...mem, setup: undefined } : mem;
 }
