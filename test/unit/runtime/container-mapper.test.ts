@@ -5,7 +5,7 @@ import type { ObservedContainer } from '../../../src/domain/observed-container.j
 import { fromInspect, fromListEntry, toCreateOptions } from '../../../src/runtime/container-mapper.js';
 import type { EngineContainerInspect, EngineContainerListEntry, EngineEndpointSettings } from '../../../src/runtime/engine-types.js';
 import { demultiplexLogs, labelFilters } from '../../../src/runtime/docker-runtime.js';
-import { PullProgressTracker, splitReference } from '../../../src/runtime/image-puller.js';
+import { PullProgressTracker, splitReference } from '../../../src/runtime/pull-progress.js';
 import { defaultSettings, testContainerDefaults } from '../../helpers/container-settings.js';
 import { containerSettings } from '../../../src/domain/container-settings.js';
 
