@@ -1,15 +1,15 @@
 import type { Logger } from '../log.js';
 import type { ContainerCreateRequest, PullProgress } from '../runtime/container-runtime.js';
-import { Labels, replicaIndexOf, replicaLabels, serviceIdOf } from '../domain/ownership-labels.js';
+import { replicaLabels } from '../domain/ownership-labels.js';
 import { recordSetupFailure, type Action, type ReplicaMemory } from '../domain/replica-planner.js';
-import type { SetupFailureKind } from '../domain/setup-failure.js';
-import type { ObservedContainer } from '../domain/observed-container.js';
 import type { ReplicaPhase } from '../domain/status-types.js';
 import { AgentError, ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import { mountEscape, resolveVolumes } from './host-rejection.js';
 import { containerSettings } from '../domain/container-settings.js';
 import { pullDecision } from '../domain/image-source.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
+import { createResolvingName } from './name-holder.js';
+import { setupFailureKind } from './failure-kind.js';
 
 const PROGRESS_PUBLISH_MS = 500;
 
@@ -167,7 +167,7 @@ export class ActionExecutor {
         gpu: claim.gpuIds.length > 0 ? { kind: 'devices', ids: claim.gpuIds, style: ctx.gpuDeviceStyle } : { kind: 'none' },
         settings: containerSettings(ctx.containers, ctx.driverCapabilities, claim.gpuIds.length > 0),
       };
-      const id = await this.createResolvingName(request, log);
+      const id = await createResolvingName(ctx, request, log);
       ctx.gpus.bind(this.serviceId, action.index, id);
       log.info({ container: id, name: action.name, gpus: claim.gpuIds, reason: action.reason }, 'created replica');
       createdId = id;
@@ -241,71 +241,5 @@ export class ActionExecutor {
       throw err;
     });
     ctx.images?.pulled(image);
-  }
-
-  /**
-   * Creates the container; when its name is taken by a container of this agent that is no desired
-   * replica of a desired service (left by a service deleted and created again under the same slug
-   * while the agent was away, or by a reset state dir), that container is removed at once and the
-   * create is tried once more. A holder that is not this agent's is never touched: the create fails
-   * with DOCKER_CONFLICT and a message naming it.
-   */
-  private async createResolvingName(request: ContainerCreateRequest, log: Logger): Promise<string> {
-    const { runtime } = this.ctx;
-    try {
-      return await runtime.createContainer(request);
-    } catch (err) {
-      if (!isAgentError(err, ErrorCodes.DOCKER_CONFLICT)) throw err;
-      const holder = await runtime.inspectContainer(request.name);
-      if (holder === undefined) return await runtime.createContainer(request);
-      const verdict = this.judgeNameHolder(holder);
-      if (verdict !== undefined) throw new AgentError(ErrorCodes.DOCKER_CONFLICT, `the name ${request.name} is held by container ${holder.id.slice(0, 12)}, ${verdict}`, { cause: err });
-      log.warn({ container: holder.id, name: request.name, heldBy: serviceIdOf(holder) }, 'removing a leftover container of this agent that holds the replica name');
-      this.ctx.prober.forget(holder.id);
-      await runtime.stopContainer(holder.id, this.ctx.stopTimeoutMs);
-      await runtime.removeContainer(holder.id);
-      this.ctx.gpus.release(holder.id);
-      return await runtime.createContainer(request);
-    }
-  }
-
-  /** Why a name holder must be left alone, or undefined when it is a leftover of this agent. */
-  private judgeNameHolder(holder: ObservedContainer): string | undefined {
-    const { ctx } = this;
-    if (holder.labels[Labels.MANAGED] !== 'true' || holder.labels[Labels.AGENT_ID] !== ctx.agentId) {
-      const owner = holder.labels[Labels.AGENT_ID];
-      return owner !== undefined && holder.labels[Labels.MANAGED] === 'true'
-        ? `which belongs to another agent ("${owner}"): this agent never touches it; remove or rename it, or give the agents distinct hosts`
-        : 'which this agent does not manage: it is never touched; rename or remove it (docker rename / docker rm) so the replica can be created';
-    }
-    const serviceId = serviceIdOf(holder);
-    const desired = serviceId === undefined ? undefined : ctx.desiredService(serviceId);
-    const index = replicaIndexOf(holder);
-    if (desired !== undefined && desired.definition.service_type === 'deployed' && index >= 0 && index < desired.definition.replica_count) {
-      return `a replica of the desired service ${desired.definition.service_slug} (${serviceId}): waiting for it to go`;
-    }
-    return undefined;
-  }
-}
-
-/** The failure class of an error met at `stage` (setup-failure.ts); branches on our codes only. */
-export function setupFailureKind(err: unknown, stage: 'pull' | 'create' | 'start'): SetupFailureKind {
-  if (!isAgentError(err)) return 'start';
-  switch (err.code) {
-    case ErrorCodes.DOCKER_UNAVAILABLE:
-    case ErrorCodes.DOCKER_TIMEOUT:
-    case ErrorCodes.DOCKER_TLS:
-      return 'engine';
-    case ErrorCodes.IMAGE_PULL_FAILED:
-    case ErrorCodes.IMAGE_PULL_STALLED:
-    case ErrorCodes.IMAGE_PULL_TIMEOUT:
-    case ErrorCodes.IMAGE_PULL_NO_SPACE:
-      return err.retryable ? 'pull-transient' : 'pull-definitive';
-    case ErrorCodes.IMAGE_NOT_PRESENT:
-      return 'pull-definitive';
-    case ErrorCodes.DOCKER_CONFLICT:
-      return stage === 'create' ? 'name-conflict' : 'start';
-    default:
-      return 'start';
   }
 }
