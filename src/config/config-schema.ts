@@ -152,6 +152,8 @@ interface DefaultsContext {
   home: string;
   /** $XDG_STATE_HOME when set to an absolute path. */
   xdgStateHome: string | undefined;
+  /** The first path of $STATE_DIRECTORY (systemd's StateDirectory=) when absolute; wins over both. */
+  systemdStateDirectory?: string | undefined;
 }
 
 /**
@@ -163,7 +165,7 @@ export function configDefaults(ctx: DefaultsContext): Record<string, unknown> {
   return {
     agent_id: ctx.hostname.toLowerCase(),
     agent_labels: [],
-    state_dir: ctx.uid === 0 ? '/var/lib/cyberun-agent' : path.join(userState, 'cyberun-agent'),
+    state_dir: ctx.systemdStateDirectory ?? (ctx.uid === 0 ? '/var/lib/cyberun-agent' : path.join(userState, 'cyberun-agent')),
     docker: { socket: '/var/run/docker.sock', network: 'cyberun', addressing: 'auto', api_timeout: '30s' },
     volumes: { allowed_roots: [] },
     gpu: { detect: 'auto', device_style: 'device-ids', inventory_refresh: '60s', driver_capabilities: ['compute', 'utility'] },

@@ -64,6 +64,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
   const file = await readConfigFile(flags.configPath, env, input, issues);
 
   const xdg = env['XDG_STATE_HOME'];
+  const systemdState = env['STATE_DIRECTORY']?.split(':')[0];
   const defaults: Layer = {
     source: 'default',
     base: cwd,
@@ -72,6 +73,7 @@ export async function loadConfig(input: LoadConfigInput): Promise<LoadedConfig> 
       uid: input.uid ?? process.getuid?.() ?? -1,
       home,
       xdgStateHome: xdg !== undefined && path.isAbsolute(xdg) ? xdg : undefined,
+      systemdStateDirectory: systemdState !== undefined && path.isAbsolute(systemdState) ? systemdState : undefined,
     }),
     origins: new Map([['agent_id', 'default: the host name']]),
     fallback: 'default',

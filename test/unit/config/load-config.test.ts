@@ -104,6 +104,10 @@ describe('defaults', () => {
     [1000, {}, '/home/op/.local/state/cyberun-agent'],
     [1000, { XDG_STATE_HOME: '/xdg/state' }, '/xdg/state/cyberun-agent'],
     [1000, { XDG_STATE_HOME: 'relative' }, '/home/op/.local/state/cyberun-agent'],
+    // Under systemd's StateDirectory= (the unit's User= is not root): the directory systemd made.
+    [997, { STATE_DIRECTORY: '/var/lib/cyberun-agent' }, '/var/lib/cyberun-agent'],
+    [997, { STATE_DIRECTORY: '/var/lib/cyberun-agent:/var/lib/other', XDG_STATE_HOME: '/xdg/state' }, '/var/lib/cyberun-agent'],
+    [0, { STATE_DIRECTORY: 'relative' }, '/var/lib/cyberun-agent'],
   ])('state_dir for uid %s with %j is %s', async (uid, env, expected) => {
     expect((await load({ uid, env })).config.stateDir).toBe(expected);
   });
