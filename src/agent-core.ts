@@ -1,5 +1,6 @@
 import type { DesiredService } from './service-definition/types.js';
 import type { ReadyEndpoint, ServiceStatusReport } from './domain/status-types.js';
+import type { ReplicaLogEntry, ServiceLogQuery } from './domain/log-entry.js';
 
 /**
  * What the tunnel client (and the standalone services-dir source) needs from the agent: hand it the
@@ -20,4 +21,6 @@ export interface AgentCore {
   readyEndpoints(serviceId: string): ReadyEndpoint[];
   /** The desired definition of a service, as last applied (the one holder of desired state). */
   desiredService(serviceId: string): DesiredService | undefined;
+  /** Log entries of the service's replicas on this host (reconcile/replica-logs.ts); undefined: not held here. */
+  replicaLogs(serviceId: string, query: ServiceLogQuery, signal: AbortSignal): AsyncIterable<ReplicaLogEntry> | undefined;
 }

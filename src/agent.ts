@@ -285,6 +285,10 @@ export class Agent {
       ready: () => this.started,
       metrics: async () => ({ contentType: this.metrics.contentType, text: await this.metrics.text() }),
       retry: (slug) => this.reconciler.retry(slug),
+      logs: (slug, query, signal) => {
+        const id = this.reconciler.serviceIdBySlug(slug);
+        return id === undefined ? undefined : this.reconciler.replicaLogs(id, query, signal);
+      },
       logger: this.deps.logger.child({ component: 'admin' }),
     });
   }
@@ -318,7 +322,7 @@ export class Agent {
 }
 
 export interface ProxyEndpointOptions {
-  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService'>;
+  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService' | 'replicaLogs'>;
   limits: ProxyLimits;
   logger: Logger;
   metrics?: RequestObserver;

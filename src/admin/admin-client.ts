@@ -26,6 +26,38 @@ export function adminCall(address: Exclude<AdminAddress, { kind: 'off' }>, metho
   });
 }
 
+/**
+ * GET `path` and hand each line of the answer to `onLine` as it arrives (NDJSON: the logs route),
+ * until the answer ends or `signal` aborts. Resolves with the status; a non-200 body is returned.
+ */
+export function adminLines(address: Exclude<AdminAddress, { kind: 'off' }>, path: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const target = address.kind === 'unix' ? { socketPath: address.path } : { host: address.host, port: address.port };
+    const req = request({ ...target, method: 'GET', path, headers: { accept: 'application/x-ndjson' }, ...(signal === undefined ? {} : { signal }) }, (res) => {
+      res.setEncoding('utf8');
+      let pending = '';
+      let body = '';
+      res.on('data', (text: string) => {
+        if (res.statusCode !== 200) {
+          body += text;
+          return;
+        }
+        pending += text;
+        let newline = pending.indexOf('\n');
+        while (newline >= 0) {
+          onLine(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (err) => (signal?.aborted ? resolve({ status: res.statusCode ?? 0, body }) : reject(fail(address, err))));
+    });
+    req.on('error', (err) => (signal?.aborted ? resolve({ status: 0, body: '' }) : reject(fail(address, err))));
+    req.end();
+  });
+}
+
 function fail(address: Exclude<AdminAddress, { kind: 'off' }>, err: Error): AgentError {
   const code = (err as NodeJS.ErrnoException).code;
   const hint =

@@ -7,6 +7,8 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeAdminAddress, type AdminAddress } from '../config/admin-listen.js';
 import type { AdminStatus } from './status-view.js';
+import { once } from 'node:events';
+import { logLine, parseLogQuery, type ReplicaLogEntry, type ServiceLogQuery } from '../domain/log-entry.js';
 
 export interface AdminServerOptions {
   address: Exclude<AdminAddress, { kind: 'off' }>;
@@ -16,6 +18,8 @@ export interface AdminServerOptions {
   metrics: () => Promise<{ contentType: string; text: string }>;
   /** Tries the failed replicas of a service again (POST /services/{slug}/retry); false: unknown slug. */
   retry: (slug: string) => boolean;
+  /** The replica logs of a service (GET /services/{slug}/logs); undefined: unknown slug. */
+  logs: (slug: string, query: ServiceLogQuery, signal: AbortSignal) => AsyncIterable<ReplicaLogEntry> | undefined;
   logger: Logger;
 }
 
@@ -31,7 +35,8 @@ export interface AdminServer {
  * The local admin endpoint: `GET /healthz` (200 "ok" once the agent has started: engine reached,
  * state restored, tunnel dialing; 503 "starting" before), `GET /status` (JSON,
  * see status-view.ts), `GET /metrics` (Prometheus text), and one action, `POST
- * /services/{slug}/retry` (try failed replicas again now; harmless: it only shortens a backoff). No
+ * /services/{slug}/retry` (try failed replicas again now; harmless: it only shortens a backoff), and
+ * `GET /services/{slug}/logs?tail=&since=&replica=&follow=` (the replicas' logs as NDJSON). No
  * authentication, so it only ever listens where other hosts cannot reach it: a unix socket made
  * mode 0600 (its directory 0700 when created here) or a loopback TCP address (any local user can
  * use it then: use the socket on shared hosts).
@@ -76,6 +81,26 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   };
 }
 
+/** NDJSON, one line per entry (domain/log-entry.ts logLine); with follow, until the client leaves. */
+async function serveLogs(res: ServerResponse, slug: string, params: URLSearchParams, options: AdminServerOptions): Promise<void> {
+  const parsed = parseLogQuery(params);
+  if (!parsed.ok) return send(res, 400, 'application/json', JSON.stringify({ error: parsed.problems.join('; ') }));
+  const abort = new AbortController();
+  const entries = options.logs(slug, parsed.query, abort.signal);
+  if (entries === undefined) return send(res, 404, 'application/json', JSON.stringify({ error: `no service "${slug}" is desired on this agent; cyberun-agent status lists them` }));
+  res.once('close', () => abort.abort());
+  res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+  try {
+    for await (const entry of entries) {
+      if (res.destroyed) break;
+      if (!res.write(logLine(entry))) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    }
+  } finally {
+    abort.abort();
+    res.end();
+  }
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, options: AdminServerOptions): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const route = url.pathname.replace(/\/+$/, '') || '/';
@@ -89,6 +114,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AdminS
     const slug = retry[1] ?? '';
     if (options.retry(slug)) send(res, 200, 'application/json', `${JSON.stringify({ retried: slug })}\n`);
     else send(res, 404, 'application/json', JSON.stringify({ error: `no service "${slug}" is desired on this agent; cyberun-agent status lists them` }));
+    return;
+  }
+  const logs = /^\/services\/([a-z0-9-]{1,100})\/logs$/.exec(route);
+  if (logs !== null && (req.method === 'GET' || req.method === 'HEAD')) {
+    await serveLogs(res, logs[1] ?? '', url.searchParams, options);
     return;
   }
   if (!['/healthz', '/status', '/metrics'].includes(route)) {

@@ -8,6 +8,7 @@ import { gatewayCommand } from './gateway.js';
 import { inventoryCommand } from './inventory.js';
 import { statusCommand } from './status.js';
 import { retryCommand } from './retry.js';
+import { logsCommand } from './logs.js';
 
 const HELP = `cyberun-agent ${AGENT_VERSION}: runs Cyberun container services on this host's Docker Engine
 
@@ -18,6 +19,7 @@ Usage:
   cyberun-agent status [--json]          what the running agent runs: services, replicas, health, tunnel
   cyberun-agent inventory [--json]       GPUs, labels and GPU allocations of this host
   cyberun-agent retry <slug>             try a service's failed replicas again now
+  cyberun-agent logs <slug> [-f]         what the service's replicas wrote (--tail N, --since T, --replica N)
   cyberun-agent validate <file|->        validate a service definition (JSON or YAML); exit 1 on errors
   cyberun-agent config check [flags]     print the effective configuration (secrets masked)
   cyberun-agent version                  print the version
@@ -35,6 +37,7 @@ The agent key is read from agent_key_file or CYBERUN_AGENT_KEY, never from a fla
 
 const commands: Record<string, CliCommand> = {
   run: runCommand,
+  logs: logsCommand,
   dev: devCommand,
   gateway: gatewayCommand,
   inventory: inventoryCommand,

@@ -17,6 +17,7 @@ import { matchRoute, type Route } from './router.js';
 import { agentRoutes } from './routes-agents.js';
 import { containerRoutes } from './routes-containers.js';
 import { proxyRoutes } from './routes-proxy.js';
+import { logsRoutes } from './routes-logs.js';
 import { ServiceStore } from './service-store.js';
 
 export interface GatewayOptions {
@@ -107,6 +108,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes: Route[] = [
     ...containerRoutes({ store, status: hub, logger: logger.child({ component: 'containers' }), now }),
     ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }) }),
+    ...logsRoutes({ store, hub, logger: logger.child({ component: 'logs' }) }),
     ...agentRoutes({
       agents: () => hub.agents(),
       placementOf: (id) => hub.placementOf(id),

@@ -12,6 +12,7 @@ import { headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-hea
 import { ReplicaPicker } from './replica-picker.js';
 import { relayExchange } from './upstream-exchange.js';
 import { assertAllowedAddress, literalAddress } from './upstream-dispatchers.js';
+import { serveLogs } from './log-stream.js';
 
 export interface ProxyLimits {
   maxBodyBytes: number;
@@ -27,7 +28,7 @@ export interface RequestObserver {
 
 export interface AgentProxyOptions {
   /** Ready replicas and the desired definition of each service (the reconciler). */
-  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService'>;
+  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService' | 'replicaLogs'>;
   credentials: CredentialCache;
   /** Connection pools: `replica` for the agent's Docker network, `external` for external_url (upstream-dispatchers.ts). */
   dispatchers: { replica: Dispatcher; external: Dispatcher };
@@ -60,7 +61,8 @@ export class AgentProxy {
   handle(stream: TunnelStream, open: StreamOpenFrame): void {
     stream.on('error', () => undefined);
     const metrics = this.options.metrics;
-    if (metrics !== undefined) {
+    // A logs stream is no request to the service: not counted in its request metrics.
+    if (metrics !== undefined && open.purpose !== 'logs') {
       const started = performance.now();
       const slug = this.options.core.desiredService(open.service_id)?.definition.service_slug ?? open.service_id;
       let status = 0;
@@ -80,6 +82,7 @@ export class AgentProxy {
   }
 
   private async serve(stream: TunnelStream, open: StreamOpenFrame): Promise<void> {
+    if (open.purpose === 'logs') return serveLogs(stream, open, this.options.core, respondError);
     const svc = this.options.core.desiredService(open.service_id);
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
     const declared = headerValue(open.headers, 'content-length');

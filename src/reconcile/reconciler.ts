@@ -13,6 +13,8 @@ import type { DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
 import { ServiceWorker } from './service-worker.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
+import { replicaLogs } from './replica-logs.js';
+import type { ReplicaLogEntry, ServiceLogQuery } from '../domain/log-entry.js';
 
 /** How long stop() waits for reconcile passes in progress. */
 const STOP_WAIT_MS = 5_000;
@@ -169,6 +171,11 @@ export class Reconciler implements AgentCore {
     return out;
   }
 
+  replicaLogs(serviceId: string, query: ServiceLogQuery, signal: AbortSignal): AsyncIterable<ReplicaLogEntry> | undefined {
+    if (this.desiredService(serviceId) === undefined) return undefined;
+    return replicaLogs(this.options.runtime, this.options.agentId, serviceId, query, signal);
+  }
+
   desiredService(serviceId: string): DesiredService | undefined {
     return this.desired.get(serviceId)?.service;
   }
@@ -183,6 +190,11 @@ export class Reconciler implements AgentCore {
    * crash loops and failures before a container ran are forgotten; restart counts stay. Returns
    * false when no such service is desired here.
    */
+  /** The id of the desired service with `slug`, if any. */
+  serviceIdBySlug(slug: string): string | undefined {
+    return [...this.desired.values()].find((e) => e.service.definition.service_slug === slug)?.service.id;
+  }
+
   retry(slug: string): boolean {
     const entry = [...this.desired.values()].find((e) => e.service.definition.service_slug === slug);
     if (entry === undefined) return false;

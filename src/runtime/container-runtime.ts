@@ -6,6 +6,7 @@
  */
 import type { ObservedContainer } from '../domain/observed-container.js';
 import type { ContainerSettings } from '../domain/container-settings.js';
+import type { LogEntry, LogQuery } from '../domain/log-entry.js';
 
 export interface PullProgress {
   /** Bytes downloaded so far, summed over layers. */
@@ -91,6 +92,12 @@ export interface ContainerRuntime {
   watchEvents(labels: Record<string, string>, onEvent: (e: RuntimeEvent) => void, signal: AbortSignal, onError?: (err: Error) => void): void;
   /** The last `lines` lines of stdout+stderr, as text. */
   logsTail(id: string, lines: number): Promise<string>;
+  /**
+   * The container's log as entries, oldest first (container-logs.ts); with `follow`, continues as
+   * lines are written until `signal` aborts. Read on demand: a consumer that stops pulling pauses
+   * the engine's stream.
+   */
+  logStream(id: string, query: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry>;
   /** Where the agent reaches the replica's exposed port, or undefined if not reachable (yet). */
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined;
   /** Whether containers should publish their port (addressing mode resolved against the engine). */

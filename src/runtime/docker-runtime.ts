@@ -4,6 +4,8 @@ import type { Logger } from '../log.js';
 import type { ContainerCreateRequest, ContainerImageUse, ContainerRuntime, EngineImage, PullOptions, RuntimeEvent } from './container-runtime.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { fromInspect, fromListEntry, toCreateOptions } from './container-mapper.js';
+import { logEntries } from './container-logs.js';
+import type { LogEntry, LogQuery } from '../domain/log-entry.js';
 import { dockerStatusCode, engineMessage } from './docker-errors.js';
 import { engineCall, modemDial } from './engine-call.js';
 import { engineConnection, type EngineEndpoint, type EngineTls } from './engine-connection.js';
@@ -217,6 +219,29 @@ export class DockerRuntime implements ContainerRuntime {
     // docker-modem would have parsed; a string or object (a TTY container made by hand) is taken as text.
     if (Buffer.isBuffer(raw)) return demultiplexLogs(raw);
     return typeof raw === 'string' ? raw : JSON.stringify(raw);
+  }
+
+  async *logStream(id: string, query: LogQuery, signal: AbortSignal): AsyncGenerator<LogEntry> {
+    const options = { stdout: true, stderr: true, timestamps: true, tail: query.tail, ...(query.sinceSeconds === undefined ? {} : { since: query.sinceSeconds }) };
+    if (!query.follow) {
+      const raw: unknown = await this.api('read logs of container', id, (abortSignal) => this.docker.getContainer(id).logs({ ...options, follow: false, abortSignal }));
+      yield* logEntries([Buffer.isBuffer(raw) ? raw : Buffer.from(typeof raw === 'string' ? raw : JSON.stringify(raw))]);
+      return;
+    }
+    // A followed log runs until `signal`, not until the API timeout: the call gets the caller's signal.
+    const stream = (await this.api('follow logs of container', id, () => this.docker.getContainer(id).logs({ ...options, follow: true, abortSignal: signal }))) as NodeJS.ReadableStream & {
+      destroy(): void;
+    };
+    const stop = (): void => stream.destroy();
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      yield* logEntries(stream as AsyncIterable<Buffer>);
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      stream.destroy();
+    }
   }
 
   replicaEndpoint(c: ObservedContainer, exposedPort: number): { host: string; port: number } | undefined {

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { RuntimeEvent } from './container-runtime.js';
 import { engineCall } from './engine-call.js';
 import type { EngineEndpoint } from './engine-connection.js';
-import { streamLines } from './stream-lines.js';
+import { streamLines } from '../util/stream-lines.js';
 
 /**
  * GET /events (dockerode's getEvents) as a never-ending subscription:

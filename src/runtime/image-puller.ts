@@ -7,7 +7,7 @@ import { dockerStatusCode, engineMessage } from './docker-errors.js';
 import { engineCall, modemDial } from './engine-call.js';
 import type { EngineEndpoint } from './engine-connection.js';
 import type { RegistryAuth } from './registry-auth.js';
-import { streamLines } from './stream-lines.js';
+import { streamLines } from '../util/stream-lines.js';
 import { isNoSpacePullFailure, isTransientPullFailure } from './pull-failure.js';
 import { PullProgressTracker, splitReference, type PullMessage } from './pull-progress.js';
 

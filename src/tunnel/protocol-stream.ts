@@ -53,6 +53,11 @@ export const streamOpenFrame = z.object({
   has_body: z.boolean().optional(),
   /** True for a WebSocket upgrade: after stream.response 101 the data frames carry raw bytes. */
   upgrade: z.boolean().optional(),
+  /**
+   * What the stream is for: absent or `proxy` = an HTTP exchange with the service; `logs` = the
+   * agent answers itself with the service's replica logs (NDJSON; docs/protocol.md).
+   */
+  purpose: z.enum(['proxy', 'logs']).optional(),
 });
 
 /** agent → gateway: the upstream's response head. */

@@ -47,13 +47,14 @@ const checks: Record<string, Check> = {
     return { type: 'stream.response', stream_id: id, status, headers: h };
   },
   'stream.open': (raw) => {
-    const { stream_id: id, service_id: service, method, path, has_body: hasBody, upgrade } = raw;
+    const { stream_id: id, service_id: service, method, path, has_body: hasBody, upgrade, purpose } = raw;
     const h = headers(raw['headers']);
     if (!isId(id) || !isString(service) || service.length < 1 || !methods.has(method) || !isString(path) || !path.startsWith('/') || h === undefined) return undefined;
-    if (!optionalBoolean(hasBody) || !optionalBoolean(upgrade)) return undefined;
+    if (!optionalBoolean(hasBody) || !optionalBoolean(upgrade) || !(purpose === undefined || purpose === 'proxy' || purpose === 'logs')) return undefined;
     const out: Raw = { type: 'stream.open', stream_id: id, service_id: service, method, path, headers: h };
     if (hasBody !== undefined) out['has_body'] = hasBody;
     if (upgrade !== undefined) out['upgrade'] = upgrade;
+    if (purpose !== undefined) out['purpose'] = purpose;
     return out;
   },
 };

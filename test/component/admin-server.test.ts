@@ -8,6 +8,13 @@ import { startAdminServer, type AdminServer } from '../../src/admin/admin-server
 import { buildStatusView } from '../../src/admin/status-view.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import type { ReplicaLogEntry, ServiceLogQuery } from '../../src/domain/log-entry.js';
+
+const LOG_ENTRIES: ReplicaLogEntry[] = [
+  { replicaIndex: 0, stream: 'stdout', time: '2026-12-02T10:00:00.000000000Z', line: 'a' },
+  { replicaIndex: 1, stream: 'stderr', time: '2026-12-02T10:00:01.000000000Z', line: 'b' },
+  { replicaIndex: 0, stream: 'stdout', time: '2026-12-02T10:00:02.000000000Z', line: 'c' },
+];
 
 const status = () => buildStatusView({ agentId: 'a', version: '1', now: 0, startedAt: 0, desiredRevision: -1, tunnel: undefined, labels: [], gpus: [], claims: [], services: [] });
 const metrics = async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', text: '# TYPE x gauge\nx 1\n' });
@@ -23,7 +30,13 @@ describe('admin server', () => {
     return d;
   }
   async function start(address: Parameters<typeof startAdminServer>[0]['address'], ready = () => true): Promise<AdminServer> {
-    const server = await startAdminServer({ address, status, metrics, ready, retry: (slug) => slug === 'known-svc', logger: silentLogger() });
+    const logs = (slug: string, query: ServiceLogQuery): AsyncIterable<ReplicaLogEntry> | undefined =>
+      slug !== 'known-svc'
+        ? undefined
+        : (async function* () {
+            yield* LOG_ENTRIES.filter((e) => query.replica === undefined || e.replicaIndex === query.replica).slice(-query.tail);
+          })();
+    const server = await startAdminServer({ address, status, metrics, ready, retry: (slug) => slug === 'known-svc', logs, logger: silentLogger() });
     cleanup.push(() => server.close());
     return server;
   }
@@ -62,6 +75,23 @@ describe('admin server', () => {
     const socket = path.join(await dir(), 'admin.sock');
     await start({ kind: 'unix', path: socket });
     await expect(start({ kind: 'unix', path: socket })).rejects.toMatchObject({ code: ErrorCodes.ADMIN_LISTEN });
+  });
+
+  it('serves GET /services/{slug}/logs as NDJSON: tail and replica applied, 404 for an unknown slug, 400 naming a bad parameter', async () => {
+    const server = await start({ kind: 'tcp', host: '127.0.0.1', port: 0 });
+    const all = await adminGet(server.address, '/services/known-svc/logs?tail=2');
+    expect(all.status).toBe(200);
+    expect(all.body.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([
+      { replica_index: 1, stream: 'stderr', time: '2026-12-02T10:00:01.000000000Z', line: 'b' },
+      { replica_index: 0, stream: 'stdout', time: '2026-12-02T10:00:02.000000000Z', line: 'c' },
+    ]);
+    const one = await adminGet(server.address, '/services/known-svc/logs?replica=1');
+    expect(one.body.trim().split('\n').map((l) => (JSON.parse(l) as { line: string }).line)).toEqual(['b']);
+    expect((await adminGet(server.address, '/services/other-svc/logs')).status).toBe(404);
+    const bad = await adminGet(server.address, '/services/known-svc/logs?tail=lots&follow=maybe');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('tail \\"lots\\" is not a whole number from 0 to 10000');
+    expect(bad.body).toContain('follow \\"maybe\\" is not true or false');
   });
 
   it('takes one action, POST /services/{slug}/retry: 200 for a desired service, 404 otherwise, 405 for GET', async () => {

@@ -1,6 +1,7 @@
 import type { AgentCore } from '../../src/agent-core.js';
 import type { ReadyEndpoint, ServiceStatusReport } from '../../src/domain/status-types.js';
 import type { DesiredService } from '../../src/service-definition/types.js';
+import type { ReplicaLogEntry, ServiceLogQuery } from '../../src/domain/log-entry.js';
 
 export interface AppliedCall {
   services: DesiredService[];
@@ -33,6 +34,17 @@ export class FakeAgentCore implements AgentCore {
 
   desiredService(serviceId: string): DesiredService | undefined {
     return this.lastApplied()?.services.find((s) => s.id === serviceId);
+  }
+
+  /** Log entries per service id, served by replicaLogs (without follow: the list, then the end). */
+  readonly logs = new Map<string, ReplicaLogEntry[]>();
+
+  replicaLogs(serviceId: string, query: ServiceLogQuery): AsyncIterable<ReplicaLogEntry> | undefined {
+    if (this.desiredService(serviceId) === undefined) return undefined;
+    const entries = (this.logs.get(serviceId) ?? []).filter((e) => query.replica === undefined || e.replicaIndex === query.replica);
+    return (async function* () {
+      yield* entries;
+    })();
   }
 
   /** The last desired set handed over, or undefined before the first. */

@@ -1,5 +1,6 @@
 import type { ContainerCreateRequest, ContainerImageUse, ContainerRuntime, EngineImage } from '../../src/runtime/container-runtime.js';
 import type { ObservedContainer } from '../../src/domain/observed-container.js';
+import type { LogEntry } from '../../src/domain/log-entry.js';
 
 /**
  * An in-memory ContainerRuntime for component tests: containers live in a map, creates are
@@ -57,6 +58,9 @@ export class FakeRuntime implements ContainerRuntime {
   }
   watchEvents(): void {}
   async logsTail(): Promise<string> { await this.tick(); return ''; }
+  /** Log entries per container id for logStream (no follow: the list, then the end). */
+  readonly logs = new Map<string, LogEntry[]>();
+  async *logStream(id: string): AsyncGenerator<LogEntry> { await this.tick(); yield* this.logs.get(id) ?? []; }
   replicaEndpoint(_c: ObservedContainer, _exposedPort: number): { host: string; port: number } | undefined { return undefined; }
   /** Images for image GC tests; containers use the image whose id is their `image`. */
   readonly images: EngineImage[] = [];

@@ -6,7 +6,7 @@ import type { AgentStreams } from '../../src/proxy/agent-streams.js';
 export type ProxyOptions = Partial<ProxyEndpointOptions['limits']> & Omit<Partial<ProxyEndpointOptions>, 'core' | 'limits'>;
 
 /** The agent's proxy endpoint for a TunnelClient in tests, with test limits and any overrides. */
-export function proxyEndpointFor(core: Pick<AgentCore, 'readyEndpoints' | 'desiredService'>, over: ProxyOptions = {}): AgentStreams {
+export function proxyEndpointFor(core: Pick<AgentCore, 'readyEndpoints' | 'desiredService' | 'replicaLogs'>, over: ProxyOptions = {}): AgentStreams {
   const { maxBodyBytes, headersTimeoutMs, idleTimeoutMs, allowPrivateUpstreams, ...rest } = over;
   return buildProxyEndpoint({
     core,
