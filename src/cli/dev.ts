@@ -10,18 +10,27 @@ import { ErrorCodes, errorMessage, isAgentError } from '../errors.js';
 import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
 import { waitForSignal } from './signals.js';
+import { demoImage } from './dev-hint.js';
 
 const USAGE = `usage: cyberun-agent dev [--port N] [--data-dir D] [agent flags…]
 
 Runs the local gateway and one agent in one process on the local Docker Engine: the whole Cyberun
 path on one machine. The API key is CYBERUN_GATEWAY_API_KEYS when set, else generated on first
-start into <data-dir>/gateway/api-keys and printed. Agent flags are those of "run".
+start into <data-dir>/gateway/api-keys; it is printed on every start (the gateway listens on
+loopback only). Agent flags are those of "run".
   --port N        gateway port (default 8080)
   --data-dir D    gateway data and agent state (default ./.cyberun-dev)
 `;
 
 /** Gateway + agent wiring shared by `dev` and tests: returns a stop function. */
-export async function startDev(options: { port: number; dataDir: string; agentArgs: string[]; io: CliIo }): Promise<{ apiUrl: string; apiKey: string; generated: boolean; stop: () => Promise<void> }> {
+export async function startDev(options: { port: number; dataDir: string; agentArgs: string[]; io: CliIo }): Promise<{
+  apiUrl: string;
+  apiKey: string;
+  generated: boolean;
+  /** Tags of the images the engine has (for the hint). */
+  imageTags: () => Promise<string[]>;
+  stop: () => Promise<void>;
+}> {
   const { io, dataDir } = options;
   const gatewayDir = path.join(dataDir, 'gateway');
   await mkdir(gatewayDir, { recursive: true, mode: 0o700 });
@@ -54,6 +63,7 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
     apiUrl: `${gateway.url}/api/v1`,
     apiKey: api.generated ?? api.keys[0] ?? '',
     generated: api.generated !== undefined,
+    imageTags: async () => (await agent.runtime.listImages().catch(() => [])).flatMap((i) => i.repoTags),
     stop: async () => {
       await agent.stop();
       await gateway.close();
@@ -96,14 +106,24 @@ export const devCommand: CliCommand = async (args, io) => {
     io.stderr.write(`cyberun-agent dev: ${errorMessage(err)}\n`);
     return 1;
   }
-  const key = dev.generated ? dev.apiKey : '<your sk- key>';
+  const key = dev.apiKey;
+  const keyFile = path.join(dataDir, 'gateway', 'api-keys');
+  const from = dev.generated ? `generated now, stored in ${keyFile}` : io.env['CYBERUN_GATEWAY_API_KEYS'] ? 'from CYBERUN_GATEWAY_API_KEYS' : `from ${keyFile}`;
+  const demo = demoImage(await dev.imageTags());
+  const image = demo?.image ?? '<an image on this engine>';
+  const demoPort = demo?.port ?? '<the port it serves on>';
+  // The dev gateway listens on loopback only: the key is printed on every start, not only the first.
   io.stderr.write(
     `\ncyberun-agent dev: gateway + agent running on the local Docker Engine.\n` +
       `  API:      ${dev.apiUrl}\n` +
-      (dev.generated ? `  API key:  ${dev.apiKey}   (shown once; stored in ${path.join(dataDir, 'gateway', 'api-keys')})\n` : `  API key:  in ${path.join(dataDir, 'gateway', 'api-keys')} or CYBERUN_GATEWAY_API_KEYS\n`) +
+      `  API key:  ${key}   (${from})\n` +
       `\nDeploy something:\n` +
+      (demo === undefined
+        ? `  (this engine has no image yet: \`docker pull nginx:alpine\` where a registry is reachable, or build the\n` +
+          `   project's test image without one: sh .ci/build-test-images.sh, then use cyberun-test/busybox-http:1 on port 8080)\n`
+        : '') +
       `  curl -s -X POST ${dev.apiUrl}/containers -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\\n` +
-      `    -d '{"service_slug":"hello","display_name":"Hello","docker_image":"<a local image>","exposed_port":8080}'\n` +
+      `    -d '{"service_slug":"hello","display_name":"Hello","docker_image":"${image}","exposed_port":${demoPort}}'\n` +
       `  curl -s -X POST ${dev.apiUrl}/containers/<id>/deploy -H 'Authorization: Bearer ${key}'\n` +
       `  curl -s ${dev.apiUrl}/r/containers/hello -H 'Authorization: Bearer ${key}'\n\n`,
   );

@@ -2,10 +2,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
-import { Labels } from '../../src/domain/ownership-labels.js';
-import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
-import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
-import { sweepByLabel } from '../helpers/engine.js';
+import { startTestAgent, tempDir, tearDown, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { newTestRunId, requireDocker } from '../helpers/docker.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
 import { zeros } from '../helpers/byte-streams.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
@@ -56,12 +54,7 @@ describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memor
     for await (const chunk of warm.body) void chunk;
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await gateway?.close();
-    await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
-    await removeTestNetwork(t?.config.docker.network ?? '');
-  });
+  afterAll(() => tearDown(t, gateway));
 
   it('downloads 1 GiB with RSS growth under 150 MB', async () => {
     const probe = rssProbe();

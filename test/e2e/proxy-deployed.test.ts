@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { Labels } from '../../src/domain/ownership-labels.js';
-import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, tearDown, testConfig, type TestAgent } from '../helpers/agent-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
-import { listByLabel, sweepByLabel } from '../helpers/engine.js';
+import { newTestRunId, requireDocker } from '../helpers/docker.js';
+import { listByLabel } from '../helpers/engine.js';
 import { ensureNodeTestImage } from '../helpers/node-image.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
@@ -44,12 +44,7 @@ describe.skipIf(!docker)('proxy e2e: client → local gateway → ws tunnel → 
     await deploy({ service_slug: NODE, display_name: 'node', docker_image: 'cyberun-test/node-http:1' });
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await gateway?.close();
-    await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
-    await removeTestNetwork(t?.config.docker.network ?? '');
-  });
+  afterAll(() => tearDown(t, gateway));
 
   it('GET and POST through the transparent proxy reach a replica; query, status, headers and body unchanged', async () => {
     const get = await request(`${gateway.url}/api/v1/r/containers/${BUSY}/cgi-bin/echo?a=1&b=two%20words`, { headers: auth });

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
 import { Labels } from '../../src/domain/ownership-labels.js';
-import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, tearDown, testConfig, type TestAgent } from '../helpers/agent-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
-import { listByLabel, sweepByLabel } from '../helpers/engine.js';
+import { newTestRunId, requireDocker } from '../helpers/docker.js';
+import { listByLabel } from '../helpers/engine.js';
 import { ensureTestImages } from '../helpers/test-images.js';
 import { gatewayClient } from '../helpers/gateway-client.js';
 
@@ -73,12 +73,7 @@ describe.skipIf(!docker)('replica logs: GET /containers/{id}/logs through the tu
     serviceId = await gatewayClient(gateway.url, SK).deployRunning({ service_slug: SLUG, display_name: 'logs', docker_image: 'cyberun-test/busybox-http:1', replica_count: 2 });
   }, 120_000);
 
-  afterAll(async () => {
-    await t?.stop();
-    await gateway?.close();
-    await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
-    await removeTestNetwork(t?.config.docker.network ?? '');
-  });
+  afterAll(() => tearDown(t, gateway));
 
   it('tail returns both replicas\' lines, oldest first, with agent, stream and time', async () => {
     const answer = await api(`/containers/${serviceId}/logs?tail=10`);

@@ -3,7 +3,9 @@ import type { AgentConfig } from '../../src/config/types.js';
 import type { HostInventory } from '../../src/host/types.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import type { ServiceStatusReport } from '../../src/domain/status-types.js';
-import { DOCKER_SOCKET } from './docker.js';
+import { DOCKER_SOCKET, removeTestNetwork } from './docker.js';
+import { sweepByLabel } from './engine.js';
+import { Labels } from '../../src/domain/ownership-labels.js';
 import { testContainerDefaults } from './container-settings.js';
 
 /** An AgentConfig with short timers, for tests against the real engine. */
@@ -68,4 +70,15 @@ export async function startTestAgent(config: AgentConfig, inventory: HostInvento
     status: (id) => agent.reconciler.statusSnapshot().find((r) => r.serviceId === id),
     stop: () => agent.stop(),
   };
+}
+
+/**
+ * The end of a test file that ran an agent (and a gateway): stop both, then remove every container
+ * of the agent and its network. Safe when setup failed halfway (either may be undefined).
+ */
+export async function tearDown(t: TestAgent | undefined, gateway?: { close(): Promise<void> } | undefined): Promise<void> {
+  await t?.stop();
+  await gateway?.close();
+  await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
+  await removeTestNetwork(t?.config.docker.network ?? '');
 }

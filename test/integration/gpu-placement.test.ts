@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInventory } from '../../src/host/inventory.js';
 import { Labels } from '../../src/domain/ownership-labels.js';
 import type { ServiceDefinition } from '../../src/service-definition/types.js';
-import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docker.js';
+import { newTestRunId, requireDocker } from '../helpers/docker.js';
 import { ensureTestImages } from '../helpers/test-images.js';
-import { startTestAgent, tempDir, testConfig, type TestAgent } from '../helpers/agent-harness.js';
+import { startTestAgent, tempDir, tearDown, testConfig, type TestAgent } from '../helpers/agent-harness.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
+import { inspect, listByLabel } from '../helpers/engine.js';
 import { FAKE_BIN_DIR, fixtureHostDir } from '../fixtures/hosts/gpu-devices.js';
 import { testDefinition } from '../helpers/test-definition.js';
 
@@ -45,11 +45,7 @@ describe.skipIf(!docker)('GPU placement on the real engine with a fake 4-GPU hos
     t = await startTestAgent(testConfig(runId, await tempDir('gpu-state'), { gpu: { detect: 'auto', deviceStyle: 'device-ids', inventoryRefreshMs: 600_000, driverCapabilities: ['compute', 'utility'] } }), inventory);
   });
 
-  afterAll(async () => {
-    await t?.stop();
-    await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
-    await removeTestNetwork(t?.config.docker.network ?? '');
-  });
+  afterAll(() => tearDown(t));
 
   it('gives two gpu_count 2 services disjoint device ids, reports the start failure, and keeps a third pending with a reason', async () => {
     services.set('gpu-a', spec('llama', 2));
