@@ -11,11 +11,6 @@ import { DesiredStore } from './reconcile/desired-store.js';
 import { ServicesDirSource } from './reconcile/services-dir-source.js';
 import { refusedPathsFor } from './reconcile/host-rejection.js';
 import { TunnelClient } from './tunnel/tunnel-client.js';
-import type { AgentCore } from './agent-core.js';
-import { AgentProxy, type ProxyLimits, type RequestObserver } from './proxy/agent-proxy.js';
-import { AgentStreams } from './proxy/agent-streams.js';
-import { CredentialCache } from './proxy/credential-cache.js';
-import { externalDispatcher, replicaDispatcher, type Resolve } from './proxy/upstream-dispatchers.js';
 import { AGENT_VERSION } from './version.js';
 import { readFile } from 'node:fs/promises';
 import { AgentMetrics, type ProxyMetrics } from './admin/metrics.js';
@@ -23,7 +18,8 @@ import { startAdminServer, type AdminServer } from './admin/admin-server.js';
 import { parseAdminListen } from './config/admin-listen.js';
 import { buildStatusView, type AdminStatus } from './admin/status-view.js';
 import { DrainRegistry } from './drain-registry.js';
-import { diffConfig, type ConfigChange } from './config/config-diff.js';
+import type { ConfigChange } from './config/config-diff.js';
+import { applyReload, buildProxyEndpoint, dockerRuntime } from './agent-wiring.js';
 import type { PlanPolicy } from './domain/replica-planner.js';
 import { PulledImages } from './reconcile/pulled-images.js';
 import { ImageCollector } from './reconcile/image-gc.js';
@@ -254,26 +250,7 @@ export class Agent {
    * references to its sections.
    */
   reload(next: AgentConfig): ConfigChange {
-    const config = this.deps.config;
-    const change = diffConfig(config, next);
-    const live = new Set(change.live);
-    if (live.has('agent_labels')) {
-      config.agentLabels = [...next.agentLabels];
-      this.tunnel?.refreshHello('agent_labels changed');
-    }
-    if (live.has('log_level')) {
-      config.logLevel = next.logLevel;
-      this.deps.logger.level = next.logLevel;
-    }
-    if (live.has('volumes.allowed_roots')) config.volumes.allowedRoots = [...next.volumes.allowedRoots];
-    if (live.has('health.start_budget')) this.policy.startBudgetMs = config.health.startBudgetMs = next.health.startBudgetMs;
-    if (change.live.some((k) => k.startsWith('restart.'))) Object.assign(config.restart, next.restart);
-    if (change.live.some((k) => k.startsWith('pull.'))) Object.assign(config.pull, next.pull);
-    if (live.has('shutdown.drain_timeout')) config.shutdown.drainTimeoutMs = next.shutdown.drainTimeoutMs;
-    if (change.live.some((k) => k.startsWith('image_gc.'))) Object.assign(config.imageGc, { ...next.imageGc, intervalMs: config.imageGc.intervalMs });
-    // Labels, roots or policies changed: judge every service again now rather than at its next event.
-    if (change.live.length > 0) this.reconciler.recheck();
-    return change;
+    return applyReload(this.deps.config, next, { logger: this.deps.logger, policy: this.policy, tunnel: this.tunnel, reconciler: this.reconciler });
   }
 
   private async startAdmin(): Promise<void> {
@@ -319,64 +296,4 @@ export class Agent {
       this.deps.logger.warn({ err }, 'inventory refresh failed; keeping the last one');
     }
   }
-}
-
-export interface ProxyEndpointOptions {
-  core: Pick<AgentCore, 'readyEndpoints' | 'desiredService' | 'replicaLogs'>;
-  limits: ProxyLimits;
-  logger: Logger;
-  metrics?: RequestObserver;
-  /** Extra CA (PEM) trusted for external upstreams, besides the system CAs. */
-  upstreamCaPem?: string;
-  /** DNS for external hosts; default the system resolver (tests inject one). */
-  resolve?: Resolve;
-  /** How long the tunnel's close() waits for open streams; default 10 s. */
-  drainTimeoutMs?: number;
-}
-
-/**
- * The agent's side of proxied traffic, assembled: the undici pools for replicas and external
- * upstreams, the credential cache (which asks the gateway over the same tunnel), the proxy, and the
- * StreamEndpoint the tunnel client is handed.
- */
-export function buildProxyEndpoint(options: ProxyEndpointOptions): AgentStreams {
-  const { limits } = options;
-  const dispatchers = {
-    replica: replicaDispatcher(limits),
-    external: externalDispatcher({
-      ...limits,
-      allowPrivate: limits.allowPrivateUpstreams,
-      ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
-      ...(options.upstreamCaPem === undefined ? {} : { caPem: options.upstreamCaPem }),
-    }),
-  };
-  // The cache asks through the endpoint, which exists by the time the first request is served.
-  const credentials = new CredentialCache({ fetch: (serviceId, credentialId) => streams.requestCredential(serviceId, credentialId) });
-  const proxy = new AgentProxy({
-    core: options.core,
-    credentials,
-    dispatchers,
-    limits,
-    logger: options.logger,
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-  });
-  const streams = new AgentStreams({ handler: proxy, logger: options.logger, ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }) });
-  return streams;
-}
-
-/**
- * The Docker adapter, imported here rather than at the top: dockerode loads ~8 MB of modules
- * (docker-modem with ssh2, BuildKit's gRPC stack, tar-fs) at import, and loaded after the rest of
- * the program they leave the idle heap ~4 MB smaller than loaded first (docs/runtime-footprint.md).
- */
-async function dockerRuntime(config: AgentConfig, logger: Logger): Promise<ContainerRuntime> {
-  const [{ DockerRuntime }, { loadEngineTls }] = await Promise.all([import('./runtime/docker-runtime.js'), import('./runtime/engine-connection.js')]);
-  return new DockerRuntime({
-    socketPath: config.docker.socketPath,
-    host: config.docker.host,
-    tls: await loadEngineTls(config.docker.tls),
-    apiTimeoutMs: config.docker.apiTimeoutMs,
-    addressing: config.docker.addressing,
-    logger: logger.child({ component: 'docker' }),
-  });
 }

@@ -1,4 +1,4 @@
-import { buildProxyEndpoint, type ProxyEndpointOptions } from '../../src/agent.js';
+import { buildProxyEndpoint, type ProxyEndpointOptions } from '../../src/agent-wiring.js';
 import type { AgentCore } from '../../src/agent-core.js';
 import { silentLogger } from '../../src/log.js';
 import type { AgentStreams } from '../../src/proxy/agent-streams.js';

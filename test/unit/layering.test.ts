@@ -28,8 +28,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   reconcile: ['runtime', 'health', 'agent-core', 'domain', 'service-definition', ...BASE],
   admin: ['config', 'tunnel', 'domain', ...BASE],
   gateway: ['tunnel', 'domain', 'service-definition', ...BASE],
-  agent: ['admin', 'reconcile', 'proxy', 'tunnel', 'runtime', 'health', 'host', 'config', 'agent-core', 'drain-registry', 'domain', 'service-definition', ...BASE],
-  cli: ['agent', 'gateway', 'admin', 'reconcile', 'proxy', 'tunnel', 'runtime', 'health', 'host', 'config', 'agent-core', 'drain-registry', 'domain', 'service-definition', ...BASE],
+  'agent-wiring': ['reconcile', 'proxy', 'tunnel', 'runtime', 'config', 'agent-core', 'domain', 'service-definition', ...BASE],
+  agent: ['agent-wiring', 'admin', 'reconcile', 'proxy', 'tunnel', 'runtime', 'health', 'host', 'config', 'agent-core', 'drain-registry', 'domain', 'service-definition', ...BASE],
+  cli: ['agent', 'agent-wiring', 'gateway', 'admin', 'reconcile', 'proxy', 'tunnel', 'runtime', 'health', 'host', 'config', 'agent-core', 'drain-registry', 'domain', 'service-definition', ...BASE],
 };
 
 interface Edge {
