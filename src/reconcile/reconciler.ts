@@ -6,8 +6,7 @@ import { containerSpecHash } from '../service-definition/spec-hash.js';
 import type { ObservedContainer } from '../domain/observed-container.js';
 import { ownershipFilter, replicaIndexOf, serviceIdOf, specHashOf } from '../domain/ownership-labels.js';
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
-import { aggregateServiceState, serviceReason } from '../domain/service-state.js';
-import { definitionWarnings } from '../domain/service-warnings.js';
+import { sameReport, serviceReport } from '../domain/service-report.js';
 import { HttpProber } from '../health/http-prober.js';
 import type { DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
@@ -264,24 +263,7 @@ export class Reconciler implements AgentCore {
   private publish(serviceId: string, replicas: ReplicaStatus[]): void {
     const entry = this.desired.get(serviceId);
     const prev = this.statuses.get(serviceId);
-    const now = this.options.now();
-    const withSince = replicas.map((r) => {
-      const before = prev?.replicas.find((p) => p.index === r.index && p.containerId === r.containerId);
-      return before && before.phase === r.phase ? { ...r, since: before.since } : { ...r, since: now };
-    });
-    const desiredReplicas = entry?.service.definition.service_type === 'deployed' ? entry.service.definition.replica_count : 0;
-    const report: ServiceStatusReport = {
-      serviceId,
-      slug: entry?.service.definition.service_slug ?? prev?.slug ?? serviceId,
-      state: entry?.service.definition.service_type === 'external' ? 'running' : aggregateServiceState(withSince, desiredReplicas, !entry),
-      reason: serviceReason(withSince),
-      desiredReplicas,
-      readyReplicas: withSince.filter((r) => r.phase === 'ready' && r.index < desiredReplicas).length,
-      replicas: withSince,
-      specHash: entry?.hash ?? prev?.specHash ?? '',
-      warnings: entry === undefined ? [] : definitionWarnings(entry.service.definition),
-      updatedAt: now,
-    };
+    const report = serviceReport(serviceId, entry === undefined ? undefined : { definition: entry.service.definition, specHash: entry.hash }, prev, replicas, this.options.now());
     if (prev && sameReport(prev, report)) return;
     this.statuses.set(serviceId, report);
     this.emit(report);
@@ -315,9 +297,4 @@ function byService(containers: readonly ObservedContainer[]): Map<string, Observ
     if (id) out.set(id, [...(out.get(id) ?? []), c]);
   }
   return out;
-}
-
-function sameReport(a: ServiceStatusReport, b: ServiceStatusReport): boolean {
-  const strip = (r: ServiceStatusReport) => JSON.stringify({ ...r, updatedAt: 0, replicas: r.replicas.map((x) => ({ ...x, since: 0 })) });
-  return strip(a) === strip(b);
 }
