@@ -1,45 +1,17 @@
 import { WebSocket, type RawData } from 'ws';
-import type { AgentCore } from '../agent-core.js';
 import { fullJitterBackoff } from '../domain/backoff.js';
 import { AgentError, ErrorCodes, errorMessage, ProtocolErrorCodes } from '../errors.js';
-import type { Logger } from '../log.js';
-import { buildHello, nodePlatformArch, type HostSummary } from './agent-frames.js';
+import { buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
 import { describeDialError, dialGateway } from './gateway-dial.js';
 import { StatusReporter } from './status-reporter.js';
 import type { TunnelState } from './tunnel-state.js';
 import type { StreamEndpoint } from './stream-endpoint.js';
+import type { TunnelClientOptions } from './tunnel-client-options.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
 import { encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
-export interface TunnelClientOptions {
-  /** ws(s)://…/api/v1/agent/connect */
-  url: string;
-  /** ak-… */
-  agentKey: string;
-  /** Extra CA (PEM) trusted for the gateway's TLS certificate; verification stays on. */
-  caPem?: string;
-  agentId: string;
-  agentVersion: string;
-  labels: () => string[];
-  inventory: () => HostSummary | undefined;
-  core: AgentCore;
-  logger: Logger;
-  /** Full-jitter exponential reconnect; default 1 s → 60 s; reset after a welcome. */
-  reconnect?: { baseMs: number; capMs: number };
-  random?: () => number;
-  /** WebSocket ping interval; a missed pong terminates the connection. Default 20 s. */
-  pingIntervalMs?: number;
-  /** Period of the full status snapshot. Default 30 s. */
-  snapshotIntervalMs?: number;
-  /** Opening handshake timeout. Default 15 s. */
-  handshakeTimeoutMs?: number;
-  /**
-   * What serves proxied streams (the agent's proxy). The tunnel attaches it to each connection and
-   * detaches it when the connection goes; `close()` drains it, then closes it.
-   */
-  streams: StreamEndpoint;
-}
+export type { TunnelClientOptions } from './tunnel-client-options.js';
 
 /**
  * The agent's side of the tunnel. Dials the gateway (gateway-dial.ts), says hello, applies every
