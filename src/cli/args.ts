@@ -64,3 +64,8 @@ function usageProblem(err: unknown): string {
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') return message.includes('does not take') ? `${flag ?? 'a flag'} takes no value` : `${flag ?? 'a flag'} needs a value`;
   return message;
 }
+
+/** A TCP port as a flag gives it: an integer from 0 (any free port) to 65535, else undefined. */
+export function parsePort(value: string): number | undefined {
+  return /^\d{1,5}$/.test(value) && Number(value) <= 65535 ? Number(value) : undefined;
+}

@@ -11,6 +11,7 @@ import type { CliCommand, CliIo } from './io.js';
 import { printConfigError } from './config-errors.js';
 import { waitForSignal } from './signals.js';
 import { demoImage } from './dev-hint.js';
+import { parseCommandArgs, parsePort } from './args.js';
 
 const USAGE = `usage: cyberun-agent dev [--port N] [--data-dir D] [agent flags…]
 
@@ -73,31 +74,23 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
 
 /** `cyberun-agent dev`: gateway + agent in one process (what `npm start` runs). */
 export const devCommand: CliCommand = async (args, io) => {
-  let port = 8080;
-  let dataDir = path.resolve(io.cwd, '.cyberun-dev');
-  const agentArgs: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] ?? '';
-    if (a === '-h' || a === '--help') {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    if (flag === '--port' || flag === '--data-dir') {
-      const value = inline ?? args[++i];
-      if (value === undefined) {
-        io.stderr.write(`cyberun-agent dev: ${flag} needs a value\n${USAGE}`);
-        return 2;
-      }
-      if (flag === '--port') {
-        if (!/^\d+$/.test(value) || Number(value) > 65535) {
-          io.stderr.write(`cyberun-agent dev: --port "${value}" must be an integer from 0 to 65535\n`);
-          return 2;
-        }
-        port = Number(value);
-      } else dataDir = path.resolve(io.cwd, value);
-    } else agentArgs.push(a);
+  // Flags other than dev's own are the agent's (as for run), handed to the config loader.
+  const parsed = parseCommandArgs(args, { port: { type: 'string' }, 'data-dir': { type: 'string' } }, true);
+  if (!parsed.ok) {
+    io.stderr.write(`cyberun-agent dev: ${parsed.problem}\n${USAGE}`);
+    return 2;
   }
+  if (parsed.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const port = parsePort(parsed.values.port ?? '8080');
+  if (port === undefined) {
+    io.stderr.write(`cyberun-agent dev: --port "${parsed.values.port ?? ''}" must be an integer from 0 to 65535\n`);
+    return 2;
+  }
+  const dataDir = path.resolve(io.cwd, parsed.values['data-dir'] ?? '.cyberun-dev');
+  const agentArgs = [...parsed.rest, ...parsed.positionals];
   let dev;
   try {
     dev = await startDev({ port, dataDir, agentArgs, io });

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { parseDuration } from '../config/config-units.js';
+import { parseCommandArgs, parsePort } from './args.js';
 import { startGateway } from '../gateway/gateway-server.js';
 import { issueAgentKey, loadAgentKeys, loadApiKeys, sharedKeyWarning } from '../gateway/key-files.js';
 import { createLogger, type Logger } from '../log.js';
@@ -76,23 +77,18 @@ export function createGatewayCommand(deps: GatewayCommandDeps): CliCommand {
 
 /** `cyberun-agent gateway issue-agent-key <agent-id> [--data-dir D]`: prints only the key on stdout. */
 async function issueCommand(args: string[], io: CliIo): Promise<number> {
-  let agentId: string | undefined;
-  let dataDir = resolve(io.cwd, '.cyberun-gateway');
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (arg === '--data-dir' || arg.startsWith('--data-dir=')) {
-      const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[++i];
-      if (value === undefined) {
-        io.stderr.write(`cyberun-agent gateway issue-agent-key: --data-dir needs a value\n${USAGE}`);
-        return 2;
-      }
-      dataDir = resolve(io.cwd, value);
-    } else if (agentId === undefined && !arg.startsWith('-')) agentId = arg;
-    else {
-      io.stderr.write(`cyberun-agent gateway issue-agent-key: unexpected argument ${JSON.stringify(arg)}\n${USAGE}`);
-      return 2;
-    }
+  const parsed = parseCommandArgs(args, { 'data-dir': { type: 'string' } });
+  if (!parsed.ok || parsed.positionals.length > 1) {
+    const problem = parsed.ok ? `unexpected argument ${JSON.stringify(parsed.positionals[1])}` : parsed.problem;
+    io.stderr.write(`cyberun-agent gateway issue-agent-key: ${problem}\n${USAGE}`);
+    return 2;
   }
+  if (parsed.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const agentId = parsed.positionals[0];
+  const dataDir = resolve(io.cwd, parsed.values['data-dir'] ?? '.cyberun-gateway');
   if (agentId === undefined) {
     io.stderr.write(`cyberun-agent gateway issue-agent-key: name the agent id the key is for\n${USAGE}`);
     return 2;
@@ -112,38 +108,29 @@ async function issueCommand(args: string[], io: CliIo): Promise<number> {
 export const gatewayCommand: CliCommand = createGatewayCommand({ waitForStop: async () => void (await waitForSignal()) });
 
 function parseArgs(args: string[], io: CliIo): { port: number; host: string; dataDir: string; disconnectGraceMs: number } | number {
-  let port = 8080;
+  const parsed = parseCommandArgs(args, { port: { type: 'string' }, host: { type: 'string' }, 'data-dir': { type: 'string' }, 'disconnect-grace': { type: 'string' } });
+  if (!parsed.ok || parsed.positionals.length > 0) {
+    io.stderr.write(`cyberun-agent gateway: ${parsed.ok ? `unexpected argument ${JSON.stringify(parsed.positionals[0])}` : parsed.problem}\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const { values } = parsed;
+  const port = parsePort(values.port ?? '8080');
+  if (port === undefined) {
+    io.stderr.write(`cyberun-agent gateway: --port "${values.port ?? ''}" must be an integer from 0 to 65535\n`);
+    return 2;
+  }
   let disconnectGraceMs = 120_000;
-  let host = '127.0.0.1';
-  let dataDir = resolve(io.cwd, '.cyberun-gateway');
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (flag === '-h' || flag === '--help') {
-      io.stdout.write(USAGE);
-      return 0;
-    }
-    const value = inline ?? args[++i];
-    if (value === undefined || !['--port', '--host', '--data-dir', '--disconnect-grace'].includes(flag)) {
-      io.stderr.write(value === undefined ? `cyberun-agent gateway: ${flag} needs a value\n${USAGE}` : `cyberun-agent gateway: unknown flag ${flag}\n${USAGE}`);
+  if (values['disconnect-grace'] !== undefined) {
+    try {
+      disconnectGraceMs = parseDuration(values['disconnect-grace']);
+    } catch (err) {
+      io.stderr.write(`cyberun-agent gateway: --disconnect-grace: ${errorMessage(err)}\n`);
       return 2;
     }
-    if (flag === '--port') {
-      const n = Number(value);
-      if (!/^\d+$/.test(value) || n > 65535) {
-        io.stderr.write(`cyberun-agent gateway: --port "${value}" must be an integer from 0 to 65535\n`);
-        return 2;
-      }
-      port = n;
-    } else if (flag === '--disconnect-grace') {
-      try {
-        disconnectGraceMs = parseDuration(value);
-      } catch (err) {
-        io.stderr.write(`cyberun-agent gateway: --disconnect-grace: ${errorMessage(err)}\n`);
-        return 2;
-      }
-    } else if (flag === '--host') host = value;
-    else dataDir = resolve(io.cwd, value);
   }
-  return { port, host, dataDir, disconnectGraceMs };
+  return { port, host: values.host ?? '127.0.0.1', dataDir: resolve(io.cwd, values['data-dir'] ?? '.cyberun-gateway'), disconnectGraceMs };
 }
