@@ -9,6 +9,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import type { PullProgress, RuntimeEvent } from '../../src/runtime/container-runtime.js';
 import { DockerRuntime } from '../../src/runtime/docker-runtime.js';
 import { defaultSettings } from '../helpers/container-settings.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * DockerRuntime against a scripted fake engine on a unix socket: the error translation, deadlines
@@ -237,8 +238,7 @@ describe('DockerRuntime against a fake engine', () => {
     const errors: Error[] = [];
     const controller = new AbortController();
     runtimeOn(socketPath).watchEvents({ 'cloud.cyberun.managed': 'true', 'cloud.cyberun.service-id': '' }, (e) => events.push(e), controller.signal, (e) => errors.push(e));
-    const deadline = Date.now() + 5_000;
-    while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor('two events', () => events.length >= 2, 5_000, 20);
     controller.abort();
 
     expect(events).toEqual([
@@ -259,10 +259,10 @@ describe('DockerRuntime against a fake engine', () => {
     });
     const controller = new AbortController();
     runtimeOn(socketPath).watchEvents({}, () => undefined, controller.signal);
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('a reconnect while not aborted', () => connections > 1, 5_000, 10);
     controller.abort();
     const seen = connections;
-    expect(seen).toBeGreaterThan(1); // it did reconnect while not aborted
+    // After the abort nothing can be waited for: no new connection within a reconnect delay's time.
     await new Promise((r) => setTimeout(r, 200));
     expect(connections).toBe(seen);
   });
@@ -381,10 +381,10 @@ describe('DockerRuntime against a fake engine', () => {
       const first = runtime.pullImage('acme/app:3', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000, signal: leaving.signal });
       const secondProgress: PullProgress[] = [];
       const second = runtime.pullImage('acme/app:3', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000, onProgress: (p) => secondProgress.push(p) });
-      while (finish === undefined) await new Promise((r) => setTimeout(r, 10));
+      const finishPull = await waitFor('the engine answering the pull', () => finish, 5_000, 10);
       leaving.abort();
       expect(isAgentError(await rejection(first), ErrorCodes.ABORTED)).toBe(true);
-      finish();
+      finishPull();
       await expect(second).resolves.toBeUndefined();
       expect(requests).toBe(1);
       expect(secondProgress.at(-1)).toMatchObject({ layers: 1, layersDone: 1 });
@@ -400,13 +400,12 @@ describe('DockerRuntime against a fake engine', () => {
         });
       });
       const controller = new AbortController();
-      const pull = runtimeOn(socketPath).pullImage('acme/app:4', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000, signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 100));
+      let asked = false;
+      const pull = runtimeOn(socketPath).pullImage('acme/app:4', { stallTimeoutMs: 5_000, totalTimeoutMs: 5_000, signal: controller.signal, onProgress: () => (asked = true) });
+      await waitFor('the pull under way', () => asked, 5_000, 10);
       controller.abort();
       expect(isAgentError(await rejection(pull), ErrorCodes.ABORTED)).toBe(true);
-      const deadline = Date.now() + 2_000;
-      while (!closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      expect(closed).toBe(true);
+      await waitFor('the engine seeing the pull aborted', () => closed, 2_000, 10);
     });
   });
 });
