@@ -8,7 +8,7 @@ import { AgentHub } from './agent-hub.js';
 import { AgentKeyring, KeySet, authenticateAgent, authenticateApi } from './auth.js';
 import { DEFAULT_CONNECTION_LIMITS, LogThrottle, type ConnectionLimits } from './connection-limits.js';
 import { CredentialsStore } from './credentials-store.js';
-import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
+import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, inFlightRequests, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
 import { STREAMED, fail, readJsonBody, rejectUpgrade, sendJson, type HttpResult } from './http-io.js';
 import { sharedKeyWarning } from './key-files.js';
 import { AGENT_KEY_PREFIXES, API_KEY_PREFIXES, checkKey, type AgentKeyEntry } from './key-material.js';
@@ -165,6 +165,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // No whole-request deadline (requestTimeout 0): proxied uploads and streams may legitimately
   // take long. The head has its own deadline, and a body that stops arriving is cut off.
+  const inFlight = inFlightRequests();
   const server = createServer(
     {
       requestTimeout: 0,
@@ -174,6 +175,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       connectionsCheckingInterval: Math.min(1000, http.headTimeoutMs),
     },
     (req, res) => {
+      inFlight.track(res);
       const failed = (err: unknown): void => {
         edgeLog.error({ err, method: req.method, path: req.url?.slice(0, 200) }, 'gateway request failed');
         if (!res.headersSent) sendJson(res, { ...fail(500, 'internal gateway error'), headers: { connection: 'close' } });
@@ -241,7 +243,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port,
     close() {
       closing ??= (async () => {
+        // Graceful, as a mature HTTP server stops: no new connections, idle ones closed, requests in
+        // progress answered (bounded by http.shutdownDrainMs) before the tunnels go.
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await inFlight.drained(http.shutdownDrainMs);
         await hub.close();
         server.closeAllConnections();
         await stopped;

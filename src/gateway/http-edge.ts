@@ -15,6 +15,8 @@ export interface HttpEdgeLimits {
   bodyIdleTimeoutMs: number;
   /** Largest request head; larger: 431. */
   maxHeadBytes: number;
+  /** On close, requests in progress get this long to finish before tunnels and connections are cut. */
+  shutdownDrainMs: number;
 }
 
 export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
@@ -22,7 +24,40 @@ export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
   keepAliveTimeoutMs: 5_000,
   bodyIdleTimeoutMs: 60_000,
   maxHeadBytes: 16 * 1024,
+  shutdownDrainMs: 5_000,
 };
+
+/**
+ * Requests in progress, for a graceful close: `track` each request; once `draining()` began,
+ * every response not yet started says `connection: close`, and `drained(ms)` resolves when none is
+ * left in progress or after `ms`, whichever comes first.
+ */
+export function inFlightRequests() {
+  let open = 0;
+  let draining = false;
+  let wake: (() => void) | undefined;
+  return {
+    track(res: ServerResponse): void {
+      open++;
+      if (draining && !res.headersSent) res.setHeader('connection', 'close');
+      res.once('close', () => {
+        open--;
+        if (open === 0) wake?.();
+      });
+    },
+    async drained(ms: number): Promise<void> {
+      draining = true;
+      if (open === 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
+}
 
 const BASE = 'http://gateway';
 
