@@ -10,7 +10,14 @@ export interface DesiredSnapshot {
   revision: number;
   source: string;
   services: DesiredService[];
+  /**
+   * Ids of services this agent ran and that were removed since (most recent last, at most
+   * MAX_REMOVED): after a restart their containers still go at once, not after the orphan grace.
+   */
+  removed?: string[];
 }
+
+export const MAX_REMOVED = 500;
 
 /**
  * The last full desired set, persisted so that after a restart the agent keeps enforcing it before
@@ -74,5 +81,6 @@ function parseSnapshot(raw: unknown): DesiredSnapshot {
     if (!checked.ok) throw new Error(`services[${i}] (${e.id}) is not a valid service definition: ${formatIssues(checked.issues)}`);
     return { id: e.id, definition: checked.value, ...(typeof e.deployedAt === 'number' ? { deployedAt: e.deployedAt } : {}) };
   });
-  return { revision: typeof file.revision === 'number' ? file.revision : 0, source: typeof file.source === 'string' ? file.source : 'disk', services };
+  const removed = Array.isArray((file as { removed?: unknown }).removed) ? ((file as { removed: unknown[] }).removed.filter((id) => typeof id === 'string' && id !== '') as string[]) : [];
+  return { revision: typeof file.revision === 'number' ? file.revision : 0, source: typeof file.source === 'string' ? file.source : 'disk', services, removed };
 }

@@ -8,7 +8,7 @@ import { ownershipFilter, replicaIndexOf, serviceIdOf, specHashOf } from '../dom
 import type { ReadyEndpoint, ReplicaStatus, ServiceStatusReport } from '../domain/status-types.js';
 import { sameReport, serviceReport } from '../domain/service-report.js';
 import { HttpProber } from '../health/http-prober.js';
-import type { DesiredStore } from './desired-store.js';
+import { MAX_REMOVED, type DesiredStore } from './desired-store.js';
 import { GpuBook } from './gpu-book.js';
 import { ServiceWorker } from './service-worker.js';
 import type { WorkerContext, WorkerTarget } from './worker-context.js';
@@ -83,6 +83,8 @@ export class Reconciler implements AgentCore {
     });
     if (saved && !this.snapshotSeen) {
       this.log.info({ services: saved.services.length, revision: saved.revision }, 'restored desired state from disk');
+      // Removed before the restart: their containers are no orphans of unknown origin, they go at once.
+      for (const id of saved.removed ?? []) this.everDesired.add(id);
       this.applyDesired(saved.services, saved.revision, 'disk');
     }
     runtime.watchEvents(
@@ -132,7 +134,8 @@ export class Reconciler implements AgentCore {
     this.revision = revision;
     this.log.info({ source, revision, services: services.length, changed: touched.size }, 'desired state applied');
     if (source !== 'disk') {
-      this.options.store?.save({ revision, source, services }).catch((err: unknown) => this.log.error({ err }, 'could not persist desired state'));
+      const removed = [...this.everDesired].filter((id) => !next.has(id)).slice(-MAX_REMOVED);
+      this.options.store?.save({ revision, source, services, removed }).catch((err: unknown) => this.log.error({ err }, 'could not persist desired state'));
     }
     for (const id of touched) this.worker(id).kick();
     // The first snapshot also enables orphan removal for everything already observed.
