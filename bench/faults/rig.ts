@@ -26,14 +26,7 @@ export function rssOf(pid: number | undefined): number {
 
 export const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 
-/** A free loopback port (listen on 0, close). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from '../../test/helpers/free-port.js';
 
 async function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
