@@ -62,19 +62,9 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if ('error' in head) {
       return { ...fail(502, `the agent could not answer: ${head.error}`) };
     }
-    // The head, and whatever body already arrived with it, leave in one write a turn later (a stream
-    // whose body comes later, SSE, still gets its head at once). A stream that fails within that turn
-    // (a tunnel cut right behind its head) is answered 502 instead of cutting a response never sent.
-    let failure: string | undefined;
-    const early = (err: Error): void => {
-      failure = err.message;
-    };
-    stream.on('error', early);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    stream.off('error', early);
-    failure ??= stream.errored?.message;
-    if (failure !== undefined) return fail(502, `the agent could not answer: ${failure}`);
     res.writeHead(head.status, stripHopByHop(head.headers));
+    // The head, and whatever body already arrived with it, leave in one write at the end of this
+    // turn; a stream whose body comes later (SSE) still gets its head at once.
     res.cork();
     setImmediate(() => {
       if (!res.headersSent) res.flushHeaders();
