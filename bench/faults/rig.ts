@@ -92,7 +92,8 @@ export function spawnAgent(a: AgentArgs): Proc {
   const child = spawn(process.execPath, [BIN, 'run', '--state-dir', a.stateDir, '--agent-id', a.agentId, '--gateway-url', a.gatewayUrl,
     '--set', `docker.network=${a.network}`, '--set', 'health.interval=500ms', '--set', 'health.timeout=400ms', '--set', 'health.failure_threshold=2',
     '--set', 'restart.stop_timeout=2s', '--set', 'image_gc.enabled=false', '--log-level', process.env['FAULTS_LOG_LEVEL'] ?? 'error', ...(a.extra ?? [])], {
-    env: { ...ENV, CYBERUN_AGENT_KEY: AK },
+    // FAULTS_AGENT_NODE_OPTIONS: node flags for the agent, for A/B runs (e.g. a capped old space to tell retained memory from garbage).
+    env: { ...ENV, CYBERUN_AGENT_KEY: AK, ...(process.env['FAULTS_AGENT_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['FAULTS_AGENT_NODE_OPTIONS'] } : {}) },
     cwd: a.stateDir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
