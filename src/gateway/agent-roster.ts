@@ -4,6 +4,7 @@ import {
   CLOSE_AGENT_ID_REFUSED,
   CLOSE_REPLACED,
   CLOSE_UNSUPPORTED_VERSION,
+  MIN_PROTOCOL_VERSION,
   PROTOCOL_VERSION,
   type HelloFrame,
 } from '../tunnel/protocol.js';
@@ -41,10 +42,10 @@ export class AgentRoster {
 
   /** A valid hello on `session`. */
   onHello(session: AgentSession, hello: HelloFrame): void {
-    if (hello.protocol_version !== PROTOCOL_VERSION) {
+    if (hello.protocol_version < MIN_PROTOCOL_VERSION || hello.protocol_version > PROTOCOL_VERSION) {
       session.sendError(
         ProtocolErrorCodes.UNSUPPORTED_VERSION,
-        `protocol_version ${hello.protocol_version} is not supported; this gateway speaks ${PROTOCOL_VERSION}`,
+        `protocol_version ${hello.protocol_version} is not supported; this gateway speaks ${MIN_PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`,
         'hello',
       );
       session.end(CLOSE_UNSUPPORTED_VERSION, 'unsupported protocol version');
@@ -106,7 +107,8 @@ export class AgentRoster {
     const awayMs = this.options.sync.returned(hello.agent_id);
     if (awayMs !== undefined) session.log.info({ awayMs }, 'agent back within the disconnect grace; its placements kept');
     session.log.info({ labels: hello.labels.length, gpus: hello.gpu_devices.length, first }, 'agent hello');
-    session.send({ type: 'welcome', protocol_version: PROTOCOL_VERSION, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
+    // The welcome names the version this connection speaks: the agent's (every one in range is served).
+    session.send({ type: 'welcome', protocol_version: hello.protocol_version, heartbeat_interval_ms: this.options.heartbeatIntervalMs });
     this.options.reschedule();
   }
 

@@ -1,5 +1,6 @@
 import { CredentialErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+import { COMBINED_RESPONSE_VERSION } from '../tunnel/protocol-constants.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { StreamEndpoint } from '../tunnel/stream-endpoint.js';
 import { StreamMux, type StreamFrame } from '../tunnel/stream-mux.js';
@@ -41,6 +42,10 @@ export class AgentStreams implements StreamEndpoint {
     this.detach('replaced by a new connection');
     this.transport = transport;
     this.mux = new StreamMux({ transport });
+  }
+
+  onWelcome(protocolVersion: number): void {
+    if (this.mux !== undefined) this.mux.combinedResponses = protocolVersion >= COMBINED_RESPONSE_VERSION;
   }
 
   detach(reason: string): void {

@@ -26,7 +26,7 @@ export async function serveLogs(
   stream.once('close', stop);
   stream.once('error', stop);
   stream.resume(); // nothing comes from the gateway on this stream but its end
-  stream.sendOrdered({ type: 'stream.response', stream_id: stream.id, status: 200, headers: { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' } });
+  stream.sendResponse(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
   try {
     for await (const entry of entries) {
       if (stream.destroyed) break;

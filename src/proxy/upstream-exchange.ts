@@ -115,7 +115,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 
   private sendHead(status: number, headers: WireHeaders): void {
     this.headSent = true;
-    this.stream.sendOrdered({ type: 'stream.response', stream_id: this.stream.id, status, headers });
+    this.stream.sendResponse(status, headers);
   }
 
   private settle(result: ExchangeResult): void {

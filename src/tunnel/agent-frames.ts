@@ -37,12 +37,14 @@ export function buildHello(input: {
   inventory: HostSummary | undefined;
   fallbackPlatformArch: string;
   snapshot: ServiceStatusReport[];
+  /** The version to say; default PROTOCOL_VERSION (a client falls back to an older gateway's). */
+  protocolVersion?: number;
 }): HelloFrame {
   return {
     type: 'hello',
     agent_id: input.agentId,
     agent_version: input.agentVersion,
-    protocol_version: PROTOCOL_VERSION,
+    protocol_version: input.protocolVersion ?? PROTOCOL_VERSION,
     labels: [...new Set(input.labels)],
     platform_arch: input.inventory?.platformArch ?? input.fallbackPlatformArch,
     gpu_devices: gpuDevicesWire(input.inventory),

@@ -1,6 +1,11 @@
 /** The tunnel protocol's version, endpoint path, frame size limits and close codes (docs/protocol.md). */
 
-export const PROTOCOL_VERSION = 2;
+/** The newest version this build speaks; it says this in its hello. */
+export const PROTOCOL_VERSION = 3;
+/** The oldest version this build still speaks: a gateway welcomes agents of 2 and 3. */
+export const MIN_PROTOCOL_VERSION = 2;
+/** From this version on the agent may send a response head with its first body chunk in one binary frame. */
+export const COMBINED_RESPONSE_VERSION = 3;
 
 /** Path of the agent endpoint on the gateway. */
 export const AGENT_CONNECT_PATH = '/api/v1/agent/connect';

@@ -13,6 +13,8 @@ import { z } from 'zod';
  *                                           ◀── stream.response {status, headers}
  *                                           ◀── [binary: id | response body chunk] …
  *                                           ◀── stream.end {stream_id}
+ *   (version 3: the agent may send the head, its first body chunk and the end as one binary
+ *    response frame instead, see encodeResponseFrame)
  *   either side, any time: stream.reset {stream_id, code} aborts both directions.
  *
  * Stream ids are chosen by the gateway (the opener), unique per connection, 1 … 2^32-1.
@@ -142,10 +144,74 @@ export function encodeDataFrame(streamIdValue: number, payload: Uint8Array, into
   return out;
 }
 
-/** Decodes a binary data frame; undefined when it is too short or names stream 0. */
+/** Decodes a binary data frame; undefined when it is too short or names stream 0 (a response frame). */
 export function decodeDataFrame(frame: Buffer): DataFrame | undefined {
   if (frame.byteLength < STREAM_ID_BYTES) return undefined;
   const id = frame.readUInt32BE(0);
   if (id === 0) return undefined;
   return { streamId: id, payload: frame.subarray(STREAM_ID_BYTES) };
+}
+
+/** Bytes before the head JSON in a response frame: escape (u32 0), stream id (u32), flags (u8), head length (u32). */
+export const RESPONSE_FRAME_PREFIX = 13;
+/** Response frame flag: the stream's end (the agent's half) follows the body. */
+export const RESPONSE_FLAG_END = 0x01;
+
+/** The head a response frame carries (a stream.response without type and stream_id). */
+export interface ResponseHead {
+  status: number;
+  headers: Record<string, string | string[]>;
+}
+
+export interface ResponseFrame {
+  streamId: number;
+  end: boolean;
+  /** The head JSON as sent; the receiver checks it as a stream.response. */
+  head: unknown;
+  body: Buffer;
+}
+
+/**
+ * A response frame (protocol version 3, agent → gateway): a stream's response head, its first body
+ * chunk and optionally its end in one binary frame, so a small response is one WebSocket message
+ * (and one the tunnel either delivers whole or not at all):
+ *
+ *   [0: u32][stream id: u32][flags: u8, bit 0 = end][head length: u32][head JSON][body bytes]
+ *
+ * Stream id 0 in the first four bytes marks it: data frames never name stream 0.
+ */
+export function encodeResponseFrame(streamIdValue: number, head: ResponseHead, body: Uint8Array | undefined, end: boolean): Buffer {
+  const json = Buffer.from(JSON.stringify({ status: head.status, headers: head.headers }));
+  const bodyBytes = body?.byteLength ?? 0;
+  const out = Buffer.allocUnsafe(RESPONSE_FRAME_PREFIX + json.byteLength + bodyBytes);
+  out.writeUInt32BE(0, 0);
+  out.writeUInt32BE(streamIdValue, 4);
+  out.writeUInt8(end ? RESPONSE_FLAG_END : 0, 8);
+  out.writeUInt32BE(json.byteLength, 9);
+  json.copy(out, RESPONSE_FRAME_PREFIX);
+  if (body !== undefined) out.set(body, RESPONSE_FRAME_PREFIX + json.byteLength);
+  return out;
+}
+
+/**
+ * Decodes a response frame (first four bytes 0). Returns a problem description when the frame is
+ * malformed: too short, stream 0, unknown flags, a head length past the frame or above
+ * `maxHeadBytes`, or a head that is not JSON. The head's shape is the caller's to check.
+ */
+export function decodeResponseFrame(frame: Buffer, maxHeadBytes: number): ResponseFrame | string {
+  if (frame.byteLength < RESPONSE_FRAME_PREFIX) return `response frame of ${frame.byteLength} bytes is shorter than its ${RESPONSE_FRAME_PREFIX}-byte prefix`;
+  const id = frame.readUInt32BE(4);
+  if (id === 0) return 'response frame for stream 0';
+  const flags = frame.readUInt8(8);
+  if ((flags & ~RESPONSE_FLAG_END) !== 0) return `response frame for stream ${id} has unknown flags 0x${flags.toString(16)}`;
+  const headBytes = frame.readUInt32BE(9);
+  if (headBytes > maxHeadBytes) return `response frame for stream ${id}: head of ${headBytes} bytes exceeds ${maxHeadBytes}`;
+  if (RESPONSE_FRAME_PREFIX + headBytes > frame.byteLength) return `response frame for stream ${id}: head length ${headBytes} runs past the frame's ${frame.byteLength} bytes`;
+  let head: unknown;
+  try {
+    head = JSON.parse(frame.toString('utf8', RESPONSE_FRAME_PREFIX, RESPONSE_FRAME_PREFIX + headBytes));
+  } catch {
+    return `response frame for stream ${id}: head is not JSON`;
+  }
+  return { streamId: id, end: (flags & RESPONSE_FLAG_END) !== 0, head, body: frame.subarray(RESPONSE_FRAME_PREFIX + headBytes) };
 }

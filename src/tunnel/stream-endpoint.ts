@@ -7,13 +7,15 @@ import type { WsTransport } from './ws-transport.js';
  * its frames, the stream multiplexer); the agent's proxy implements this endpoint, and the
  * composition root (agent.ts) passes it in. The tunnel never knows what serves a stream.
  *
- *   attach(transport) ──▶ onOpen / onStreamFrame / onBinary / onCredential … ──▶ detach(reason)
+ *   attach(transport) ──▶ onWelcome(version) ──▶ onOpen / onStreamFrame / onBinary / onCredential … ──▶ detach(reason)
  *        (one attach per connection; a reconnect attaches again)
  *   drain(deadline) ──▶ close()      (shutdown: no new streams, wait, then release everything)
  */
 export interface StreamEndpoint {
   /** A connection is open and welcomed or about to be: streams start from scratch on it. */
   attach(transport: WsTransport): void;
+  /** The gateway welcomed the connection with this protocol version (what streams may use on it). */
+  onWelcome(protocolVersion: number): void;
   /** The connection is gone: every stream and pending request on it fails. Idempotent. */
   detach(reason: string): void;
   /** A binary (stream data) frame; returns a problem to report with an `error` frame, if any. */

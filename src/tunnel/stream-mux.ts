@@ -1,7 +1,24 @@
 import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
-import { MAX_STREAM_ID, STREAM_INITIAL_WINDOW, STREAM_ID_BYTES, STREAM_MAX_CHUNK, decodeDataFrame, encodeDataFrame, type StreamEndFrame, type StreamResetFrame, type StreamResponseFrame, type StreamWindowFrame } from './protocol-stream.js';
+import { MAX_CONTROL_FRAME_BYTES } from './protocol-constants.js';
+import {
+  MAX_STREAM_ID,
+  STREAM_INITIAL_WINDOW,
+  STREAM_ID_BYTES,
+  STREAM_MAX_CHUNK,
+  decodeDataFrame,
+  decodeResponseFrame,
+  encodeDataFrame,
+  encodeResponseFrame,
+  streamResponseFrame,
+  type ResponseHead,
+  type StreamEndFrame,
+  type StreamResetFrame,
+  type StreamResponseFrame,
+  type StreamWindowFrame,
+} from './protocol-stream.js';
+import { checkStreamFrame } from './stream-frame-check.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
-import { TunnelStream, type StreamHost } from './tunnel-stream.js';
+import { TunnelStream, type StreamHost, type TurnSink } from './tunnel-stream.js';
 
 /** How the mux reaches the WebSocket of one connection. */
 export interface MuxTransport {
@@ -54,6 +71,14 @@ export class StreamMux implements StreamHost {
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private readonly framePool: FramePool;
+  /** What a stream's send turn writes to; `turnId` is the stream whose turn it is. */
+  private readonly sink: TurnSink;
+  private turnId = 0;
+  /**
+   * Whether our response heads may leave as response frames: the agent sets it once the welcome
+   * says protocol version 3 or later. Receiving them needs no switch.
+   */
+  combinedResponses = false;
 
   constructor(private readonly options: StreamMuxOptions) {
     this.chunkBytes = options.chunkBytes ?? STREAM_MAX_CHUNK;
@@ -62,6 +87,11 @@ export class StreamMux implements StreamHost {
     this.maxStreams = options.maxStreams ?? 10_000;
     // Enough buffers for everything the mux lets into the socket at once (highWater + one turn).
     this.framePool = new FramePool(STREAM_ID_BYTES + this.chunkBytes, Math.ceil(this.highWater / this.chunkBytes) + 2);
+    this.sink = {
+      control: (frame) => this.sendControl(frame),
+      data: (payload) => this.sendData(this.turnId, payload),
+      response: (head, body, end) => this.sendResponse(this.turnId, head, body, end),
+    };
   }
 
   /** Streams not yet finished or reset. */
@@ -97,10 +127,31 @@ export class StreamMux implements StreamHost {
   /** A binary frame from the peer. Returns a problem description when the frame is malformed. */
   handleData(frame: Buffer): string | undefined {
     noteRelayedBytes(frame.byteLength);
+    if (frame.byteLength >= STREAM_ID_BYTES && frame.readUInt32BE(0) === 0) return this.handleResponseFrame(frame);
     const decoded = decodeDataFrame(frame);
-    if (decoded === undefined) return 'binary frame shorter than its 4-byte stream id, or for stream 0';
+    if (decoded === undefined) return 'binary frame shorter than its 4-byte stream id';
     // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
     this.streams.get(decoded.streamId)?.onPeerData(decoded.payload);
+    return undefined;
+  }
+
+  /** A response frame (head + first body chunk + maybe end, protocol 3); checked as stream.response. */
+  private handleResponseFrame(frame: Buffer): string | undefined {
+    const decoded = decodeResponseFrame(frame, MAX_CONTROL_FRAME_BYTES);
+    if (typeof decoded === 'string') return decoded;
+    const { streamId, head, body, end } = decoded;
+    const raw = typeof head === 'object' && head !== null && !Array.isArray(head) ? { ...(head as Record<string, unknown>), type: 'stream.response', stream_id: streamId } : undefined;
+    const checked = raw === undefined ? undefined : (checkStreamFrame('stream.response', raw) as StreamResponseFrame | undefined);
+    if (checked === undefined) {
+      const parsed = streamResponseFrame.safeParse(raw);
+      const issue = parsed.success ? undefined : parsed.error.issues[0];
+      return `response frame for stream ${streamId}: the head is not a valid stream.response${issue === undefined ? ' (not an object)' : ` (${issue.path.join('.') || 'head'}: ${issue.message})`}`;
+    }
+    const stream = this.streams.get(streamId);
+    if (stream === undefined) return undefined;
+    stream.onPeerResponse(checked);
+    if (body.byteLength > 0 && !stream.onPeerData(body)) return undefined;
+    if (end) stream.onPeerEnd();
     return undefined;
   }
 
@@ -178,10 +229,10 @@ export class StreamMux implements StreamHost {
     if (this.pumping || this.closed) return;
     this.pumping = true;
     try {
-      const sendFrame = (frame: Record<string, unknown> & { type: string }): void => this.sendControl(frame);
       while (this.ready.length > 0 && this.inflight < this.highWater) {
         const stream = this.ready.shift() as TunnelStream;
-        const turn = stream.sendTurn(sendFrame, (payload) => this.sendData(stream.id, payload));
+        this.turnId = stream.id;
+        const turn = stream.sendTurn(this.sink);
         if (turn === 'more') this.ready.push(stream);
         else stream.scheduled = false;
       }
@@ -198,6 +249,17 @@ export class StreamMux implements StreamHost {
     this.inflight += size;
     this.options.transport.sendBinary(frame, () => {
       this.framePool.give(buffer);
+      this.inflight -= size;
+      if (this.inflight < this.highWater / 2 && this.ready.length > 0) this.pump();
+    });
+  }
+
+  private sendResponse(id: number, head: ResponseHead, body: Buffer | undefined, end: boolean): void {
+    if (body !== undefined) noteRelayedBytes(body.byteLength);
+    const frame = encodeResponseFrame(id, head, body, end);
+    const size = frame.byteLength;
+    this.inflight += size;
+    this.options.transport.sendBinary(frame, () => {
       this.inflight -= size;
       if (this.inflight < this.highWater / 2 && this.ready.length > 0) this.pump();
     });

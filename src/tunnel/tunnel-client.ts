@@ -9,7 +9,7 @@ import type { TunnelState } from './tunnel-state.js';
 import type { StreamEndpoint } from './stream-endpoint.js';
 import type { TunnelClientOptions } from './tunnel-client-options.js';
 import { WsTransport, type Corkable } from './ws-transport.js';
-import { encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, encodeFrame, parseGatewayFrame, type AgentFrame, type GatewayFrame, type HelloFrame } from './protocol.js';
 
 export type { TunnelClientOptions } from './tunnel-client-options.js';
 
@@ -31,6 +31,11 @@ export class TunnelClient {
   private stopped = false;
   private failureReason: string | undefined;
   private welcomed = false;
+  /**
+   * The protocol version our hello says: the newest, until a gateway refuses it as unsupported;
+   * then the oldest this build speaks, for the rest of the process (docs/protocol.md, Versioning).
+   */
+  private helloVersion = PROTOCOL_VERSION;
   private alive = true;
   private timers: NodeJS.Timeout[] = [];
   private retryTimer: NodeJS.Timeout | undefined;
@@ -158,6 +163,7 @@ export class TunnelClient {
       inventory: options.inventory(),
       fallbackPlatformArch: nodePlatformArch(process.platform, process.arch),
       snapshot: options.core.statusSnapshot(),
+      protocolVersion: this.helloVersion,
     });
   }
 
@@ -181,6 +187,7 @@ export class TunnelClient {
     const log = this.options.logger;
     switch (frame.type) {
       case 'welcome':
+        this.streams.onWelcome(Math.min(frame.protocol_version, this.helloVersion));
         this.onWelcome(frame.heartbeat_interval_ms);
         return;
       case 'services.sync': {
@@ -200,6 +207,10 @@ export class TunnelClient {
         // The gateway explains a refusal in an error frame right before it closes: that is the
         // reason the tunnel state shows (close reasons are limited to 123 bytes).
         if (REFUSAL_CODES.has(frame.code)) this.failureReason = `gateway refused the connection (${frame.code}): ${frame.message}`;
+        if (frame.code === ProtocolErrorCodes.UNSUPPORTED_VERSION && this.helloVersion > MIN_PROTOCOL_VERSION) {
+          this.helloVersion = MIN_PROTOCOL_VERSION;
+          log.warn({ version: MIN_PROTOCOL_VERSION }, `the gateway does not speak protocol ${PROTOCOL_VERSION}: reconnecting with ${MIN_PROTOCOL_VERSION} (no response frames; upgrade the gateway to get them)`);
+        }
         return;
       case 'stream.open':
         this.streams.onOpen(frame);

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
-import { STREAM_INITIAL_WINDOW, type StreamResponseFrame } from './protocol-stream.js';
+import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
 
 /** What a stream needs from its multiplexer (stream-mux.ts). */
 export interface StreamHost {
@@ -13,10 +13,24 @@ export interface StreamHost {
   readonly chunkBytes: number;
   /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
   readonly windowBytes: number;
+  /**
+   * Whether the peer takes response frames (protocol version 3): then a response head waits for
+   * its first body chunk and end (at most one event-loop turn) and leaves with them in one frame.
+   */
+  readonly combinedResponses: boolean;
+}
+
+/** How one scheduling turn hands frames to the mux. */
+export interface TurnSink {
+  control(frame: Record<string, unknown> & { type: string }): void;
+  data(payload: Buffer): void;
+  /** A response frame: head, first body bytes (may be empty) and whether the end follows. */
+  response(head: ResponseHead, body: Buffer | undefined, end: boolean): void;
 }
 
 type Outgoing =
   | { kind: 'data'; buf: Buffer; done: ((err?: Error | null) => void) | undefined }
+  | { kind: 'response'; head: ResponseHead }
   | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
 
 /** Result of one scheduling turn. */
@@ -36,6 +50,13 @@ export type SendTurn = 'more' | 'blocked' | 'idle';
  *
  * Ordering: `stream.response` and `stream.end` travel through the same queue as data, so they
  * never overtake it. `stream.reset` is sent at once by `destroy(err)` unless both halves finished.
+ *
+ * Response frames (protocol 3, `host.combinedResponses`): a queued response head is held until the
+ * end is queued, a chunk's worth of body is queued, or the next event-loop turn (setImmediate),
+ * whichever comes first, and then leaves with the body queued behind it (≤ chunkBytes) and the end
+ * in one frame. Writes behind a held head complete at once, so `write(); end()` of a small body
+ * reaches `_final` in the same turn. A small response is then one WebSocket message, delivered
+ * whole or lost whole when the connection drops; a streamed one (SSE) waits one turn at most.
  *
  *   open ──▶ (data…) ──▶ end sent ┐
  *            (data…) ──▶ end recv ┴─▶ retired          any ──reset (either side)──▶ destroyed
@@ -59,6 +80,8 @@ export class TunnelStream extends Duplex {
   response: StreamResponseFrame | undefined;
   /** The code our stream.reset carries when destroyed (`reset()` sets it). */
   private resetCode: StreamResetCode = StreamResetCodes.CANCELLED;
+  /** A queued response head waits (combined responses only) until this turns true. */
+  private headReleased = false;
 
   constructor(
     readonly id: number,
@@ -73,11 +96,17 @@ export class TunnelStream extends Duplex {
     this.destroy(err);
   }
 
-  /** Queues a control frame that must stay ordered with the data (stream.response). */
-  sendOrdered(frame: Record<string, unknown> & { type: string }): void {
+  /** Queues the response head (agent side), ordered with the data: write the body after it. */
+  sendResponse(status: number, headers: Record<string, string | string[]>): void {
     if (this.destroyed || this.localEnded) return;
-    if (frame.type === 'stream.response') this.emit('sent-response', frame['status']);
-    this.queue.push({ kind: 'frame', frame, done: undefined });
+    this.emit('sent-response', status);
+    this.queue.push({ kind: 'response', head: { status, headers } });
+    if (this.host.combinedResponses) {
+      setImmediate(() => {
+        this.headReleased = true;
+        if (!this.destroyed && this.queue.length > 0) this.host.schedule(this);
+      });
+    }
     this.host.schedule(this);
   }
 
@@ -118,12 +147,19 @@ export class TunnelStream extends Duplex {
   }
 
   /** One scheduling turn: sends at most one chunk or one ordered frame. Called by the mux only. */
-  sendTurn(send: (frame: Record<string, unknown> & { type: string }) => void, sendData: (payload: Buffer) => void): SendTurn {
+  sendTurn(sink: TurnSink): SendTurn {
     const head = this.queue[0];
     if (head === undefined || this.destroyed) return 'idle';
-    if (head.kind === 'frame') {
+    if (head.kind === 'response') {
+      if (!this.host.combinedResponses) {
+        this.queue.shift();
+        sink.control({ type: 'stream.response', stream_id: this.id, status: head.head.status, headers: head.head.headers });
+      } else if (!this.sendCombinedResponse(head.head, sink)) {
+        return 'blocked';
+      }
+    } else if (head.kind === 'frame') {
       this.queue.shift();
-      send(head.frame);
+      sink.control(head.frame);
       if (head.frame.type === 'stream.end') {
         this.localEnded = true;
         this.maybeRetire();
@@ -134,7 +170,7 @@ export class TunnelStream extends Duplex {
       const n = Math.min(head.buf.byteLength, this.sendCredit);
       const piece = n === head.buf.byteLength ? head.buf : head.buf.subarray(0, n);
       this.sendCredit -= n;
-      sendData(piece);
+      sink.data(piece);
       if (piece === head.buf) {
         this.queue.shift();
         head.done?.();
@@ -144,6 +180,47 @@ export class TunnelStream extends Duplex {
     }
     if (this.queue.length === 0) return 'idle';
     return this.queue[0]?.kind === 'data' && this.sendCredit <= 0 ? 'blocked' : 'more';
+  }
+
+  /** True while the queue starts with a response head that still waits for its body and end. */
+  private holdingHead(): boolean {
+    return !this.headReleased && this.host.combinedResponses && this.queue[0]?.kind === 'response';
+  }
+
+  /**
+   * Sends the head at the front of the queue as a response frame with the data and end behind it,
+   * or returns false to keep holding it (see the class comment).
+   */
+  private sendCombinedResponse(head: ResponseHead, sink: TurnSink): boolean {
+    const limit = Math.min(this.host.chunkBytes, this.sendCredit);
+    let taken = 0;
+    let bytes = 0;
+    let queuedData = 0;
+    for (let i = 1; i < this.queue.length; i++) {
+      const item = this.queue[i] as Outgoing;
+      if (item.kind !== 'data') break;
+      queuedData += item.buf.byteLength;
+      if (taken === i - 1 && bytes + item.buf.byteLength <= limit) {
+        taken = i;
+        bytes += item.buf.byteLength;
+      }
+    }
+    const after = this.queue[taken + 1];
+    const end = after?.kind === 'frame' && after.frame.type === 'stream.end';
+    if (!this.headReleased && !end && queuedData < this.host.chunkBytes) return false;
+    this.headReleased = true;
+    const items = this.queue.splice(0, taken + 1 + (end ? 1 : 0)).slice(1);
+    const chunks: Buffer[] = [];
+    for (const item of items) if (item.kind === 'data') chunks.push(item.buf);
+    const body = chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
+    this.sendCredit -= bytes;
+    sink.response(head, body, end);
+    if (end) {
+      this.localEnded = true;
+      this.maybeRetire();
+    }
+    for (const item of items) if (item.kind !== 'response') item.done?.();
+    return true;
   }
 
   // ── Duplex implementation ─────────────────────────────────────────────────────────────────────
@@ -180,6 +257,12 @@ export class TunnelStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     const max = this.host.chunkBytes;
+    if (this.holdingHead() && this.queuedBytes() + chunk.byteLength < max) {
+      // Behind a held head: done at once, so an end() right after reaches _final this turn.
+      this.queue.push({ kind: 'data', buf: chunk, done: undefined });
+      callback();
+      return;
+    }
     if (chunk.byteLength <= max) {
       this.queue.push({ kind: 'data', buf: chunk, done: callback });
     } else {
@@ -226,6 +309,12 @@ export class TunnelStream extends Duplex {
     this.retired = true;
     this.host.retire(this);
     callback(err);
+  }
+
+  private queuedBytes(): number {
+    let n = 0;
+    for (const item of this.queue) if (item.kind === 'data') n += item.buf.byteLength;
+    return n;
   }
 
   private maybeRetire(): void {

@@ -9,7 +9,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway-server.js';
 import type { HostInventory } from '../../src/host/types.js';
 import { silentLogger } from '../../src/log.js';
-import { PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
+import { MIN_PROTOCOL_VERSION, PROTOCOL_VERSION } from '../../src/tunnel/protocol.js';
+import { decodeResponseFrame } from '../../src/tunnel/protocol-stream.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import type { TunnelState } from '../../src/tunnel/tunnel-state.js';
 import { FakeAgentCore, statusReport } from '../helpers/fake-agent-core.js';
@@ -325,7 +326,13 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     server.on('connection', (ws, req) => {
       peer = ws;
       received.push({ type: '(connect)', authorization: req.headers.authorization });
-      ws.on('message', (d, isBinary) => isBinary || received.push(JSON.parse(String(d)) as Record<string, unknown>));
+      ws.on('message', (d, isBinary) => {
+        if (!isBinary) return received.push(JSON.parse(String(d)) as Record<string, unknown>);
+        // A response frame (version 3) is recorded as a stream.response with its body and end.
+        const frame = decodeResponseFrame(d as Buffer, 1 << 20);
+        if (typeof frame !== 'string') received.push({ type: 'stream.response', stream_id: frame.streamId, ...(frame.head as object), binary: true, body: frame.body.toString(), end: frame.end });
+        return received.length;
+      });
     });
   });
   afterEach(async () => {
@@ -364,9 +371,40 @@ describe('tunnel: TunnelClient against a scripted gateway', () => {
     expect(core.applied).toHaveLength(1);
 
     // A stream for a held service without a ready replica is answered 503 (not a crash, not a reset).
+    // Welcomed as version 3: head, body and end leave as one response frame.
     peer?.send(JSON.stringify({ type: 'stream.open', stream_id: 7, service_id: 'good', method: 'GET', path: '/', headers: {}, has_body: false }));
-    expect(await waitFor('response', () => received.find((f) => f.type === 'stream.response'))).toMatchObject({ stream_id: 7, status: 503 });
+    const answer = await waitFor('response', () => received.find((f) => f.type === 'stream.response'));
+    expect(answer).toMatchObject({ stream_id: 7, status: 503, binary: true, end: true });
+    expect(JSON.parse(answer.body as string)).toMatchObject({ error_message: expect.stringMatching(/ready/) });
+    expect(received.some((f) => f.type === 'stream.end')).toBe(false);
     expect(await waitFor('heartbeat', () => received.find((f) => f.type === 'heartbeat'))).toMatchObject({ running_count: 0, gpu_capacity: 0 });
+  });
+
+  it('speaks version 2 to a gateway that welcomes with 2: the response head is a text frame', async () => {
+    const core = new FakeAgentCore();
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, streams: proxyEndpointFor(core), logger: silentLogger(), reconnect: RECONNECT });
+    client.start();
+    expect(await waitFor('hello', () => received.find((f) => f.type === 'hello'))).toMatchObject({ protocol_version: PROTOCOL_VERSION });
+    peer?.send(JSON.stringify({ type: 'welcome', protocol_version: MIN_PROTOCOL_VERSION, heartbeat_interval_ms: 1000 }));
+    peer?.send(JSON.stringify({ type: 'stream.open', stream_id: 3, service_id: 'nope', method: 'GET', path: '/', headers: {}, has_body: false }));
+    expect(await waitFor('response', () => received.find((f) => f.type === 'stream.response'))).toMatchObject({ stream_id: 3, status: 404 });
+    expect(received.find((f) => f.type === 'stream.response')?.binary).toBeUndefined();
+    await waitFor('end', () => received.find((f) => f.type === 'stream.end' && f.stream_id === 3));
+  });
+
+  it('falls back to the oldest version it speaks when a gateway refuses its hello as unsupported', async () => {
+    const core = new FakeAgentCore();
+    client = new TunnelClient({ url, agentKey: AK, agentId: 'h', agentVersion: '1', labels: () => [], inventory: () => undefined, core, streams: proxyEndpointFor(core), logger: silentLogger(), reconnect: RECONNECT });
+    client.start();
+    await waitFor('hello', () => received.find((f) => f.type === 'hello'));
+    // What a version-2 gateway answers a version-3 hello.
+    peer?.send(JSON.stringify({ type: 'error', code: 'unsupported_version', message: `protocol_version ${PROTOCOL_VERSION} is not supported; this gateway speaks 2`, in_reply_to: 'hello' }));
+    peer?.close(4002, 'unsupported protocol version');
+    const hellos = await waitFor('second hello', () => {
+      const h = received.filter((f) => f.type === 'hello');
+      return h.length >= 2 ? h : undefined;
+    });
+    expect(hellos.map((h) => h.protocol_version)).toEqual([PROTOCOL_VERSION, MIN_PROTOCOL_VERSION]);
   });
 
   it('buffers only the latest status per service while offline and flushes it after welcome', async () => {
