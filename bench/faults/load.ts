@@ -18,6 +18,8 @@ export interface Load {
   outcomes: Outcomes;
   /** ms timestamp of the last `answered`. */
   lastAnsweredAt: number;
+  /** When each failure happened (ms timestamps, sent and ended), to set beside a scenario's faults. */
+  failureTimes: Array<{ sentAt: number; at: number; what: string }>;
   stop(): Promise<Outcomes>;
 }
 
@@ -26,12 +28,14 @@ export const failureCount = (o: Outcomes): number => Object.values(o.failures).r
 export function startLoad(url: string, headers: Record<string, string>, expectBody: string, clients = 4): Load {
   const dispatcher = new Dispatcher({ connections: clients * 2, keepAliveTimeout: 4_000 });
   const outcomes: Outcomes = { answered: 0, clean5xx: 0, refused: 0, failures: {} };
-  const fail = (what: string) => {
-    outcomes.failures[what] = (outcomes.failures[what] ?? 0) + 1;
-  };
   let running = true;
-  const load: Load = { outcomes, lastAnsweredAt: 0, stop: async () => outcomes };
+  const load: Load = { outcomes, lastAnsweredAt: 0, failureTimes: [], stop: async () => outcomes };
   const one = async (): Promise<void> => {
+    const sentAt = Date.now();
+    const fail = (what: string) => {
+      outcomes.failures[what] = (outcomes.failures[what] ?? 0) + 1;
+      load.failureTimes.push({ sentAt, at: Date.now(), what });
+    };
     let status = 0;
     try {
       const res = await request(url, { headers, dispatcher, signal: AbortSignal.timeout(15_000) });

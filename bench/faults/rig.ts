@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket, connect } from 'node:net';
 import path from 'node:path';
@@ -65,7 +65,8 @@ export async function spawnGateway(dataDir: string, port: number): Promise<Gatew
   await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, [BIN, 'gateway', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], {
     env: { ...ENV, CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // FAULTS_GATEWAY_LOG=<file> keeps the gateway's log (appended across restarts) for diagnosis.
+    stdio: ['ignore', process.env['FAULTS_GATEWAY_LOG'] === undefined ? 'ignore' : openSync(process.env['FAULTS_GATEWAY_LOG'], 'a'), 'pipe'],
   });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => {

@@ -53,15 +53,21 @@ export async function tunnelAndGatewayScenario(seed: number, log: (s: string) =>
     // load need; what grows from there to the 100th is what the drops leak.
     let rssBefore = { agent: 0, gateway: 0 };
     const resumeMs: number[] = [];
+    const cutAt: number[] = [];
     for (let i = 1; i <= DROPS; i++) {
       await settle(prng.int(0, 400));
       const t = Date.now();
+      cutAt.push(t);
       stack.relay!.drop();
       resumeMs.push((await resumed(load, t, `traffic after drop ${i}`)) - t);
       if (i === 20) rssBefore = { agent: stack.agent.rss(), gateway: stack.gateway.rss() };
       if (i % 20 === 0) log(`  tunnel drop ${i}/${DROPS}: ${JSON.stringify(load.outcomes)}; RSS agent ${mib(stack.agent.rss())} MiB, gateway ${mib(stack.gateway.rss())} MiB`);
     }
     await settle(5_000);
+    for (const f of load.failureTimes) {
+      const cut = cutAt.filter((c) => c <= f.at).length - 1;
+      log(`  failure ${f.what}: sent ${cut < 0 ? '?' : f.sentAt - (cutAt[cut] ?? 0)} ms and ended ${cut < 0 ? '?' : f.at - (cutAt[cut] ?? 0)} ms after cut ${cut + 1}`);
+    }
     const tunnel: TunnelFigures = {
       drops: DROPS,
       outcomes: await load.stop(),

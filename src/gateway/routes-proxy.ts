@@ -70,7 +70,11 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
       if (!res.headersSent) res.flushHeaders();
       res.uncork();
     });
-    stream.on('error', () => res.destroy());
+    stream.on('error', (err) => {
+      // The head is out (or corked): the client can only see the connection cut, so say why here.
+      deps.logger.warn({ slug: ctx.params.slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
+      res.destroy();
+    });
     stream.once('end', () => {
       // Response complete; an upload the service did not wait for is cut off.
       if (!stream.writableFinished) {

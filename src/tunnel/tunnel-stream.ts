@@ -52,9 +52,10 @@ export type SendTurn = 'more' | 'blocked' | 'idle';
  * never overtake it. `stream.reset` is sent at once by `destroy(err)` unless both halves finished.
  *
  * Response frames (protocol 3, `host.combinedResponses`): a queued response head is held until the
- * end is queued, a chunk's worth of body is queued, or the next event-loop turn (setImmediate),
- * whichever comes first, and then leaves with the body queued behind it (≤ chunkBytes) and the end
- * in one frame. Writes behind a held head complete at once, so `write(); end()` of a small body
+ * end is queued, a chunk's worth of body is queued, or — unless its content-length says the body
+ * fits one frame, when it waits for the end — the next event-loop turn (setImmediate), whichever
+ * comes first, and then leaves with the body queued behind it (≤ chunkBytes) and the end in one
+ * frame. Writes behind a held head complete at once, so `write(); end()` of a small body
  * reaches `_final` in the same turn. A small response is then one WebSocket message, delivered
  * whole or lost whole when the connection drops; a streamed one (SSE) waits one turn at most.
  *
@@ -101,7 +102,8 @@ export class TunnelStream extends Duplex {
     if (this.destroyed || this.localEnded) return;
     this.emit('sent-response', status);
     this.queue.push({ kind: 'response', head: { status, headers } });
-    if (this.host.combinedResponses) {
+    // A body declared to fit one frame is waited for whole: its head never travels alone.
+    if (this.host.combinedResponses && !(declaredLength(headers) <= this.host.chunkBytes)) {
       setImmediate(() => {
         this.headReleased = true;
         if (!this.destroyed && this.queue.length > 0) this.host.schedule(this);
@@ -323,4 +325,10 @@ export class TunnelStream extends Duplex {
       this.host.retire(this);
     }
   }
+}
+
+/** The content-length a response head declares; NaN when absent or not a plain number. */
+function declaredLength(headers: Record<string, string | string[]>): number {
+  const value = headers['content-length'];
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
 }

@@ -133,6 +133,20 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(w.gateway.size).toBe(0);
   });
 
+  it('a body whose content-length fits one frame is waited for, however late its bytes come: one frame', async () => {
+    const w = wire(true);
+    const { gw, ag } = await w.open();
+    const got = collect(gw);
+    ag.sendResponse(200, { 'content-length': '11' });
+    for (let i = 0; i < 5; i++) await tick();
+    ag.write('hello ');
+    for (let i = 0; i < 5; i++) await tick();
+    expect(w.agentSent).toEqual([]);
+    ag.end('world');
+    expect((await got).body.toString()).toBe('hello world');
+    expect(w.agentSent).toEqual(['binary:response']);
+  });
+
   it('a streamed response (SSE): the head leaves on the next turn without waiting for a body', async () => {
     const w = wire(true);
     const { gw, ag } = await w.open();
