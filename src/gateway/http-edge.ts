@@ -28,26 +28,37 @@ export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
 };
 
 /**
- * Requests in progress, for a graceful close: `track` each request; once `draining()` began,
- * every response not yet started says `connection: close`, and `drained(ms)` resolves when none is
- * left in progress or after `ms`, whichever comes first.
+ * Requests in progress, for a graceful close: `track` each request; once `drained(ms)` began, no
+ * connection is kept alive past the response it carries (one not yet started says `connection:
+ * close`; one already streaming has its connection ended once it finished, so a client cannot send
+ * its next request on a connection that the close is about to cut), and `drained` resolves when
+ * none is left in progress or after `ms`, whichever comes first.
  */
 export function inFlightRequests() {
-  let open = 0;
+  const open = new Set<ServerResponse>();
   let draining = false;
   let wake: (() => void) | undefined;
+  const noKeepAlive = (res: ServerResponse): void => {
+    if (!res.headersSent) {
+      res.setHeader('connection', 'close');
+      return;
+    }
+    const socket = res.socket; // detached from res by the time 'finish' is emitted
+    res.once('finish', () => socket?.end());
+  };
   return {
     track(res: ServerResponse): void {
-      open++;
-      if (draining && !res.headersSent) res.setHeader('connection', 'close');
+      open.add(res);
+      if (draining) noKeepAlive(res);
       res.once('close', () => {
-        open--;
-        if (open === 0) wake?.();
+        open.delete(res);
+        if (open.size === 0) wake?.();
       });
     },
     async drained(ms: number): Promise<void> {
       draining = true;
-      if (open === 0) return;
+      for (const res of open) noKeepAlive(res);
+      if (open.size === 0) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
         wake = () => {
