@@ -78,14 +78,22 @@ export async function tunnelAndGatewayScenario(seed: number, log: (s: string) =>
     load = startLoad(url, { authorization: `Bearer ${SK}` }, 'ok');
     await settle(2_000);
     const gwResume: number[] = [];
+    const stops: Array<{ at: number; upAt: number }> = [];
     for (let i = 1; i <= GATEWAY_RESTARTS; i++) {
       const t = Date.now();
       await stack.restartGateway('SIGTERM');
+      stops.push({ at: t, upAt: Date.now() });
       gwResume.push((await resumed(load, Date.now(), `traffic after gateway restart ${i}`)) - t);
       log(`  gateway restart ${i}/${GATEWAY_RESTARTS}: traffic back after ${gwResume.at(-1)} ms; ${JSON.stringify(load.outcomes)}`);
       await settle(prng.int(1_000, 3_000));
     }
-    const gateway: GatewayFigures = { restarts: GATEWAY_RESTARTS, outcomes: await load.stop(), workloadRestarts: await restartedSince(stack.engine, before), resumeMs: gwResume };
+    const gatewayOutcomes = await load.stop();
+    for (const f of load.failureTimes) {
+      const i = stops.filter((x) => x.at <= f.at).length - 1;
+      const stop = stops[i];
+      log(`  failure ${f.what}: sent ${stop === undefined ? '?' : f.sentAt - stop.at} ms and ended ${stop === undefined ? '?' : f.at - stop.at} ms after SIGTERM ${i + 1} (the new gateway was up ${stop === undefined ? '?' : stop.upAt - stop.at} ms after it)`);
+    }
+    const gateway: GatewayFigures = { restarts: GATEWAY_RESTARTS, outcomes: gatewayOutcomes, workloadRestarts: await restartedSince(stack.engine, before), resumeMs: gwResume };
     return { tunnel, gateway };
   } finally {
     await stack.cleanup();

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { CredentialErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,6 +19,10 @@ import { containerRoutes } from './routes-containers.js';
 import { proxyRoutes } from './routes-proxy.js';
 import { logsRoutes } from './routes-logs.js';
 import { ServiceStore } from './service-store.js';
+
+/** How long idle keep-alive connections stay open once a close began (see close()). */
+const IDLE_CONNECTION_GRACE_MS = 250;
+const netServerClose = NetServer.prototype.close;
 
 export interface GatewayOptions {
   /** Default 127.0.0.1. */
@@ -243,13 +247,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     port,
     close() {
       closing ??= (async () => {
-        // Graceful, as a mature HTTP server stops: no new connections, idle ones closed, requests in
-        // progress answered (bounded by http.shutdownDrainMs) before the tunnels go.
-        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Graceful, as a mature HTTP server stops: no new connections; every response from now on
+        // ends its connection; idle keep-alive connections get a short grace first, so that a
+        // request a client already sent on one (still unread in the socket) is answered rather
+        // than reset — closing them at once lost such requests under load (docs/reliability.md);
+        // requests in progress are answered (bounded by http.shutdownDrainMs) before the tunnels go.
+        // net.Server's close, not http.Server's: the latter destroys idle connections at once.
+        const stopped = new Promise<void>((resolve) => netServerClose.call(server, () => resolve()));
+        inFlight.beginDrain();
+        await new Promise((r) => setTimeout(r, Math.min(IDLE_CONNECTION_GRACE_MS, http.shutdownDrainMs)));
         server.closeIdleConnections();
         await inFlight.drained(http.shutdownDrainMs);
         await hub.close();
         server.closeAllConnections();
+        server.close(); // http.Server's part: stops its connection-timeout checks (listening ended above)
         await stopped;
         logger.info('local gateway stopped');
       })();

@@ -28,7 +28,7 @@ export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
 };
 
 /**
- * Requests in progress, for a graceful close: `track` each request; once `drained(ms)` began, no
+ * Requests in progress, for a graceful close: `track` each request; once `beginDrain()` (or `drained(ms)`) ran, no
  * connection is kept alive past the response it carries (one not yet started says `connection:
  * close`; one already streaming has its connection ended once it finished, so a client cannot send
  * its next request on a connection that the close is about to cut), and `drained` resolves when
@@ -55,9 +55,14 @@ export function inFlightRequests() {
         if (open.size === 0) wake?.();
       });
     },
-    async drained(ms: number): Promise<void> {
+    /** From now on no connection is kept alive past its response. Idempotent. */
+    beginDrain(): void {
+      if (draining) return;
       draining = true;
       for (const res of open) noKeepAlive(res);
+    },
+    async drained(ms: number): Promise<void> {
+      this.beginDrain();
       if (open.size === 0) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);

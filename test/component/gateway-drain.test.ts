@@ -62,4 +62,32 @@ describe('gateway close drains requests in progress', () => {
       await own.client.close();
     }
   });
+
+  it('a request sent on an idle keep-alive connection just after close() began is answered, not reset', async () => {
+    const own = await startProxyRig();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const echo = (): Promise<{ status: number; connection: string | undefined; body: string }> =>
+      new Promise((resolve, reject) =>
+        get(`${own.gateway.url}/api/v1/r/containers/drain/echo`, { agent, headers: { authorization: `Bearer ${SK}` } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+        }).on('error', reject),
+      );
+    try {
+      await own.deploy({ service_slug: 'drain', display_name: 'drain', docker_image: 'busybox:1' }, [{ serviceId: '', replicaIndex: 0, containerId: 'c0', host: '127.0.0.1', port: up.port }]);
+      const first = await echo(); // the connection is now idle, kept alive
+      expect(first.connection).not.toBe('close');
+      const closed = own.gateway.close();
+      await new Promise((r) => setTimeout(r, 20));
+      // Reuses the idle connection: the gateway answers it and ends the connection.
+      const late = await echo();
+      expect(late.status).toBe(first.status);
+      expect(late.connection).toBe('close');
+      expect(JSON.parse(late.body)).toMatchObject({ method: 'GET', url: '/echo' });
+      await closed;
+    } finally {
+      agent.destroy();
+      await own.client.close();
+    }
+  });
 });
