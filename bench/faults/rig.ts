@@ -64,7 +64,8 @@ export interface GatewayProc extends Proc {
 export async function spawnGateway(dataDir: string, port: number): Promise<GatewayProc> {
   await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, [BIN, 'gateway', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], {
-    env: { ...ENV, CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
+    // FAULTS_GATEWAY_NODE_OPTIONS: node flags for the gateway, as FAULTS_AGENT_NODE_OPTIONS for the agent.
+    env: { ...ENV, CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK, ...(process.env['FAULTS_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['FAULTS_GATEWAY_NODE_OPTIONS'] } : {}) },
     // FAULTS_GATEWAY_LOG=<file> keeps the gateway's log (appended across restarts) for diagnosis.
     stdio: ['ignore', process.env['FAULTS_GATEWAY_LOG'] === undefined ? 'ignore' : openSync(process.env['FAULTS_GATEWAY_LOG'], 'a'), 'pipe'],
   });
