@@ -58,10 +58,15 @@ export const idleBenchmark: Benchmark = {
     const rows: BenchResult[] = [];
     let child: ChildProcess | undefined;
     try {
-      // As operators run it; then with a 1 MiB young generation, which trades GC frequency for
-      // ~15 MB of RSS (not the default until the proxy benchmark shows what it costs in throughput).
-      // The second run adopts the first run's containers: agent restarts never restart workloads.
-      for (const variant of [{ label: 'default flags', nodeArgs: [] as string[] }, { label: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'] }]) {
+      // With default flags, then with a 1 and a 2 MiB young generation, which trade GC frequency
+      // for RSS (docs/operations.md, Footprint, weighs them against CPU per proxied request).
+      // Each run after the first adopts the containers: agent restarts never restart workloads.
+      const variants = [
+        { label: 'default flags', nodeArgs: [] as string[] },
+        { label: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'] },
+        { label: '--max-semi-space-size=2', nodeArgs: ['--max-semi-space-size=2'] },
+      ];
+      for (const variant of variants) {
         child = spawn(
           process.execPath,
           [...variant.nodeArgs, path.join(REPO_ROOT, 'bin', 'cyberun-agent.js'), 'run', '--services-dir', servicesDir, '--state-dir', stateDir, '--agent-id', agentId, '--set', `docker.network=${network}`, '--set', 'gpu.detect=none', '--log-level', 'warn'],
