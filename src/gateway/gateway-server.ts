@@ -255,7 +255,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // net.Server's close, not http.Server's: the latter destroys idle connections at once.
         const stopped = new Promise<void>((resolve) => netServerClose.call(server, () => resolve()));
         inFlight.beginDrain();
-        await new Promise((r) => setTimeout(r, Math.min(IDLE_CONNECTION_GRACE_MS, http.shutdownDrainMs)));
+        // The grace is for connections that exist: with none open, `stopped` has already resolved.
+        let graceTimer: NodeJS.Timeout | undefined;
+        await Promise.race([stopped, new Promise<void>((r) => (graceTimer = setTimeout(r, Math.min(IDLE_CONNECTION_GRACE_MS, http.shutdownDrainMs))))]);
+        clearTimeout(graceTimer);
         server.closeIdleConnections();
         await inFlight.drained(http.shutdownDrainMs);
         await hub.close();

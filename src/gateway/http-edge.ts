@@ -28,8 +28,8 @@ export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
 };
 
 /**
- * Requests in progress, for a graceful close: `track` each request; once `beginDrain()` (or `drained(ms)`) ran, no
- * connection is kept alive past the response it carries (one not yet started says `connection:
+ * Requests in progress, for a graceful close: `track` each request; once `beginDrain()` (or
+ * `drained(ms)`) ran, no connection is kept alive past the response it carries (one not yet started says `connection:
  * close`; one already streaming has its connection ended once it finished, so a client cannot send
  * its next request on a connection that the close is about to cut), and `drained` resolves when
  * none is left in progress or after `ms`, whichever comes first.
@@ -46,6 +46,12 @@ export function inFlightRequests() {
     const socket = res.socket; // detached from res by the time 'finish' is emitted
     res.once('finish', () => socket?.end());
   };
+  /** From now on no connection is kept alive past its response. Idempotent. */
+  const beginDrain = (): void => {
+    if (draining) return;
+    draining = true;
+    for (const res of open) noKeepAlive(res);
+  };
   return {
     track(res: ServerResponse): void {
       open.add(res);
@@ -55,14 +61,9 @@ export function inFlightRequests() {
         if (open.size === 0) wake?.();
       });
     },
-    /** From now on no connection is kept alive past its response. Idempotent. */
-    beginDrain(): void {
-      if (draining) return;
-      draining = true;
-      for (const res of open) noKeepAlive(res);
-    },
+    beginDrain,
     async drained(ms: number): Promise<void> {
-      this.beginDrain();
+      beginDrain();
       if (open.size === 0) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
