@@ -56,6 +56,15 @@ function proc(child: ChildProcess): Proc {
   };
 }
 
+/**
+ * NODE_OPTIONS for a child from FAULTS_AGENT_NODE_OPTIONS / FAULTS_GATEWAY_NODE_OPTIONS, for A/B
+ * runs (e.g. a capped old space, to tell retained memory from garbage); none when unset.
+ */
+function nodeOptionsFrom(variable: 'FAULTS_AGENT_NODE_OPTIONS' | 'FAULTS_GATEWAY_NODE_OPTIONS'): { NODE_OPTIONS?: string } {
+  const flags = process.env[variable];
+  return flags ? { NODE_OPTIONS: flags } : {};
+}
+
 export interface GatewayProc extends Proc {
   url: string;
 }
@@ -64,8 +73,7 @@ export interface GatewayProc extends Proc {
 export async function spawnGateway(dataDir: string, port: number): Promise<GatewayProc> {
   await mkdir(dataDir, { recursive: true });
   const child = spawn(process.execPath, [BIN, 'gateway', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir], {
-    // FAULTS_GATEWAY_NODE_OPTIONS: node flags for the gateway, as FAULTS_AGENT_NODE_OPTIONS for the agent.
-    env: { ...ENV, CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK, ...(process.env['FAULTS_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['FAULTS_GATEWAY_NODE_OPTIONS'] } : {}) },
+    env: { ...ENV, CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK, ...nodeOptionsFrom('FAULTS_GATEWAY_NODE_OPTIONS') },
     // FAULTS_GATEWAY_LOG=<file> keeps the gateway's log (appended across restarts) for diagnosis.
     stdio: ['ignore', process.env['FAULTS_GATEWAY_LOG'] === undefined ? 'ignore' : openSync(process.env['FAULTS_GATEWAY_LOG'], 'a'), 'pipe'],
   });
@@ -94,8 +102,7 @@ export function spawnAgent(a: AgentArgs): Proc {
   const child = spawn(process.execPath, [BIN, 'run', '--state-dir', a.stateDir, '--agent-id', a.agentId, '--gateway-url', a.gatewayUrl,
     '--set', `docker.network=${a.network}`, '--set', 'health.interval=500ms', '--set', 'health.timeout=400ms', '--set', 'health.failure_threshold=2',
     '--set', 'restart.stop_timeout=2s', '--set', 'image_gc.enabled=false', '--log-level', process.env['FAULTS_LOG_LEVEL'] ?? 'error', ...(a.extra ?? [])], {
-    // FAULTS_AGENT_NODE_OPTIONS: node flags for the agent, for A/B runs (e.g. a capped old space to tell retained memory from garbage).
-    env: { ...ENV, CYBERUN_AGENT_KEY: AK, ...(process.env['FAULTS_AGENT_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['FAULTS_AGENT_NODE_OPTIONS'] } : {}) },
+    env: { ...ENV, CYBERUN_AGENT_KEY: AK, ...nodeOptionsFrom('FAULTS_AGENT_NODE_OPTIONS') },
     cwd: a.stateDir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
