@@ -62,6 +62,17 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if ('error' in head) {
       return { ...fail(502, `the agent could not answer: ${head.error}`) };
     }
+    const whole = stream.takeWholeBody();
+    if (whole !== undefined) {
+      // The whole response came with its head (one response frame): one write, no pipe.
+      if (!stream.writableFinished) {
+        req.unpipe(stream);
+        stream.destroy();
+      }
+      res.writeHead(head.status, stripHopByHop(head.headers));
+      res.end(whole);
+      return STREAMED;
+    }
     res.writeHead(head.status, stripHopByHop(head.headers));
     // The head, and whatever body already arrived with it, leave in one write at the end of this
     // turn; a stream whose body comes later (SSE) still gets its head at once.

@@ -112,6 +112,18 @@ export class TunnelStream extends Duplex {
     this.host.schedule(this);
   }
 
+  /**
+   * The peer's whole body, when its end already arrived and nothing read from or piped the stream
+   * yet (a small response comes as one frame): the buffered bytes, read out at once (empty when
+   * there were none), so the caller can answer with one write instead of a pipe. Undefined when
+   * the body is still on its way (or the stream failed): read the stream as usual then.
+   */
+  takeWholeBody(): Buffer | undefined {
+    if (!this.remoteEnded || this.destroyed || this.readableFlowing !== null || this.readableEnded) return undefined;
+    const body = this.read() as Buffer | null;
+    return body ?? Buffer.alloc(0);
+  }
+
   // ── from the mux (peer frames) ────────────────────────────────────────────────────────────────
 
   /** A data frame from the peer. Returns false (and resets) when it exceeds the granted credit. */

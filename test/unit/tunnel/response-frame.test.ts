@@ -133,6 +133,36 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(w.gateway.size).toBe(0);
   });
 
+  it('takeWholeBody hands over a body that came whole with its head, and nothing for one still on its way', async () => {
+    const w = wire(true);
+    const whole = await w.open();
+    const head = new Promise((r) => whole.gw.once('response', r));
+    whole.ag.sendResponse(200, { 'content-length': '5' });
+    whole.ag.end(Buffer.from('small'));
+    await head;
+    expect(whole.gw.takeWholeBody()?.toString()).toBe('small');
+    await tick();
+    expect(w.gateway.size).toBe(0);
+
+    const empty = await w.open();
+    const emptyHead = new Promise((r) => empty.gw.once('response', r));
+    empty.ag.sendResponse(204, { 'content-length': '0' });
+    empty.ag.end();
+    await emptyHead;
+    expect(empty.gw.takeWholeBody()?.byteLength).toBe(0);
+
+    const streamed = await w.open();
+    const streamedHead = new Promise((r) => streamed.gw.once('response', r));
+    streamed.ag.sendResponse(200, { 'content-type': 'text/event-stream' });
+    streamed.ag.write('data: 1\n\n');
+    await streamedHead;
+    expect(streamed.gw.takeWholeBody()).toBeUndefined();
+    const rest = collect(streamed.gw);
+    streamed.ag.end('data: 2\n\n');
+    expect((await rest).body.toString()).toBe('data: 1\n\ndata: 2\n\n');
+    expect(w.problems).toEqual([]);
+  });
+
   it('a body whose content-length fits one frame is waited for, however late its bytes come: one frame', async () => {
     const w = wire(true);
     const { gw, ag } = await w.open();
