@@ -71,6 +71,9 @@ export interface Rig {
   cleanup(): Promise<void>;
 }
 
+/** Rigs set up by this process so far (their names carry the count). */
+let rigs = 0;
+
 /**
  * Gateway and agent each run as their own process, as deployed (the agent with the unit's
  * NODE_OPTIONS); this process only drives load, from worker threads. The service is the node test
@@ -79,10 +82,12 @@ export interface Rig {
 export async function setup(): Promise<Rig> {
   await ensureNodeTestImage();
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
-  const network = `cyberun-bench-proxy-${process.pid}`;
-  const agentId = `bench-proxy-${process.pid}`;
-  // A slug of its own per run: container names derive from it, and a killed earlier run may have left one.
-  const slug = `bench-proxy-${process.pid}`;
+  // Names of their own per rig: container names derive from the slug, a killed earlier run may
+  // have left some, and bench/proxy-ab.ts runs two rigs in one process.
+  const tag = `${process.pid}-${++rigs}`;
+  const network = `cyberun-bench-proxy-${tag}`;
+  const agentId = `bench-proxy-${tag}`;
+  const slug = `bench-proxy-${tag}`;
   const gateway = await spawnGateway(path.join(stateDir, 'gateway'));
   const extraArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
   const agent = spawn(process.execPath, [...extraArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
