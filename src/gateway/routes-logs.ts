@@ -114,7 +114,7 @@ async function follow(ctx: RouteContext, streams: AgentStream[]): Promise<HttpRe
       try {
         for await (const line of agentLines(agentId, stream, Number.POSITIVE_INFINITY)) {
           if (res.destroyed) break;
-          if (!res.write(`data: ${JSON.stringify(line)}\n\n`)) await new Promise((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+          if (!res.write(`data: ${JSON.stringify(line)}\n\n`)) await drainedOrClosed(res);
         }
       } catch {
         // The agent's stream failed; the others go on.
@@ -123,4 +123,17 @@ async function follow(ctx: RouteContext, streams: AgentStream[]): Promise<HttpRe
   );
   if (!res.destroyed) res.end();
   return STREAMED;
+}
+
+/** Resolves on the response's next 'drain' or its 'close', and leaves no listener behind either way. */
+export function drainedOrClosed(res: Pick<RouteContext['res'], 'once' | 'off'>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
 }
