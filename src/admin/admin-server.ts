@@ -7,8 +7,8 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeAdminAddress, type AdminAddress } from '../config/admin-listen.js';
 import type { AdminStatus } from './status-view.js';
-import { once } from 'node:events';
 import { logLine, parseLogQuery, type ReplicaLogEntry, type ServiceLogQuery } from '../domain/log-entry.js';
+import { drainedOrClosed } from '../util/drained-or-closed.js';
 
 export interface AdminServerOptions {
   address: Exclude<AdminAddress, { kind: 'off' }>;
@@ -93,7 +93,7 @@ async function serveLogs(res: ServerResponse, slug: string, params: URLSearchPar
   try {
     for await (const entry of entries) {
       if (res.destroyed) break;
-      if (!res.write(logLine(entry))) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+      if (!res.write(logLine(entry))) await drainedOrClosed(res);
     }
   } finally {
     abort.abort();

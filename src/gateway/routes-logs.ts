@@ -8,6 +8,7 @@ import { responseHead } from './routes-proxy.js';
 import type { Route, RouteContext } from './router.js';
 import type { ServiceStore } from './service-store.js';
 import type { AgentReport } from './service-status.js';
+import { drainedOrClosed } from '../util/drained-or-closed.js';
 
 /** What the logs route needs from the agent hub. */
 export interface LogsHub {
@@ -123,17 +124,4 @@ async function follow(ctx: RouteContext, streams: AgentStream[]): Promise<HttpRe
   );
   if (!res.destroyed) res.end();
   return STREAMED;
-}
-
-/** Resolves on the response's next 'drain' or its 'close', and leaves no listener behind either way. */
-export function drainedOrClosed(res: Pick<RouteContext['res'], 'once' | 'off'>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.once('drain', done);
-    res.once('close', done);
-  });
 }

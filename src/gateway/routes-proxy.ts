@@ -62,13 +62,17 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if ('error' in head) {
       return { ...fail(502, `the agent could not answer: ${head.error}`) };
     }
-    const whole = stream.takeWholeBody();
-    if (whole !== undefined) {
-      // The whole response came with its head (one response frame): one write, no pipe.
+    // Response complete: an upload the service did not wait for is cut off.
+    const stopUpload = (): void => {
       if (!stream.writableFinished) {
         req.unpipe(stream);
         stream.destroy();
       }
+    };
+    const whole = stream.takeWholeBody();
+    if (whole !== undefined) {
+      // The whole response came with its head (one response frame): one write, no pipe.
+      stopUpload();
       res.writeHead(head.status, stripHopByHop(head.headers));
       res.end(whole);
       return STREAMED;
@@ -86,13 +90,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
       deps.logger.warn({ slug: ctx.params.slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
       res.destroy();
     });
-    stream.once('end', () => {
-      // Response complete; an upload the service did not wait for is cut off.
-      if (!stream.writableFinished) {
-        req.unpipe(stream);
-        stream.destroy();
-      }
-    });
+    stream.once('end', stopUpload);
     stream.pipe(res);
     return STREAMED;
   };

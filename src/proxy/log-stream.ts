@@ -1,8 +1,8 @@
-import { once } from 'node:events';
 import { logLine, parseLogQuery } from '../domain/log-entry.js';
 import type { AgentCore } from '../agent-core.js';
 import type { StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import { drainedOrClosed } from '../util/drained-or-closed.js';
 
 /**
  * Serves a `stream.open` with `purpose: "logs"`: the path's query is the logs API's (parseLogQuery),
@@ -30,7 +30,7 @@ export async function serveLogs(
   try {
     for await (const entry of entries) {
       if (stream.destroyed) break;
-      if (!stream.write(logLine(entry))) await Promise.race([once(stream, 'drain'), once(stream, 'close')]);
+      if (!stream.write(logLine(entry))) await drainedOrClosed(stream);
     }
     if (!stream.destroyed) stream.end();
   } catch (err) {
