@@ -9,6 +9,7 @@ import { removeTestNetwork } from '../test/helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
 import { REPO_ROOT } from '../test/helpers/repo-root.js';
+import type { GcTotals } from './gc-probe.js';
 import type { Measure } from './proxy-client.js';
 import { startSshPeer } from './ssh-peer.js';
 
@@ -37,11 +38,18 @@ async function deployedNodeOptions(): Promise<string> {
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 }
 
+/** Node arguments for a rig process: the variable's (e.g. --cpu-prof --cpu-prof-dir=/tmp/x), then the GC probe's. */
+function nodeArgs(variable: string, gcFile: string | undefined): string[] {
+  const args = (process.env[variable] ?? '').split(' ').filter(Boolean);
+  return gcFile === undefined ? args : [...args, '--import', GC_PROBE];
+}
+
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.js', import.meta.url));
+
 /** Starts `cyberun-agent gateway --port 0` and reads its URLs from the line it prints. */
-async function spawnGateway(dataDir: string): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {
-  const extraArgs = (process.env['CYBERUN_BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof --cpu-prof-dir=/tmp/x
-  const child = spawn(process.execPath, [...extraArgs, BIN, 'gateway', '--port', '0', '--data-dir', dataDir], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK },
+async function spawnGateway(dataDir: string, gcFile: string | undefined): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {
+  const child = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_GATEWAY_NODE_ARGS', gcFile), BIN, 'gateway', '--port', '0', '--data-dir', dataDir], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_GATEWAY_API_KEYS: SK, CYBERUN_GATEWAY_AGENT_KEYS: AK, ...(gcFile === undefined ? {} : { BENCH_GC_PROBE_FILE: gcFile }) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
@@ -68,7 +76,24 @@ export interface Rig {
   /** Processes whose CPU time is the tunnel's cost. */
   pids: { gateway: number; agent: number };
   containerId: string;
+  /** GC totals of gateway and agent so far; only with `setup({ gcProbe: true })` (bench/gc-probe.ts). */
+  gcTotals(): Promise<{ gateway: GcTotals; agent: GcTotals }>;
   cleanup(): Promise<void>;
+}
+
+/** Asks a process preloaded with bench/gc-probe.ts for its totals (SIGUSR2) and waits for the file. */
+async function readGcTotals(pid: number, file: string, dumps: number): Promise<GcTotals> {
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const totals = await readFile(file, 'utf8').then(
+      (s) => JSON.parse(s) as GcTotals,
+      () => undefined, // not written yet
+    );
+    if (totals !== undefined && totals.dumps === dumps) return totals;
+    if (Date.now() > deadline) throw new Error(`process ${pid} wrote no GC totals to ${file} (was it started with the probe?)`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** Rigs set up by this process so far (their names carry the count). */
@@ -79,20 +104,26 @@ let rigs = 0;
  * NODE_OPTIONS); this process only drives load, from worker threads. The service is the node test
  * image, measured directly at its container address and through gateway → ws → agent.
  */
-export async function setup(): Promise<Rig> {
+export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
   await ensureNodeTestImage();
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
+  const gcFiles = options.gcProbe === true ? { gateway: path.join(stateDir, 'gc-gateway.json'), agent: path.join(stateDir, 'gc-agent.json') } : undefined;
   // Names of their own per rig: container names derive from the slug, a killed earlier run may
   // have left some, and bench/proxy-ab.ts runs two rigs in one process.
   const tag = `${process.pid}-${++rigs}`;
   const network = `cyberun-bench-proxy-${tag}`;
   const agentId = `bench-proxy-${tag}`;
   const slug = `bench-proxy-${tag}`;
-  const gateway = await spawnGateway(path.join(stateDir, 'gateway'));
-  const extraArgs = (process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
-  const agent = spawn(process.execPath, [...extraArgs, BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
+  const gateway = await spawnGateway(path.join(stateDir, 'gateway'), gcFiles?.gateway);
+  const agent = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_AGENT_NODE_ARGS', gcFiles?.agent), BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
     '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', CYBERUN_AGENT_KEY: AK, NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()) },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '/root',
+      CYBERUN_AGENT_KEY: AK,
+      NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()),
+      ...(gcFiles === undefined ? {} : { BENCH_GC_PROBE_FILE: gcFiles.agent }),
+    },
     cwd: stateDir,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -120,6 +151,8 @@ export async function setup(): Promise<Rig> {
     minProxy.once('exit', (code) => reject(new Error(`min-proxy exited with ${code}`)));
   });
   const ssh = await startSshPeer(`${ip}:8080`);
+  let gcDumps = 0;
+  const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
   return {
     ssh: ssh.url,
     sshPids: () => ssh.cpuPids(),
@@ -127,8 +160,13 @@ export async function setup(): Promise<Rig> {
     minProxyPid: minProxy.pid ?? 0,
     direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
-    pids: { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 },
+    pids,
     containerId,
+    async gcTotals() {
+      if (gcFiles === undefined) throw new Error('this rig was set up without the GC probe: setup({ gcProbe: true })');
+      gcDumps++;
+      return { gateway: await readGcTotals(pids.gateway, gcFiles.gateway, gcDumps), agent: await readGcTotals(pids.agent, gcFiles.agent, gcDumps) };
+    },
     async cleanup() {
       await ssh.stop();
       await stop(minProxy);
