@@ -114,6 +114,18 @@ export async function startLocalRegistry(): Promise<LocalRegistry> {
     requestsFor: (fragment) => log.split('\n').filter((l) => l.includes(fragment)),
     async close() {
       await stop();
+      await removePulledImages(host);
     },
   };
+}
+
+/**
+ * Removes the engine's references to images pulled from `host` (a registry, or a relay in front
+ * of one): its port is this run's own, so nothing else carries the prefix. An image a container
+ * still uses stays (no force): call it after the suite's sweep.
+ */
+export async function removePulledImages(host: string): Promise<void> {
+  const { stdout } = await exec('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}']);
+  const refs = stdout.split('\n').filter((ref) => ref.startsWith(`${host}/`) && !ref.endsWith(':<none>'));
+  if (refs.length > 0) await exec('docker', ['image', 'rm', ...refs]).catch(() => undefined);
 }

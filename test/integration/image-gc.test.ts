@@ -82,8 +82,8 @@ describe.skipIf(!docker || !registry)('image GC on the real engine', () => {
 
   afterAll(async () => {
     await agent?.stop();
-    await reg?.close();
     await sweepByLabel(`${Labels.AGENT_ID}=${config?.agentId}`);
+    await reg?.close(); // after the sweep: it removes the images pulled from it, unused by then
     await removeTestNetwork(config?.docker.network ?? '');
     // Only what this run made.
     for (const ref of [...Object.values(refs), ...built]) if (ref) await exec('docker', ['rmi', ref]).catch(() => undefined);

@@ -34,8 +34,8 @@ describe.skipIf(!docker || !registry)('image pulls against a real registry that 
 
   afterAll(async () => {
     await t?.stop();
-    await reg?.close();
     await sweepByLabel(`${Labels.AGENT_ID}=${t?.config.agentId}`);
+    await reg?.close(); // after the sweep: it removes the images pulled from it, unused by then
     await removeTestNetwork(t?.config.docker.network ?? '');
   });
 
