@@ -60,18 +60,15 @@ export class AgentProxy {
   /** Serves one stream. Never throws; every outcome ends or resets the stream. */
   handle(stream: TunnelStream, open: StreamOpenFrame): void {
     stream.on('error', () => undefined);
+    const svc = open.purpose === 'logs' ? undefined : this.options.core.desiredService(open.service_id);
     const metrics = this.options.metrics;
     // A logs stream is no request to the service: not counted in its request metrics.
     if (metrics !== undefined && open.purpose !== 'logs') {
       const started = performance.now();
-      const slug = this.options.core.desiredService(open.service_id)?.definition.service_slug ?? open.service_id;
-      let status = 0;
-      stream.once('sent-response', (s: number) => {
-        status = s;
-      });
-      stream.once('close', () => metrics.observeRequest(slug, status, (performance.now() - started) / 1000));
+      const slug = svc?.definition.service_slug ?? open.service_id;
+      stream.once('close', () => metrics.observeRequest(slug, stream.sentStatus, (performance.now() - started) / 1000));
     }
-    this.serve(stream, open).catch((err: unknown) => {
+    this.serve(stream, open, svc).catch((err: unknown) => {
       this.options.logger.error({ err, streamId: open.stream_id }, 'proxy stream failed unexpectedly');
       stream.destroy(err as Error);
     });
@@ -81,9 +78,8 @@ export class AgentProxy {
     await Promise.all([this.local.close(), this.external.close()]);
   }
 
-  private async serve(stream: TunnelStream, open: StreamOpenFrame): Promise<void> {
+  private async serve(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService | undefined): Promise<void> {
     if (open.purpose === 'logs') return serveLogs(stream, open, this.options.core, respondError);
-    const svc = this.options.core.desiredService(open.service_id);
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
     const declared = headerValue(open.headers, 'content-length');
     if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > this.options.limits.maxBodyBytes)) {
@@ -99,26 +95,23 @@ export class AgentProxy {
   }
 
   private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
-    const tried = new Set<string>();
     const headers = stripHopByHop(open.headers, ['host']);
-    let refusedBy: string | undefined;
+    let refused: ReadyEndpoint | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const endpoints = this.options.core.readyEndpoints(svc.id).filter((e) => !tried.has(e.containerId));
-      const ep = this.picker.pick(endpoints);
-      if (ep === undefined && refusedBy !== undefined) return respondError(stream, 502, `${refusedBy} refused the connection (ECONNREFUSED) and no other replica is ready`);
+      const ready = this.options.core.readyEndpoints(svc.id);
+      const ep = this.picker.pick(refused === undefined ? ready : ready.filter((e) => e.containerId !== refused?.containerId));
+      if (ep === undefined && refused !== undefined) return respondError(stream, 502, `${replicaName(refused, svc)} refused the connection (ECONNREFUSED) and no other replica is ready`);
       if (ep === undefined) {
         return respondError(stream, 503, `service ${svc.definition.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
       }
-      tried.add(ep.containerId);
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
-      const what = `replica ${ep.replicaIndex} of ${svc.definition.service_slug}`;
-      const outcome = await this.forward(stream, open, `http://${hostPort(ep)}`, open.path, headers, hasBody, this.local, what, retryable);
+      const outcome = await this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, () => replicaName(ep, svc), retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
       // another ready replica may take it, once. Requests with a body are not retried.
       if (outcome !== 'connect-refused') return;
-      refusedBy = what;
+      refused = ep;
     }
   }
 
@@ -146,15 +139,16 @@ export class AgentProxy {
         return respondError(stream, 502, `credential ${credentialId} of ${definition.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${definition.service_slug}`);
+    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, () => `external service ${definition.service_slug}`);
   }
 
   /**
    * One upstream exchange. Resolves when the response is relayed or answered with an error;
    * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
-   * `path` (with its query) goes to the upstream byte for byte.
+   * `path` (with its query) goes to the upstream byte for byte; `upstream` names it in errors
+   * (built only when one happens).
    */
-  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
+  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, upstream: () => string, retryable = false): Promise<'done' | 'connect-refused'> {
     const { limits } = this.options;
     let tooLarge = false;
     const body = hasBody
@@ -181,6 +175,7 @@ export class AgentProxy {
     }
     const err = result.error;
     if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return 'connect-refused';
+    const what = upstream();
     const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
     const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
     this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');
@@ -197,8 +192,12 @@ export function respondError(stream: TunnelStream, status: number, message: stri
   stream.end(body);
 }
 
-function hostPort(ep: ReadyEndpoint): string {
-  return ep.host.includes(':') ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+function originOf(ep: ReadyEndpoint): string {
+  return ep.host.includes(':') ? `http://[${ep.host}]:${ep.port}` : `http://${ep.host}:${ep.port}`;
+}
+
+function replicaName(ep: ReadyEndpoint, svc: DesiredService): string {
+  return `replica ${ep.replicaIndex} of ${svc.definition.service_slug}`;
 }
 
 /** external_url + request path: the base path prefixes the request path; queries are joined. */

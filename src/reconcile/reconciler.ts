@@ -161,12 +161,14 @@ export class Reconciler implements AgentCore {
     const entry = this.desired.get(serviceId);
     const worker = this.workers.get(serviceId);
     if (!entry || !worker) return [];
-    const reported = new Set(this.statuses.get(serviceId)?.replicas.flatMap((r) => (r.phase === 'ready' && r.containerId ? [r.containerId] : [])));
+    // Runs per proxied request: no intermediate collections (a service has a handful of replicas).
+    const replicas = this.statuses.get(serviceId)?.replicas;
+    const reportedReady = (id: string): boolean => replicas?.some((r) => r.phase === 'ready' && r.containerId === id) === true;
     const out: ReadyEndpoint[] = [];
     for (const c of worker.containers) {
       const probe = this.prober.view(c.id);
       if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
-      if (specHashOf(c) === entry.hash && !reported.has(c.id)) continue;
+      if (specHashOf(c) === entry.hash && !reportedReady(c.id)) continue;
       const ep = this.options.runtime.replicaEndpoint(c, entry.service.definition.exposed_port);
       if (ep) out.push({ serviceId, replicaIndex: replicaIndexOf(c), containerId: c.id, ...ep });
     }

@@ -77,6 +77,8 @@ export class TunnelStream extends Duplex {
   private grantQueued = false;
   /** Set while the mux holds the stream in its ready list. */
   scheduled = false;
+  /** The status of the response head we sent (agent side); 0 until one was sent. */
+  sentStatus = 0;
   /** The peer's response head (gateway side), once it arrived. */
   response: StreamResponseFrame | undefined;
   /** The code our stream.reset carries when destroyed (`reset()` sets it). */
@@ -100,7 +102,7 @@ export class TunnelStream extends Duplex {
   /** Queues the response head (agent side), ordered with the data: write the body after it. */
   sendResponse(status: number, headers: Record<string, string | string[]>): void {
     if (this.destroyed || this.localEnded) return;
-    this.emit('sent-response', status);
+    if (this.sentStatus === 0) this.sentStatus = status;
     this.queue.push({ kind: 'response', head: { status, headers } });
     // A body declared to fit one frame is waited for whole: its head never travels alone.
     if (this.host.combinedResponses && !(declaredLength(headers) <= this.host.chunkBytes)) {
