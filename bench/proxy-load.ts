@@ -3,6 +3,7 @@ import type { GcTotals } from './gc-probe.js';
 import { processCpuSeconds, voluntarySwitches } from './process-cpu.js';
 import { CONCURRENCY, SMALL_SECONDS } from './proxy-client.js';
 import { auth, measure, setup } from './proxy-rig.js';
+import { rssKiB } from './sse-scale.js';
 
 /**
  * Small-GET load through the tunnel only, for profiling the data path:
@@ -15,7 +16,8 @@ import { auth, measure, setup } from './proxy-rig.js';
  * requests one after another (the cost of a request that wakes both processes alone). With `gc`
  * both processes run with bench/gc-probe.ts, and each round adds, per 1,000 requests, their
  * scavenges, their full GCs (mark-compacts, incremental marking) and the milliseconds their GC
- * paused them. The profiles are written when the rig stops the processes.
+ * paused them. Each round ends with the agent's RSS. The profiles are written when the rig stops
+ * the processes.
  */
 const rounds = Number(process.argv[2] ?? 5);
 const flags = new Set(process.argv.slice(3));
@@ -55,7 +57,7 @@ try {
     const requests = sequential ? 1000 : rps * SMALL_SECONDS;
     const us = (s: number) => Math.round((s / requests) * 1e6);
     const clients = sequential ? '1 client' : `${CONCURRENCY} clients`;
-    process.stdout.write(`round ${i + 1}: ${Math.round(rps)} req/s${sequential ? ` (${(1000 / rps).toFixed(3)} ms each)` : ''} through the tunnel, ${clients}; CPU per request: gateway ${us(g1 - g0)} µs, agent ${us(a1 - a0)} µs; wake-ups per request: gateway ${((w1g - w0g) / requests).toFixed(2)}, agent ${((w1a - w0a) / requests).toFixed(2)}${gc0 && gc1 ? `; per 1,000 requests: gateway ${gcPer1k(gc0.gateway, gc1.gateway, requests)}, agent ${gcPer1k(gc0.agent, gc1.agent, requests)}` : ''}\n`);
+    process.stdout.write(`round ${i + 1}: ${Math.round(rps)} req/s${sequential ? ` (${(1000 / rps).toFixed(3)} ms each)` : ''} through the tunnel, ${clients}; CPU per request: gateway ${us(g1 - g0)} µs, agent ${us(a1 - a0)} µs; wake-ups per request: gateway ${((w1g - w0g) / requests).toFixed(2)}, agent ${((w1a - w0a) / requests).toFixed(2)}${gc0 && gc1 ? `; per 1,000 requests: gateway ${gcPer1k(gc0.gateway, gc1.gateway, requests)}, agent ${gcPer1k(gc0.agent, gc1.agent, requests)}` : ''}; agent RSS ${((await rssKiB(rig.pids.agent)) / 1024).toFixed(1)} MB\n`);
   }
 } finally {
   await rig.cleanup();

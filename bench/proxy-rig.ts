@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,8 +110,9 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'cyberun-bench-proxy-'));
   const gcFiles = options.gcProbe === true ? { gateway: path.join(stateDir, 'gc-gateway.json'), agent: path.join(stateDir, 'gc-agent.json') } : undefined;
   // Names of their own per rig: container names derive from the slug, a killed earlier run may
-  // have left some, and bench/proxy-ab.ts runs two rigs in one process.
-  const tag = `${process.pid}-${++rigs}`;
+  // have left some, and bench/proxy-ab.ts runs two rigs in one process, each from its own copy of
+  // this module (its own count), hence the random part.
+  const tag = `${process.pid}-${++rigs}${randomBytes(2).toString('hex')}`;
   const network = `cyberun-bench-proxy-${tag}`;
   const agentId = `bench-proxy-${tag}`;
   const slug = `bench-proxy-${tag}`;
