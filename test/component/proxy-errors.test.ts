@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SK, startProxyRig, type ProxyRig } from '../helpers/proxy-harness.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const auth = { authorization: `Bearer ${SK}` };
 
@@ -47,12 +48,14 @@ describe('proxy error paths: timeouts, body limits, failing and refusing upstrea
   let rig: ProxyRig;
   let up: Awaited<ReturnType<typeof badUpstream>>;
   let dead: number;
+  /** What the proxy told its request observer (the agent's /metrics counts from it). */
+  const observed: Array<{ slug: string; status: number; seconds: number }> = [];
   const url = (slug: string, path: string) => `${rig.gateway.url}/api/v1/r/containers/${slug}${path}`;
 
   beforeAll(async () => {
     up = await badUpstream();
     dead = await closedPort();
-    rig = await startProxyRig({ headersTimeoutMs: 300, maxBodyBytes: 4096 });
+    rig = await startProxyRig({ headersTimeoutMs: 300, maxBodyBytes: 4096, metrics: { observeRequest: (slug, status, seconds) => observed.push({ slug, status, seconds }) } });
     const live = { serviceId: '', replicaIndex: 0, containerId: 'live', host: '127.0.0.1', port: up.port };
     const refusing = { serviceId: '', replicaIndex: 1, containerId: 'refusing', host: '127.0.0.1', port: dead };
     await rig.deploy({ service_slug: 'flaky', display_name: 'flaky', docker_image: 'busybox:1' }, [live]);
@@ -100,5 +103,25 @@ describe('proxy error paths: timeouts, body limits, failing and refusing upstrea
     const res = await request(url('alldead', '/ok'), { headers: auth });
     expect(res.statusCode).toBe(502);
     expect(await errorOf(res)).toBe('replica 1 of alldead refused the connection (ECONNREFUSED) and no other replica is ready');
+  });
+
+  it('tells the request observer once per request, with the status the caller got (a retried request counts once)', async () => {
+    observed.length = 0;
+    const statuses = [];
+    for (const [slug, path] of [['flaky', '/ok'], ['halfdead', '/ok'], ['alldead', '/ok'], ['flaky', '/hang']] as const) {
+      const res = await request(url(slug, path), { headers: auth });
+      await res.body.dump();
+      statuses.push(res.statusCode);
+    }
+    expect(statuses).toEqual([200, 200, 502, 504]);
+    await waitFor('every stream closed', () => observed.length >= 4);
+    expect(observed.map(({ slug, status }) => [slug, status])).toEqual([
+      ['flaky', 200],
+      ['halfdead', 200],
+      ['alldead', 502],
+      ['flaky', 504],
+    ]);
+    expect(observed.every((o) => o.seconds >= 0 && o.seconds < 10)).toBe(true);
+    expect(observed.find((o) => o.status === 504)?.seconds).toBeGreaterThanOrEqual(0.25);
   });
 });
