@@ -5,7 +5,8 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
  * Preloaded (`--import`) into the rig's gateway and agent by bench/proxy-rig.ts when asked
  * (`setup({ gcProbe: true })`): counts the process's garbage collections by kind and their pause
  * time, and writes the totals so far as JSON to BENCH_GC_PROBE_FILE each time the process gets
- * SIGUSR2 (not a CYBERUN_ name: the agent refuses environment variables of its prefix it does not know). Nothing runs per request: the observer is called once per GC.
+ * SIGUSR2. (Not a CYBERUN_ name: the agent refuses variables of its own prefix that it does not
+ * know.) Nothing runs per request: the observer is called once per GC.
  */
 export interface GcTotals {
   /** How many times the totals were written, this one included (the reader waits for it). */

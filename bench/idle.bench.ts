@@ -60,9 +60,9 @@ export const idleBenchmark: Benchmark = {
     try {
       // With default flags (semi-spaces up to 16 MiB), then with 1, 2, 4 and 8 MiB, which trade
       // GC frequency for RSS (docs/operations.md, Footprint, weighs them against CPU per proxied
-      // request). Each run after the first adopts the containers: agent restarts never restart
-      // workloads. A first, unmeasured start creates the containers, so that every measured
-      // variant only adopts them (creating 20 containers grows a heap more than adopting them).
+      // request). A first, unmeasured start creates the containers; every measured variant then
+      // adopts them (agent restarts never restart workloads), since creating 20 containers grows
+      // a heap more than adopting them.
       const variants = [
         { label: 'default flags', nodeArgs: [] as string[] },
         ...[1, 2, 4, 8].map((mib) => ({ label: `--max-semi-space-size=${mib}`, nodeArgs: [`--max-semi-space-size=${mib}`] })),

@@ -11,6 +11,11 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** utime + stime of several processes in seconds; a process that is gone counts 0 (sshd's children come and go). */
+export async function processesCpuSeconds(pids: readonly number[]): Promise<number> {
+  return (await Promise.all(pids.map((p) => processCpuSeconds(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
+}
+
 /** Voluntary context switches of a process so far, all its threads (each is a sleep and a wake-up). */
 export async function voluntarySwitches(pid: number): Promise<number> {
   let sum = 0;

@@ -1,8 +1,7 @@
-import { Agent, request } from 'undici';
 import type { GcTotals } from './gc-probe.js';
 import { processCpuSeconds, voluntarySwitches } from './process-cpu.js';
 import { CONCURRENCY, SMALL_SECONDS } from './proxy-client.js';
-import { auth, measure, setup } from './proxy-rig.js';
+import { auth, measure, oneByOne, setup } from './proxy-rig.js';
 import { rssKiB } from './sse-scale.js';
 
 /**
@@ -26,14 +25,6 @@ const gc = flags.has('gc');
 const rig = await setup({ gcProbe: gc });
 const url = `${rig.tunnel}/health`;
 
-async function oneByOne(n: number): Promise<number> {
-  const dispatcher = new Agent({ connections: 1 });
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) await (await request(url, { headers: auth, dispatcher })).body.text();
-  await dispatcher.close();
-  return n / ((performance.now() - t0) / 1000);
-}
-
 /** Scavenges, mark-compacts and GC pause between two totals, per 1,000 requests. */
 function gcPer1k(before: GcTotals, after: GcTotals, requests: number): string {
   const per1k = (n: number) => (n / requests) * 1000;
@@ -50,7 +41,7 @@ try {
     const gc0 = gc ? await rig.gcTotals() : undefined;
     const [w0g, w0a] = await wakes();
     const [g0, a0] = await cpu();
-    const rps = sequential ? await oneByOne(1000) : await measure<number>('throughput', url, auth);
+    const rps = sequential ? 1000 / (await oneByOne(url, auth, 1000)) : await measure<number>('throughput', url, auth);
     const [g1, a1] = await cpu();
     const [w1g, w1a] = await wakes();
     const gc1 = gc ? await rig.gcTotals() : undefined;

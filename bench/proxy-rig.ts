@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { removeTestNetwork } from '../test/helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
@@ -19,6 +19,18 @@ const AK = 'ak-bench-proxy-kkkkkkkkkkkk';
 export const auth = { authorization: `Bearer ${SK}` };
 /** The built CLI (npm run bench builds dist/ first). */
 const BIN = path.join(REPO_ROOT, 'bin', 'cyberun-agent.js');
+
+/**
+ * One client on one connection, `n` requests one after another; resolves with the milliseconds
+ * per request (each request wakes every process on its way alone).
+ */
+export async function oneByOne(url: string, headers: Record<string, string>, n: number): Promise<number> {
+  const dispatcher = new Agent({ connections: 1 });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await (await request(url, { headers, dispatcher })).body.text();
+  await dispatcher.close();
+  return (performance.now() - t0) / n;
+}
 
 /** Runs one measurement in a worker thread (bench/proxy-client.ts). */
 export function measure<T>(kind: Measure, url: string, headers: Record<string, string>): Promise<T> {
@@ -39,13 +51,13 @@ async function deployedNodeOptions(): Promise<string> {
   return /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1]?.trim() ?? '';
 }
 
-/** Node arguments for a rig process: the variable's (e.g. --cpu-prof --cpu-prof-dir=/tmp/x), then the GC probe's. */
+const GC_PROBE = fileURLToPath(new URL('./gc-probe.js', import.meta.url));
+
+/** Node arguments of a rig process: the variable's (e.g. --cpu-prof --cpu-prof-dir=/tmp/x), then the GC probe when asked. */
 function nodeArgs(variable: string, gcFile: string | undefined): string[] {
   const args = (process.env[variable] ?? '').split(' ').filter(Boolean);
   return gcFile === undefined ? args : [...args, '--import', GC_PROBE];
 }
-
-const GC_PROBE = fileURLToPath(new URL('./gc-probe.js', import.meta.url));
 
 /** Starts `cyberun-agent gateway --port 0` and reads its URLs from the line it prints. */
 async function spawnGateway(dataDir: string, gcFile: string | undefined): Promise<{ child: ChildProcess; url: string; agentUrl: string }> {

@@ -1,6 +1,5 @@
-import { Agent, request } from 'undici';
-import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
-import { auth, setup } from './proxy-rig.js';
+import { containerCpuSeconds, processesCpuSeconds } from './process-cpu.js';
+import { auth, oneByOne, setup } from './proxy-rig.js';
 
 /**
  * One client, requests one after another, on every path of the rig in the same run: direct,
@@ -15,15 +14,6 @@ const rounds = Number(process.argv[2] ?? 4);
 const perPath = Number(process.argv[3] ?? 1000);
 const rig = await setup();
 
-async function oneByOne(url: string, headers: Record<string, string>): Promise<number> {
-  const dispatcher = new Agent({ connections: 1 });
-  const t0 = performance.now();
-  for (let i = 0; i < perPath; i++) await (await request(url, { headers, dispatcher })).body.text();
-  await dispatcher.close();
-  return (performance.now() - t0) / perPath;
-}
-
-const sumCpu = async (pids: number[]): Promise<number> => (await Promise.all(pids.map(processCpuSeconds))).reduce((a, b) => a + b, 0);
 const paths = [
   { name: 'direct', url: rig.direct, headers: {}, pids: async (): Promise<number[]> => [] },
   { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
@@ -36,9 +26,9 @@ try {
     const parts: string[] = [];
     for (const p of paths) {
       const pids = await p.pids();
-      const [s0, c0] = [await containerCpuSeconds(rig.containerId), await sumCpu(pids)];
-      const ms = await oneByOne(`${p.url}/health`, p.headers);
-      const [s1, c1] = [await containerCpuSeconds(rig.containerId), await sumCpu(pids)];
+      const [s0, c0] = [await containerCpuSeconds(rig.containerId), await processesCpuSeconds(pids)];
+      const ms = await oneByOne(`${p.url}/health`, p.headers, perPath);
+      const [s1, c1] = [await containerCpuSeconds(rig.containerId), await processesCpuSeconds(pids)];
       const us = (s: number) => Math.round((s / perPath) * 1e6);
       parts.push(`${p.name} ${ms.toFixed(3)} ms (service ${us(s1 - s0)} µs${pids.length > 0 ? `, proxy ${us(c1 - c0)} µs` : ''})`);
     }

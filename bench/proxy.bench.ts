@@ -1,5 +1,5 @@
 import { dockerAvailable } from '../test/helpers/docker.js';
-import { containerCpuSeconds, processCpuSeconds } from './process-cpu.js';
+import { containerCpuSeconds, processCpuSeconds, processesCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, CONCURRENCY, LATENCY_CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
 import { auth, measure, setup, type Rig } from './proxy-rig.js';
 import { SCALE_STREAMS, rssPerOpenStream } from './sse-scale.js';
@@ -16,7 +16,6 @@ const PATHS: Path[] = ['direct', 'ssh', 'tunnel'];
 type Samples = Record<Path, number[]>;
 const samples = (): Samples => ({ direct: [], ssh: [], tunnel: [] });
 
-const sum = async (pids: number[]): Promise<number> => (await Promise.all(pids.map((p) => processCpuSeconds(p).catch(() => 0)))).reduce((a, b) => a + b, 0);
 
 /** Runs every measurement ROUNDS times, the three paths alternating, and returns the samples. */
 async function measureAll(rig: Rig) {
@@ -24,7 +23,7 @@ async function measureAll(rig: Rig) {
     p === 'tunnel' ? [`${rig.tunnel}${sub}`, auth] : [`${{ direct: rig.direct, ssh: rig.ssh, minProxy: rig.minProxy }[p]}${sub}`, {}];
   /** CPU seconds of the path's own processes (gateway + agent, or ssh + sshd) and of the container. */
   const cpuOf = async (p: Path): Promise<{ path: number; service: number }> => ({
-    path: p === 'tunnel' ? await sum([rig.pids.gateway, rig.pids.agent]) : p === 'ssh' ? await sum(await rig.sshPids()) : 0,
+    path: p === 'tunnel' ? await processesCpuSeconds([rig.pids.gateway, rig.pids.agent]) : p === 'ssh' ? await processesCpuSeconds(await rig.sshPids()) : 0,
     service: await containerCpuSeconds(rig.containerId),
   });
   // Steady state is what a long-running agent sees: one untimed pass of every measurement first
