@@ -99,14 +99,15 @@ export class AgentProxy {
     let refused: ReadyEndpoint | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const ready = this.options.core.readyEndpoints(svc.id);
-      const ep = this.picker.pick(refused === undefined ? ready : ready.filter((e) => e.containerId !== refused?.containerId));
+      const skip = refused?.containerId;
+      const ep = this.picker.pick(skip === undefined ? ready : ready.filter((e) => e.containerId !== skip));
       if (ep === undefined && refused !== undefined) return respondError(stream, 502, `${replicaName(refused, svc)} refused the connection (ECONNREFUSED) and no other replica is ready`);
       if (ep === undefined) {
         return respondError(stream, 503, `service ${svc.definition.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
       }
       const done = this.picker.begin(ep);
       const retryable = !hasBody && attempt === 0;
-      const outcome = await this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, () => replicaName(ep, svc), retryable);
+      const outcome = await this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, replicaName(ep, svc), retryable);
       done(outcome === 'connect-refused' ? undefined : stream);
       // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
       // another ready replica may take it, once. Requests with a body are not retried.
@@ -139,16 +140,15 @@ export class AgentProxy {
         return respondError(stream, 502, `credential ${credentialId} of ${definition.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, () => `external service ${definition.service_slug}`);
+    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${definition.service_slug}`);
   }
 
   /**
    * One upstream exchange. Resolves when the response is relayed or answered with an error;
    * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
-   * `path` (with its query) goes to the upstream byte for byte; `upstream` names it in errors
-   * (built only when one happens).
+   * `path` (with its query) goes to the upstream byte for byte; `what` names the upstream in errors.
    */
-  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, upstream: () => string, retryable = false): Promise<'done' | 'connect-refused'> {
+  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
     const { limits } = this.options;
     let tooLarge = false;
     const body = hasBody
@@ -175,7 +175,6 @@ export class AgentProxy {
     }
     const err = result.error;
     if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return 'connect-refused';
-    const what = upstream();
     const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
     const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
     this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');
