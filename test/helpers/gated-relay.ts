@@ -1,4 +1,5 @@
 import { connect, createServer, type Socket } from 'node:net';
+import { removePulledImages } from './local-registry.js';
 
 /**
  * A loopback TCP relay to `target` that holds every connection until `open()`: a registry reached
@@ -11,6 +12,7 @@ export interface GatedRelay {
   held(): number;
   /** Lets held and later connections through. */
   open(): void;
+  /** Stops relaying and removes the images pulled through it (call after the suite's sweep). */
   close(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startGatedRelay(targetHost: string, targetPort: number): P
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await removePulledImages(`127.0.0.1:${port}`);
     },
   };
 }

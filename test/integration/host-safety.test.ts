@@ -14,7 +14,7 @@ import { newTestRunId, removeTestNetwork, requireDocker } from '../helpers/docke
 import { inspect, listByLabel, sweepByLabel } from '../helpers/engine.js';
 import { tempDir, testConfig } from '../helpers/agent-harness.js';
 import { startGatedRelay, type GatedRelay } from '../helpers/gated-relay.js';
-import { removePulledImages, requireRegistry, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
+import { requireRegistry, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { testDefinition } from '../helpers/test-definition.js';
 import { ensureTestImages, TEST_IMAGE_HTTP } from '../helpers/test-images.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -126,10 +126,10 @@ describe.skipIf(!docker || !registry)('host safety on the real engine', () => {
 
   afterAll(async () => {
     await agent?.stop();
-    await relay?.close();
     await sweepByLabel(`${Labels.AGENT_ID}=${agentId}`);
-    await reg?.close(); // after the sweep: it removes the images pulled from it, unused by then
-    if (relay !== undefined) await removePulledImages(relay.host);
+    // After the sweep: each removes the images pulled through it, unused by then.
+    await relay?.close();
+    await reg?.close();
     await removeTestNetwork(network);
   });
 
