@@ -138,10 +138,13 @@ export class AgentHub {
 
   /** Latest reports about a service from every connected agent. */
   reportsFor(serviceId: string): AgentReport[] {
-    return [...this.roster.byAgent.values()].flatMap((s) => {
-      const r = s.reports.get(serviceId);
-      return r === undefined ? [] : [r];
-    });
+    // A plain loop: this runs on every proxied request.
+    const out: AgentReport[] = [];
+    for (const session of this.roster.byAgent.values()) {
+      const r = session.reports.get(serviceId);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
   }
 
   /**

@@ -31,17 +31,26 @@ export function chooseProxyTarget(input: ProxyTargetInput): ProxyTarget {
     return { ok: false, status: 409, message: `service "${slug}" is ${input.status}: proxy and invoke require a running service (deploy it first)` };
   }
   const external = input.service.definition.service_type === 'external';
-  const byAgent = new Map(input.reports.map((r) => [r.agentId, r.report]));
-  const ready = (input.placement?.assignments ?? [])
-    .map((a) => a.agentId)
-    .filter((agentId) => {
-      const report = byAgent.get(agentId);
-      if (report === undefined) return false;
-      return external ? report.state === 'running' : report.readyReplicas > 0 && report.state !== 'stopping';
-    })
-    .sort((a, b) => input.load(a) - input.load(b) || (a < b ? -1 : a > b ? 1 : 0));
-  const chosen = ready[0];
+  // One pass without intermediate collections: this runs on every proxied request.
+  let chosen: string | undefined;
+  let chosenLoad = 0;
+  for (const { agentId } of input.placement?.assignments ?? []) {
+    const report = reportOf(input.reports, agentId);
+    if (report === undefined) continue;
+    if (!(external ? report.state === 'running' : report.readyReplicas > 0 && report.state !== 'stopping')) continue;
+    const load = input.load(agentId);
+    if (chosen === undefined || load < chosenLoad || (load === chosenLoad && agentId < chosen)) {
+      chosen = agentId;
+      chosenLoad = load;
+    }
+  }
   if (chosen !== undefined && (input.status === 'running' || input.status === 'deploying')) return { ok: true, agentId: chosen };
   const why = input.reason ?? (chosen === undefined ? 'no replica is ready yet' : `the service is ${input.status}`);
   return { ok: false, status: 503, message: `service "${slug}" is ${input.status} and cannot take requests now: ${why}`, retryAfterS: 5 };
+}
+
+/** The report of `agentId` among the service's reports (one per connected agent). */
+function reportOf(reports: readonly AgentReport[], agentId: string): AgentReport['report'] | undefined {
+  for (const r of reports) if (r.agentId === agentId) return r.report;
+  return undefined;
 }

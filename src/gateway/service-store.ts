@@ -38,7 +38,10 @@ const FORMAT = 1;
  * failed write never leaves a partial state on disk or in memory.
  */
 export class ServiceStore {
-  private services: StoredService[];
+  private services: StoredService[] = [];
+  /** Lookups by id and by slug, rebuilt with every committed set (the proxy looks up a slug per request). */
+  private byId = new Map<string, StoredService>();
+  private bySlug = new Map<string, StoredService>();
   private chain: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<() => void>();
 
@@ -47,7 +50,7 @@ export class ServiceStore {
     initial: StoredService[],
     private readonly logger: Logger,
   ) {
-    this.services = initial;
+    this.commit(initial);
   }
 
   /** Opens (or creates) the store in `dataDir`. A corrupt file is an error, never silently reset. */
@@ -73,11 +76,11 @@ export class ServiceStore {
   }
 
   get(id: string): StoredService | undefined {
-    return this.services.find((s) => s.id === id);
+    return this.byId.get(id);
   }
 
   getBySlug(slug: string): StoredService | undefined {
-    return this.services.find((s) => s.definition.service_slug === slug);
+    return this.bySlug.get(slug);
   }
 
   /** Called after every committed change. Returns an unsubscribe function. */
@@ -96,7 +99,7 @@ export class ServiceStore {
       if (next !== undefined) {
         const sorted = [...next].sort(compareServices);
         await this.persist(sorted);
-        this.services = sorted;
+        this.commit(sorted);
         for (const listener of this.listeners) {
           try {
             listener();
@@ -110,6 +113,19 @@ export class ServiceStore {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /** Makes `services` the committed set; the first of the set wins a lookup, as a scan in order would. */
+  private commit(services: StoredService[]): void {
+    const byId = new Map<string, StoredService>();
+    const bySlug = new Map<string, StoredService>();
+    for (const s of services) {
+      if (!byId.has(s.id)) byId.set(s.id, s);
+      if (!bySlug.has(s.definition.service_slug)) bySlug.set(s.definition.service_slug, s);
+    }
+    this.services = services;
+    this.byId = byId;
+    this.bySlug = bySlug;
   }
 
   private async persist(services: StoredService[]): Promise<void> {
