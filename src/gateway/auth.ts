@@ -94,6 +94,32 @@ export function authenticateApi(header: string | undefined, apiKeys: KeySet): Au
   return { ok: true, teamId: LOCAL_TEAM_ID, keyKind: token.startsWith('sk-') ? 'sk' : 'dk' };
 }
 
+/**
+ * `authenticateApi` with a memo per connection: a keep-alive connection that presents the same
+ * Authorization header it was admitted with is not hashed and compared against every key again.
+ * The memo holds only a header that verified, on the connection that sent it, and is compared in
+ * constant time for its length (timingSafeEqual): what a request can learn from its timing is
+ * whether its header has the length of the one this connection already presented, never anything
+ * of another connection's key. Any other header (or none) goes through `authenticateApi`.
+ */
+export class ConnectionAuth {
+  private readonly admitted = new WeakMap<object, { header: Buffer; result: AuthResult }>();
+
+  constructor(private readonly keys: KeySet) {}
+
+  check(connection: object, header: string | undefined): AuthResult {
+    if (header === undefined) return authenticateApi(header, this.keys);
+    const memo = this.admitted.get(connection);
+    if (memo !== undefined) {
+      const presented = Buffer.from(header);
+      if (presented.byteLength === memo.header.byteLength && timingSafeEqual(presented, memo.header)) return memo.result;
+    }
+    const result = authenticateApi(header, this.keys);
+    if (result.ok) this.admitted.set(connection, { header: Buffer.from(header), result });
+    return result;
+  }
+}
+
 /** Agent endpoint auth: only `ak-` keys; says which agent id the key is issued for (undefined: shared). */
 export function authenticateAgent(header: string | undefined, agentKeys: AgentKeyring): { ok: true; agentId: string | undefined } | { ok: false; status: 401; message: string } {
   const token = bearerToken(header);

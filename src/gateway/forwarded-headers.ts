@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { fromRawHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
+import { relayedRawHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 
 /** Headers the gateway consumes (or that name the gateway) and never relays. */
 export const GATEWAY_ONLY = ['host', 'authorization', 'x-team-id'];
@@ -34,21 +34,33 @@ export function edgeFacts(req: IncomingMessage): EdgeFacts {
  * own forwarding headers from `facts`. Pure.
  */
 export function withEdgeHeaders(headers: Readonly<Record<string, string | string[] | undefined>>, facts: EdgeFacts, drop: readonly string[] = []): WireHeaders {
-  const out = stripHopByHop(headers, [...GATEWAY_ONLY, ...EDGE_HEADERS, ...drop]);
-  const address = facts.clientAddress ?? 'unknown';
-  out['x-forwarded-for'] = address;
-  out['x-forwarded-proto'] = facts.proto;
-  if (facts.host !== undefined) out['x-forwarded-host'] = facts.host;
-  const parts = [`for=${forwardedNode(facts.clientAddress)}`];
-  if (facts.host !== undefined) parts.push(`host=${tokenOrQuoted(facts.host)}`);
-  parts.push(`proto=${facts.proto}`);
-  out['forwarded'] = parts.join(';');
-  return out;
+  return addEdgeHeaders(stripHopByHop(headers, [...GATEWAY_ONLY, ...EDGE_HEADERS, ...drop]), facts);
 }
+
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...GATEWAY_ONLY, ...EDGE_HEADERS]);
 
 /** The caller's headers as the service gets them (transparent proxy, WebSocket pass-through). */
 export function forwardedHeaders(req: IncomingMessage): WireHeaders {
-  return withEdgeHeaders(fromRawHeaders(req.rawHeaders), edgeFacts(req));
+  return addEdgeHeaders(relayedRawHeaders(req.rawHeaders, NOT_FORWARDED), edgeFacts(req));
+}
+
+/** The last `Forwarded` value built: a client's requests share it, so most requests reuse it. */
+let lastForwarded = { address: undefined as string | undefined, host: undefined as string | undefined, proto: '', value: '' };
+
+/** Sets the gateway's own forwarding headers on `out` (which holds none of EDGE_HEADERS). */
+function addEdgeHeaders(out: WireHeaders, facts: EdgeFacts): WireHeaders {
+  out['x-forwarded-for'] = facts.clientAddress ?? 'unknown';
+  out['x-forwarded-proto'] = facts.proto;
+  if (facts.host !== undefined) out['x-forwarded-host'] = facts.host;
+  const last = lastForwarded;
+  if (last.address !== facts.clientAddress || last.host !== facts.host || last.proto !== facts.proto) {
+    const parts = [`for=${forwardedNode(facts.clientAddress)}`];
+    if (facts.host !== undefined) parts.push(`host=${tokenOrQuoted(facts.host)}`);
+    parts.push(`proto=${facts.proto}`);
+    lastForwarded = { address: facts.clientAddress, host: facts.host, proto: facts.proto, value: parts.join(';') };
+  }
+  out['forwarded'] = lastForwarded.value;
+  return out;
 }
 
 /** RFC 7239 §6 node: an IPv4 address as is, IPv6 as `"[…]"`, `unknown` without one. */

@@ -5,7 +5,7 @@ import { CredentialErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AGENT_CONNECT_PATH } from '../tunnel/protocol.js';
 import { AgentHub } from './agent-hub.js';
-import { AgentKeyring, KeySet, authenticateAgent, authenticateApi } from './auth.js';
+import { AgentKeyring, ConnectionAuth, KeySet, authenticateAgent } from './auth.js';
 import { DEFAULT_CONNECTION_LIMITS, LogThrottle, type ConnectionLimits } from './connection-limits.js';
 import { CredentialsStore } from './credentials-store.js';
 import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, inFlightRequests, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
@@ -86,6 +86,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (agentKeyring.sharedCount > 0) logger.warn({ sharedKeys: agentKeyring.sharedCount }, sharedKeyWarning(agentKeyring.sharedCount));
   const store = await ServiceStore.open(options.dataDir, logger.child({ component: 'service-store' }));
   const apiKeys = new KeySet(options.apiKeys);
+  const apiAuth = new ConnectionAuth(apiKeys);
   const credentials = new CredentialsStore(options.dataDir);
   const hub = new AgentHub({
     store,
@@ -141,7 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const auth = authenticateAgent(req.headers.authorization, agentKeyring);
       result = auth.ok ? fail(426, `${AGENT_CONNECT_PATH} is the agent WebSocket endpoint: connect with a WebSocket upgrade`) : fail(auth.status, auth.message);
     } else {
-      const auth = authenticateApi(req.headers.authorization, apiKeys);
+      const auth = apiAuth.check(req.socket, req.headers.authorization);
       const match = auth.ok ? matchRoute(routes, method, url.pathname) : undefined;
       if (!auth.ok) result = fail(auth.status, auth.message);
       else if (match === undefined || match.kind === 'not-found') result = fail(404, `no route for ${method} ${url.pathname.slice(0, 200)}`);
@@ -153,7 +154,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           res,
           params: match.params,
           url,
-          query: url.searchParams,
+          // Built on first use: most routes (the proxy's among them) never read the query.
+          get query() {
+            return url.searchParams;
+          },
           readBody: () => {
             bodyRead = true;
             return readJsonBody(req, maxBodyBytes);

@@ -44,7 +44,8 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if (!(HTTP_METHODS as readonly string[]).includes(method)) {
       return { ...fail(405, `${method} cannot be proxied (allowed: ${HTTP_METHODS.join(', ')})`), headers: { allow: HTTP_METHODS.join(', ') } };
     }
-    const { path } = runtimeTarget(ctx.url);
+    // The route's `*` is the path after the slug as sent (only `:` params are decoded).
+    const path = `/${ctx.params['*'] ?? ''}${ctx.url.search}`;
     const headers = forwardedHeaders(req);
     const hasBody = headerValue(headers, 'content-length') !== undefined ? headerValue(headers, 'content-length') !== '0' : req.headers['transfer-encoding'] !== undefined;
     const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });

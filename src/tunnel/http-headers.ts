@@ -22,6 +22,34 @@ export function fromRawHeaders(raw: readonly string[]): WireHeaders {
 }
 
 /**
+ * `stripHopByHop(fromRawHeaders(raw), drop)` in one pass over `raw`, with `drop` as a set of
+ * lower-case names: the gateway runs this on every proxied request.
+ */
+export function relayedRawHeaders(raw: readonly string[], drop: ReadonlySet<string>): WireHeaders {
+  let named: Set<string> | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] ?? '';
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    named ??= new Set<string>();
+    for (const token of (raw[i + 1] ?? '').split(',')) {
+      const t = token.trim().toLowerCase();
+      if (t !== '') named.add(t);
+    }
+  }
+  const out: WireHeaders = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] ?? '').toLowerCase();
+    if (HOP_BY_HOP.has(name) || drop.has(name) || named?.has(name) === true) continue;
+    const value = raw[i + 1] ?? '';
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
+/**
  * A copy of `headers` without hop-by-hop fields and without `drop` (lower-case names). Pure.
  * Names are lower-cased; values keep their order.
  */

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONNECTION_LIMITS, LogThrottle, WindowCounter } from '../../../src/gateway/connection-limits.js';
-import { withEdgeHeaders } from '../../../src/gateway/forwarded-headers.js';
+import { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { ConnectionAuth, KeySet } from '../../../src/gateway/auth.js';
+import { forwardedHeaders, withEdgeHeaders } from '../../../src/gateway/forwarded-headers.js';
+import { fromRawHeaders, relayedRawHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
 import { DEFAULT_HTTP_EDGE_LIMITS, clientErrorAnswer, parseRequestTarget } from '../../../src/gateway/http-edge.js';
 import type { Logger } from '../../../src/log.js';
 
@@ -87,5 +91,78 @@ describe('LogThrottle', () => {
 
   it('documents its defaults as the per-connection limits', () => {
     expect(DEFAULT_CONNECTION_LIMITS).toMatchObject({ maxInvalidFrames: 100, invalidWindowMs: 60_000, logLinesPerWindow: 10, sendBufferLimitBytes: 16 * 1024 * 1024 });
+  });
+});
+
+describe('relayedRawHeaders', () => {
+  const drop = new Set(['host', 'authorization']);
+  it.each([
+    [['Host', 'gw', 'Accept', '*/*', 'User-Agent', 'x']],
+    [['Host', 'gw', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Authorization', 'Bearer x']],
+    [['connection', 'close', 'CONNECTION', 'x-a', 'X-A', '1', 'x-b', '2', 'x-b', '3', 'x-b', '4']],
+    [['Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'Content-Length', '3']],
+    [[]],
+  ])('agrees with stripHopByHop(fromRawHeaders(raw)) for %j', (raw) => {
+    expect(relayedRawHeaders(raw, drop)).toStrictEqual(stripHopByHop(fromRawHeaders(raw), [...drop]));
+  });
+});
+
+describe('forwardedHeaders', () => {
+  const request = (rawHeaders: string[], remoteAddress: string): IncomingMessage => {
+    const headers = fromRawHeaders(rawHeaders);
+    return { rawHeaders, headers: { host: headers['host'] }, socket: { remoteAddress } } as unknown as IncomingMessage;
+  };
+
+  it('is withEdgeHeaders of the parsed headers, for one client after another', () => {
+    const cases: Array<[string[], string]> = [
+      [['Host', 'gw.example', 'Authorization', 'Bearer sk-x', 'X-Forwarded-For', '6.6.6.6', 'Accept', '*/*'], '10.0.0.1'],
+      [['Host', 'gw.example', 'Accept', '*/*'], '10.0.0.1'],
+      [['Host', 'other host', 'Forwarded', 'for=evil'], '::1'],
+      [['Accept', '*/*'], '10.0.0.2'],
+    ];
+    for (const [raw, address] of cases) {
+      const req = request(raw, address);
+      const parsed = fromRawHeaders(raw);
+      const expected = withEdgeHeaders(parsed, { clientAddress: address, host: parsed['host'] as string | undefined, proto: 'http' });
+      expect(forwardedHeaders(req)).toStrictEqual(expected);
+    }
+  });
+});
+
+describe('ConnectionAuth', () => {
+  class CountingKeys extends KeySet {
+    checks = 0;
+    override has(key: string): boolean {
+      this.checks += 1;
+      return super.has(key);
+    }
+  }
+  const good = 'Bearer sk-good-key-0123456789';
+
+  it("checks a connection's key once, and any other header on it in full", () => {
+    const keys = new CountingKeys(['sk-good-key-0123456789']);
+    const auth = new ConnectionAuth(keys);
+    const a = new Socket();
+    expect(auth.check(a, good)).toMatchObject({ ok: true, keyKind: 'sk' });
+    expect(auth.check(a, good)).toMatchObject({ ok: true, keyKind: 'sk' });
+    expect(keys.checks).toBe(1);
+    // Same length, other content: checked in full, refused.
+    expect(auth.check(a, 'Bearer sk-good-key-0123456780')).toMatchObject({ ok: false, status: 401 });
+    expect(auth.check(a, undefined)).toMatchObject({ ok: false, status: 401 });
+    expect(keys.checks).toBe(2);
+    // Another connection is checked on its own.
+    const b = new Socket();
+    expect(auth.check(b, good)).toMatchObject({ ok: true });
+    expect(keys.checks).toBe(3);
+  });
+
+  it('remembers no refused key', () => {
+    const keys = new CountingKeys(['sk-good-key-0123456789']);
+    const auth = new ConnectionAuth(keys);
+    const a = new Socket();
+    expect(auth.check(a, 'Bearer sk-wrong')).toMatchObject({ ok: false, status: 401 });
+    expect(auth.check(a, 'Bearer sk-wrong')).toMatchObject({ ok: false, status: 401 });
+    expect(auth.check(a, 'Bearer ak-agent')).toMatchObject({ ok: false, status: 403 });
+    expect(keys.checks).toBe(2);
   });
 });
