@@ -181,15 +181,17 @@ export interface ResponseFrame {
  * Stream id 0 in the first four bytes marks it: data frames never name stream 0.
  */
 export function encodeResponseFrame(streamIdValue: number, head: ResponseHead, body: Uint8Array | undefined, end: boolean): Buffer {
-  const json = Buffer.from(JSON.stringify({ status: head.status, headers: head.headers }));
+  // The head's JSON is written straight into the frame: no intermediate Buffer per response.
+  const json = JSON.stringify({ status: head.status, headers: head.headers });
+  const headBytes = Buffer.byteLength(json);
   const bodyBytes = body?.byteLength ?? 0;
-  const out = Buffer.allocUnsafe(RESPONSE_FRAME_PREFIX + json.byteLength + bodyBytes);
+  const out = Buffer.allocUnsafe(RESPONSE_FRAME_PREFIX + headBytes + bodyBytes);
   out.writeUInt32BE(0, 0);
   out.writeUInt32BE(streamIdValue, 4);
   out.writeUInt8(end ? RESPONSE_FLAG_END : 0, 8);
-  out.writeUInt32BE(json.byteLength, 9);
-  json.copy(out, RESPONSE_FRAME_PREFIX);
-  if (body !== undefined) out.set(body, RESPONSE_FRAME_PREFIX + json.byteLength);
+  out.writeUInt32BE(headBytes, 9);
+  out.write(json, RESPONSE_FRAME_PREFIX);
+  if (body !== undefined) out.set(body, RESPONSE_FRAME_PREFIX + headBytes);
   return out;
 }
 

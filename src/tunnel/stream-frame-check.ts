@@ -1,4 +1,4 @@
-import { HTTP_METHODS, MAX_STREAM_ID } from './protocol-stream.js';
+import { HTTP_METHODS, MAX_STREAM_ID, type StreamResponseFrame } from './protocol-stream.js';
 
 /**
  * The stream frames' schemas (protocol-stream.ts) checked by hand: these frames come several per
@@ -14,6 +14,17 @@ type Check = (raw: Raw) => Raw | undefined;
 const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_STREAM_ID;
 const isString = (v: unknown): v is string => typeof v === 'string';
 const methods: ReadonlySet<unknown> = new Set(HTTP_METHODS);
+
+/** Whether `v` is what z.record(z.string(), z.union([z.string(), z.array(z.string())])) accepts. */
+function validHeaders(v: unknown): v is Record<string, string | string[]> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.hasOwn(v, '__proto__')) return false;
+  for (const name in v) {
+    if (!Object.hasOwn(v, name)) continue;
+    const value = (v as Raw)[name];
+    if (typeof value !== 'string' && !(Array.isArray(value) && value.every(isString))) return false;
+  }
+  return true;
+}
 
 /** z.record(z.string(), z.union([z.string(), z.array(z.string())])), copied as zod copies it. */
 function headers(v: unknown): Record<string, string | string[]> | undefined {
@@ -62,4 +73,17 @@ const checks: Record<string, Check> = {
 /** The checked frame when `raw` is a valid stream frame of `type`; undefined otherwise (or for other types). */
 export function checkStreamFrame(type: string, raw: Raw): Raw | undefined {
   return Object.hasOwn(checks, type) ? checks[type]?.(raw) : undefined;
+}
+
+/**
+ * The head of a response frame (its JSON, parsed) as a checked stream.response for `streamId`, or
+ * undefined when it is not a valid one (the caller runs the zod schema for the message). Unlike
+ * checkStreamFrame it keeps the parsed headers object instead of copying it: the frame's JSON was
+ * parsed for this call alone, so nothing else holds it.
+ */
+export function checkResponseHead(streamId: number, head: unknown): StreamResponseFrame | undefined {
+  if (typeof head !== 'object' || head === null || Array.isArray(head)) return undefined;
+  const { status, headers: h } = head as Raw;
+  if (!isId(streamId) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || !validHeaders(h)) return undefined;
+  return { type: 'stream.response', stream_id: streamId, status, headers: h };
 }

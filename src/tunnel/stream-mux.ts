@@ -16,7 +16,7 @@ import {
   type StreamResponseFrame,
   type StreamWindowFrame,
 } from './protocol-stream.js';
-import { checkStreamFrame } from './stream-frame-check.js';
+import { checkResponseHead } from './stream-frame-check.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
 import { TunnelStream, type StreamHost, type TurnSink } from './tunnel-stream.js';
 
@@ -140,9 +140,9 @@ export class StreamMux implements StreamHost {
     const decoded = decodeResponseFrame(frame, MAX_CONTROL_FRAME_BYTES);
     if (typeof decoded === 'string') return decoded;
     const { streamId, head, body, end } = decoded;
-    const raw = typeof head === 'object' && head !== null && !Array.isArray(head) ? { ...(head as Record<string, unknown>), type: 'stream.response', stream_id: streamId } : undefined;
-    const checked = raw === undefined ? undefined : (checkStreamFrame('stream.response', raw) as StreamResponseFrame | undefined);
+    const checked = checkResponseHead(streamId, head);
     if (checked === undefined) {
+      const raw = typeof head === 'object' && head !== null && !Array.isArray(head) ? { ...(head as Record<string, unknown>), type: 'stream.response', stream_id: streamId } : undefined;
       const parsed = streamResponseFrame.safeParse(raw);
       const issue = parsed.success ? undefined : parsed.error.issues[0];
       return `response frame for stream ${streamId}: the head is not a valid stream.response${issue === undefined ? ' (not an object)' : ` (${issue.path.join('.') || 'head'}: ${issue.message})`}`;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { streamEndFrame, streamOpenFrame, streamResetFrame, streamResponseFrame, streamWindowFrame } from '../../../src/tunnel/protocol-stream.js';
 import { parseAgentFrame, parseGatewayFrame } from '../../../src/tunnel/protocol.js';
-import { checkStreamFrame } from '../../../src/tunnel/stream-frame-check.js';
+import { checkResponseHead, checkStreamFrame } from '../../../src/tunnel/stream-frame-check.js';
 
 const schemas: Record<string, z.ZodType> = {
   'stream.open': streamOpenFrame,
@@ -58,6 +58,20 @@ describe('stream frames checked by hand', () => {
     const fast = checkStreamFrame(type, frame);
     if (zod.success) expect(fast).toStrictEqual(zod.data);
     else expect(fast).toBeUndefined();
+  });
+
+  it.each(cases.filter((c) => c['type'] === 'stream.response').map((c, i) => [i, c] as const))('a response frame head (case %i) is checked as its stream.response', (_i, frame) => {
+    const { type: _type, stream_id: id, ...head } = frame;
+    const zod = streamResponseFrame.safeParse(frame);
+    const fast = checkResponseHead(id as number, head);
+    if (zod.success) expect(fast).toStrictEqual(zod.data);
+    else expect(fast).toBeUndefined();
+  });
+
+  it('a response frame head that is not an object, or names __proto__, is refused', () => {
+    for (const head of [null, 'x', [200], 200]) expect(checkResponseHead(1, head)).toBeUndefined();
+    expect(checkResponseHead(1, JSON.parse('{"status":200,"headers":{"__proto__":"x"}}'))).toBeUndefined();
+    expect(checkResponseHead(0, { status: 200, headers: {} })).toBeUndefined();
   });
 
   it('a __proto__ header name is left to zod', () => {
