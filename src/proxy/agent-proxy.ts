@@ -8,7 +8,7 @@ import type { DesiredService } from '../service-definition/types.js';
 import { type StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
-import { headerValue, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
+import { headerValue, relayableHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
 import { relayExchange } from './upstream-exchange.js';
 import { assertAllowedAddress, literalAddress } from './upstream-dispatchers.js';
@@ -95,7 +95,8 @@ export class AgentProxy {
   }
 
   private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
-    const headers = stripHopByHop(open.headers, ['host']);
+    // Read only (undici sends them): the frame's own map when the gateway sent it clean.
+    const headers = relayableHeaders(open.headers, ['host']);
     let refused: ReadyEndpoint | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       const ready = this.options.core.readyEndpoints(svc.id);

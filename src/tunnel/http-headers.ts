@@ -78,6 +78,19 @@ export function stripHopByHop(headers: Readonly<Record<string, string | string[]
   return out;
 }
 
+/**
+ * `headers` itself when stripHopByHop would only copy it (lower-case names, none hop-by-hop, in
+ * `drop` or a Connection field), else that copy. For a header map the caller owns and will not
+ * change: the agent's request headers, which the gateway already sends clean.
+ */
+export function relayableHeaders(headers: WireHeaders, drop: readonly string[] = []): WireHeaders {
+  for (const name in headers) {
+    if (!Object.hasOwn(headers, name)) continue;
+    if (HOP_BY_HOP.has(name) || drop.includes(name) || name !== name.toLowerCase()) return stripHopByHop(headers, drop);
+  }
+  return headers;
+}
+
 /** The single value of a header (the first one when repeated). */
 export function headerValue(headers: WireHeaders, name: string): string | undefined {
   const v = headers[name];

@@ -6,7 +6,9 @@ import { HTTP_METHODS, MAX_STREAM_ID, type StreamResponseFrame } from './protoco
  * small-request load (docs/proxy-performance.md). Each function accepts exactly what its zod
  * schema accepts and returns the same output (known keys only); it returns undefined for anything
  * else, and the caller then runs the zod schema for its error message. A table test holds the two
- * in agreement (test/unit/tunnel/stream-frame-check.test.ts).
+ * in agreement (test/unit/tunnel/stream-frame-check.test.ts). Where zod copies a headers record,
+ * these keep the one they checked: the frame was parsed from its JSON for this check alone, so
+ * nothing else holds it (a copy per frame was one more object of a dozen keys per request).
  */
 type Raw = Record<string, unknown>;
 type Check = (raw: Raw) => Raw | undefined;
@@ -26,21 +28,6 @@ function validHeaders(v: unknown): v is Record<string, string | string[]> {
   return true;
 }
 
-/** z.record(z.string(), z.union([z.string(), z.array(z.string())])), copied as zod copies it. */
-function headers(v: unknown): Record<string, string | string[]> | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
-  const out: Record<string, string | string[]> = {};
-  for (const name in v) {
-    if (!Object.hasOwn(v, name)) continue;
-    const value = (v as Raw)[name];
-    if (typeof value === 'string') out[name] = value;
-    else if (Array.isArray(value) && value.every(isString)) out[name] = [...value];
-    else return undefined;
-  }
-  // zod skips no key: a name like __proto__ is left to it (it answers as it always did).
-  return Object.hasOwn(v, '__proto__') ? undefined : out;
-}
-
 const optionalBoolean = (v: unknown): boolean => v === undefined || typeof v === 'boolean';
 
 const checks: Record<string, Check> = {
@@ -53,14 +40,14 @@ const checks: Record<string, Check> = {
   },
   'stream.response': (raw) => {
     const { stream_id: id, status } = raw;
-    const h = headers(raw['headers']);
-    if (!isId(id) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || h === undefined) return undefined;
+    const h = raw['headers'];
+    if (!isId(id) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || !validHeaders(h)) return undefined;
     return { type: 'stream.response', stream_id: id, status, headers: h };
   },
   'stream.open': (raw) => {
     const { stream_id: id, service_id: service, method, path, has_body: hasBody, upgrade, purpose } = raw;
-    const h = headers(raw['headers']);
-    if (!isId(id) || !isString(service) || service.length < 1 || !methods.has(method) || !isString(path) || !path.startsWith('/') || h === undefined) return undefined;
+    const h = raw['headers'];
+    if (!isId(id) || !isString(service) || service.length < 1 || !methods.has(method) || !isString(path) || !path.startsWith('/') || !validHeaders(h)) return undefined;
     if (!optionalBoolean(hasBody) || !optionalBoolean(upgrade) || !(purpose === undefined || purpose === 'proxy' || purpose === 'logs')) return undefined;
     const out: Raw = { type: 'stream.open', stream_id: id, service_id: service, method, path, headers: h };
     if (hasBody !== undefined) out['has_body'] = hasBody;

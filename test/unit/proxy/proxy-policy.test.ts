@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { invokePathProblem, parseInvokeRequest } from '../../../src/gateway/invoke-request.js';
 import { joinUrl } from '../../../src/proxy/agent-proxy.js';
 import { nonPublicKind } from '../../../src/proxy/address-policy.js';
-import { fromRawHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
+import { fromRawHeaders, relayableHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
 import { ReplicaPicker } from '../../../src/proxy/replica-picker.js';
 
 describe('nonPublicKind', () => {
@@ -100,6 +100,16 @@ describe('hop-by-hop headers', () => {
   it('drops RFC 9110 connection fields, those named in Connection, and the extra names', () => {
     const h = fromRawHeaders(['Host', 'gw', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Authorization', 'Bearer x', 'Content-Length', '3']);
     expect(stripHopByHop(h, ['host', 'authorization'])).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-length': '3' });
+  });
+
+  it('relayableHeaders keeps a clean map as it is and strips any other as stripHopByHop does', () => {
+    const clean = { accept: '*/*', 'x-forwarded-for': '10.0.0.1', 'set-cookie': ['a=1', 'b=2'] };
+    expect(relayableHeaders(clean, ['host'])).toBe(clean);
+    for (const dirty of [{ ...clean, host: 'gw' }, { ...clean, connection: 'close' }, { ...clean, 'Keep-Alive': 'timeout=5' }, { ...clean, 'X-Upper': 'v' }, { te: 'trailers' }]) {
+      const out = relayableHeaders(dirty, ['host']);
+      expect(out).not.toBe(dirty);
+      expect(out).toStrictEqual(stripHopByHop(dirty, ['host']));
+    }
   });
 });
 
