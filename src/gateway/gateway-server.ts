@@ -9,11 +9,11 @@ import { AgentKeyring, ConnectionAuth, KeySet, authenticateAgent } from './auth.
 import { DEFAULT_CONNECTION_LIMITS, LogThrottle, type ConnectionLimits } from './connection-limits.js';
 import { CredentialsStore } from './credentials-store.js';
 import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, inFlightRequests, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
-import { STREAMED, fail, readJsonBody, rejectUpgrade, sendJson, type HttpResult } from './http-io.js';
+import { STREAMED, fail, readJsonBody, rejectUpgrade, sendJson, type BodyResult, type HttpResult } from './http-io.js';
 import { sharedKeyWarning } from './key-files.js';
 import { AGENT_KEY_PREFIXES, API_KEY_PREFIXES, checkKey, type AgentKeyEntry } from './key-material.js';
 import { proxyUpgradeHandler } from './proxy-upgrade.js';
-import { matchRoute, type Route } from './router.js';
+import { matchRoute, type Route, type RouteContext } from './router.js';
 import { agentRoutes } from './routes-agents.js';
 import { containerRoutes } from './routes-containers.js';
 import { proxyRoutes } from './routes-proxy.js';
@@ -149,20 +149,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       else if (match.kind === 'method-not-allowed') {
         result = { ...fail(405, `${method} is not allowed on ${url.pathname} (allowed: ${match.allow.join(', ')})`), headers: { allow: match.allow.join(', ') } };
       } else {
-        result = await match.route.handler({
-          req,
-          res,
-          params: match.params,
-          url,
-          // Built on first use: most routes (the proxy's among them) never read the query.
-          get query() {
-            return url.searchParams;
-          },
-          readBody: () => {
-            bodyRead = true;
-            return readJsonBody(req, maxBodyBytes);
-          },
-        });
+        const ctx = new RequestContext(req, res, match.params, url, maxBodyBytes);
+        result = await match.route.handler(ctx);
+        bodyRead = ctx.bodyRead;
       }
     }
     if (result === STREAMED) return;
@@ -274,4 +263,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return closing;
     },
   };
+}
+
+/** A route's view of one request: a class, so that the context costs one small object per request. */
+class RequestContext implements RouteContext {
+  bodyRead = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly params: Record<string, string>,
+    readonly url: URL,
+    private readonly maxBodyBytes: number,
+  ) {}
+
+  /** Built on first use: most routes (the proxy's among them) never read the query. */
+  get query(): URLSearchParams {
+    return this.url.searchParams;
+  }
+
+  readBody(): Promise<BodyResult> {
+    this.bodyRead = true;
+    return readJsonBody(this.req, this.maxBodyBytes);
+  }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { invokePathProblem, parseInvokeRequest } from '../../../src/gateway/invoke-request.js';
 import { joinUrl } from '../../../src/proxy/agent-proxy.js';
 import { nonPublicKind } from '../../../src/proxy/address-policy.js';
-import { fromRawHeaders, relayableHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
+import { fromRawHeaders, relayableHeaders, stripHopByHop, type WireHeaders } from '../../../src/tunnel/http-headers.js';
 import { ReplicaPicker } from '../../../src/proxy/replica-picker.js';
 
 describe('nonPublicKind', () => {
@@ -105,7 +105,8 @@ describe('hop-by-hop headers', () => {
   it('relayableHeaders keeps a clean map as it is and strips any other as stripHopByHop does', () => {
     const clean = { accept: '*/*', 'x-forwarded-for': '10.0.0.1', 'set-cookie': ['a=1', 'b=2'] };
     expect(relayableHeaders(clean, ['host'])).toBe(clean);
-    for (const dirty of [{ ...clean, host: 'gw' }, { ...clean, connection: 'close' }, { ...clean, 'Keep-Alive': 'timeout=5' }, { ...clean, 'X-Upper': 'v' }, { te: 'trailers' }]) {
+    const dirties: WireHeaders[] = [{ ...clean, host: 'gw' }, { ...clean, connection: 'close' }, { ...clean, 'Keep-Alive': 'timeout=5' }, { ...clean, 'X-Upper': 'v' }, { te: 'trailers' }];
+    for (const dirty of dirties) {
       const out = relayableHeaders(dirty, ['host']);
       expect(out).not.toBe(dirty);
       expect(out).toStrictEqual(stripHopByHop(dirty, ['host']));
