@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { processCpuSeconds } from './process-cpu.js';
-import { CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
+import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
 import * as own from './proxy-rig.js';
 
 /**
@@ -11,20 +11,24 @@ import * as own from './proxy-rig.js';
  * rounds after two warm-up rounds each:
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run bench -- none)
- *   npm run bench -- none && node dist-bench/bench/proxy-ab.js /tmp/base [rounds]
+ *   npm run bench -- none && node dist-bench/bench/proxy-ab.js /tmp/base [rounds] [bulk]
+ *
+ * With `bulk`, each round is one download of BULK_BYTES instead (MB/s, and each process's CPU
+ * per MiB relayed).
  *
  * The baseline's own bench/proxy-rig.ts sets up its rig (its gateway, agent and replica).
  */
 const baseRoot = process.argv[2];
 if (baseRoot === undefined) throw new Error('usage: node dist-bench/bench/proxy-ab.js <baseline checkout, built with npm run bench -- none> [rounds]');
 const rounds = Number(process.argv[3] ?? 8);
+const bulk = process.argv[4] === 'bulk';
 const WARMUP = 2;
 
 type RigModule = Pick<typeof own, 'setup' | 'measure' | 'auth'>;
 const base = (await import(pathToFileURL(path.resolve(baseRoot, 'dist-bench', 'bench', 'proxy-rig.js')).href)) as RigModule;
 
 interface Round {
-  rps: number;
+  rate: number;
   gatewayUs: number;
   agentUs: number;
 }
@@ -34,14 +38,17 @@ const variants = [
   { name: 'this checkout', module: own as RigModule, rig: await own.setup(), rounds: [] as Round[] },
 ];
 
+/** One round: req/s and CPU µs per request, or with `bulk` MB/s and CPU µs per MiB. */
 async function oneRound(v: (typeof variants)[number]): Promise<Round> {
   const cpu = async () => [await processCpuSeconds(v.rig.pids.gateway), await processCpuSeconds(v.rig.pids.agent)] as const;
   const [g0, a0] = await cpu();
-  const rps = await v.module.measure<number>('throughput', `${v.rig.tunnel}/health`, v.module.auth);
+  const rate = bulk ? await v.module.measure<number>('bulk', `${v.rig.tunnel}/bytes`, v.module.auth) : await v.module.measure<number>('throughput', `${v.rig.tunnel}/health`, v.module.auth);
   const [g1, a1] = await cpu();
-  const requests = rps * SMALL_SECONDS;
-  return { rps: Math.round(rps), gatewayUs: Math.round(((g1 - g0) / requests) * 1e6), agentUs: Math.round(((a1 - a0) / requests) * 1e6) };
+  const units = bulk ? BULK_BYTES / 2 ** 20 : rate * SMALL_SECONDS;
+  return { rate: Math.round(rate), gatewayUs: Math.round(((g1 - g0) / units) * 1e6), agentUs: Math.round(((a1 - a0) / units) * 1e6) };
 }
+
+const [rateUnit, perUnit, load] = bulk ? ['MB/s', 'MiB', `${BULK_BYTES / 2 ** 20} MiB download`] : ['req/s', 'request', `${CONCURRENCY} clients`];
 
 try {
   for (let i = 0; i < rounds + WARMUP; i++) {
@@ -49,13 +56,13 @@ try {
     for (const v of order) {
       const r = await oneRound(v);
       if (i >= WARMUP) v.rounds.push(r);
-      process.stdout.write(`round ${i + 1} ${v.name}: ${r.rps} req/s, ${CONCURRENCY} clients; CPU per request: gateway ${r.gatewayUs} µs, agent ${r.agentUs} µs${i < WARMUP ? ' (warm-up)' : ''}\n`);
+      process.stdout.write(`round ${i + 1} ${v.name}: ${r.rate} ${rateUnit}, ${load}; CPU per ${perUnit}: gateway ${r.gatewayUs} µs, agent ${r.agentUs} µs${i < WARMUP ? ' (warm-up)' : ''}\n`);
     }
   }
   const summary = (xs: number[]) => `${Math.min(...xs)}–${Math.max(...xs)} (median ${quantile(xs, 0.5)})`;
   for (const v of variants) {
     process.stdout.write(
-      `${v.name}: ${summary(v.rounds.map((r) => r.rps))} req/s; gateway ${summary(v.rounds.map((r) => r.gatewayUs))} µs, agent ${summary(v.rounds.map((r) => r.agentUs))} µs per request\n`,
+      `${v.name}: ${summary(v.rounds.map((r) => r.rate))} ${rateUnit}; gateway ${summary(v.rounds.map((r) => r.gatewayUs))} µs, agent ${summary(v.rounds.map((r) => r.agentUs))} µs per ${perUnit}\n`,
     );
   }
 } finally {
