@@ -225,17 +225,26 @@ export class TunnelStream extends Duplex {
     const end = after?.kind === 'frame' && after.frame.type === 'stream.end';
     if (!this.headReleased && !end && queuedData < this.host.chunkBytes) return false;
     this.headReleased = true;
-    const items = this.queue.splice(0, taken + 1 + (end ? 1 : 0)).slice(1);
-    const chunks: Buffer[] = [];
-    for (const item of items) if (item.kind === 'data') chunks.push(item.buf);
-    const body = chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
+    // The head, `taken` data items and maybe the end leave the queue (one splice; the common small
+    // response is head + one chunk + end, so the body is that chunk itself).
+    const items = this.queue.splice(0, taken + 1 + (end ? 1 : 0));
+    let body: Buffer | undefined;
+    if (taken === 1) body = (items[1] as Extract<Outgoing, { kind: 'data' }>).buf;
+    else if (taken > 1) {
+      const chunks: Buffer[] = [];
+      for (let i = 1; i <= taken; i++) chunks.push((items[i] as Extract<Outgoing, { kind: 'data' }>).buf);
+      body = Buffer.concat(chunks, bytes);
+    }
     this.sendCredit -= bytes;
     sink.response(head, body, end);
     if (end) {
       this.localEnded = true;
       this.maybeRetire();
     }
-    for (const item of items) if (item.kind !== 'response') item.done?.();
+    for (let i = 1; i < items.length; i++) {
+      const item = items[i] as Outgoing;
+      if (item.kind !== 'response') item.done?.();
+    }
     return true;
   }
 
