@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { headerValue, stripHopByHop } from '../tunnel/http-headers.js';
+import { headerValue, relayableHeaders, stripHopByHop } from '../tunnel/http-headers.js';
 import { HTTP_METHODS, type StreamResponseFrame } from '../tunnel/protocol-stream.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';
@@ -74,11 +74,13 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     if (whole !== undefined) {
       // The whole response came with its head (one response frame): one write, no pipe.
       stopUpload();
-      res.writeHead(head.status, stripHopByHop(head.headers));
+      // The head was parsed for this stream alone and writeHead only reads it: no copy when the
+      // agent sent it clean (it strips hop-by-hop fields itself; they are dropped here if not).
+      res.writeHead(head.status, relayableHeaders(head.headers));
       res.end(whole);
       return STREAMED;
     }
-    res.writeHead(head.status, stripHopByHop(head.headers));
+    res.writeHead(head.status, relayableHeaders(head.headers));
     // The head, and whatever body already arrived with it, leave in one write at the end of this
     // turn; a stream whose body comes later (SSE) still gets its head at once.
     res.cork();
