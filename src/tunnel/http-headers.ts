@@ -10,14 +10,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 /** `IncomingMessage.rawHeaders` → WireHeaders (names lower-cased, repeats kept in order). */
 export function fromRawHeaders(raw: readonly string[]): WireHeaders {
   const out: WireHeaders = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] ?? '').toLowerCase();
-    const value = raw[i + 1] ?? '';
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
-  }
+  for (let i = 0; i + 1 < raw.length; i += 2) addValue(out, (raw[i] ?? '').toLowerCase(), raw[i + 1] ?? '');
   return out;
 }
 
@@ -29,22 +22,30 @@ export function relayedRawHeaders(raw: readonly string[], drop: ReadonlySet<stri
   let named: Set<string> | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] ?? '';
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    named ??= new Set<string>();
-    for (const token of (raw[i + 1] ?? '').split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '') named.add(t);
-    }
+    if (name.length === 10 && name.toLowerCase() === 'connection') named = addConnectionTokens(named, raw[i + 1] ?? '');
   }
   const out: WireHeaders = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] ?? '').toLowerCase();
-    if (HOP_BY_HOP.has(name) || drop.has(name) || named?.has(name) === true) continue;
-    const value = raw[i + 1] ?? '';
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
+    if (!HOP_BY_HOP.has(name) && !drop.has(name) && named?.has(name) !== true) addValue(out, name, raw[i + 1] ?? '');
+  }
+  return out;
+}
+
+/** Adds one field line: a repeated name becomes an array, in order. */
+function addValue(out: WireHeaders, name: string, value: string): void {
+  const prev = out[name];
+  if (prev === undefined) out[name] = value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else out[name] = [prev, value];
+}
+
+/** The field names a Connection value lists, lower-cased, added to `named` (created when needed). */
+function addConnectionTokens(named: Set<string> | undefined, value: string): Set<string> {
+  const out = named ?? new Set<string>();
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '') out.add(t);
   }
   return out;
 }
@@ -59,13 +60,7 @@ export function stripHopByHop(headers: Readonly<Record<string, string | string[]
   for (const name in headers) {
     const value = headers[name];
     if (!Object.hasOwn(headers, name) || value === undefined || name.toLowerCase() !== 'connection') continue;
-    named ??= new Set<string>();
-    for (const v of Array.isArray(value) ? value : [value]) {
-      for (const token of v.split(',')) {
-        const t = token.trim().toLowerCase();
-        if (t !== '') named.add(t);
-      }
-    }
+    for (const v of Array.isArray(value) ? value : [value]) named = addConnectionTokens(named, v);
   }
   const out: WireHeaders = {};
   for (const name in headers) {
