@@ -99,8 +99,9 @@ export function authenticateApi(header: string | undefined, apiKeys: KeySet): Au
  * Authorization header it was admitted with is not hashed and compared against every key again.
  * The memo holds only a header that verified, on the connection that sent it, and is compared in
  * constant time for its length (timingSafeEqual): what a request can learn from its timing is
- * whether its header has the length of the one this connection already presented, never anything
- * of another connection's key. Any other header (or none) goes through `authenticateApi`.
+ * whether its header has the length of the one its connection was admitted with (behind a proxy
+ * that pools connections, possibly another client's), never any of its content. Any other header
+ * (or none) goes through `authenticateApi`; a refused one is not remembered.
  */
 export class ConnectionAuth {
   private readonly admitted = new WeakMap<object, { header: Buffer; result: AuthResult }>();

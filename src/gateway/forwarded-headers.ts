@@ -44,7 +44,10 @@ export function forwardedHeaders(req: IncomingMessage): WireHeaders {
   return addEdgeHeaders(relayedRawHeaders(req.rawHeaders, NOT_FORWARDED), edgeFacts(req));
 }
 
-/** The last `Forwarded` value built: a client's requests share it, so most requests reuse it. */
+/**
+ * The last `Forwarded` value built, with what it was built from: a client's requests share it, so
+ * most requests reuse it (the result stays a function of the facts alone).
+ */
 let lastForwarded = { address: undefined as string | undefined, host: undefined as string | undefined, proto: '', value: '' };
 
 /** Sets the gateway's own forwarding headers on `out` (which holds none of EDGE_HEADERS). */
