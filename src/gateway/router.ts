@@ -29,53 +29,64 @@ export type Match =
 
 /** First route whose pattern and method match `path`. Pure. */
 export function matchRoute(routes: readonly Route[], method: string, path: string): Match {
-  const segments = path.split('/').slice(1);
+  // segments[0] is the empty string before the leading '/'; pattern parts line up from index 1.
+  const segments = path.split('/');
   const allow: string[] = [];
-  for (const route of routes) {
-    const params = matchPattern(route.pattern, segments);
+  const compiled = compiledRoutes(routes);
+  for (let r = 0; r < routes.length; r++) {
+    const params = matchPattern(compiled[r] as Compiled, segments);
     if (params === undefined) continue;
+    const route = routes[r] as Route;
     if (route.method === '*' || route.method === method) return { kind: 'found', route, params };
     allow.push(route.method);
   }
   return allow.length > 0 ? { kind: 'method-not-allowed', allow } : { kind: 'not-found' };
 }
 
-/** Patterns split into segments once: every request is matched against every route until one fits. */
-const splitPatterns = new Map<string, string[]>();
-
-function patternParts(pattern: string): string[] {
-  let parts = splitPatterns.get(pattern);
-  if (parts === undefined) {
-    parts = pattern.split('/').slice(1);
-    splitPatterns.set(pattern, parts);
-  }
-  return parts;
+/** A pattern split once: its segments (from index 1, as a path's split) and whether it ends in `*`. */
+interface Compiled {
+  pattern: string;
+  parts: string[];
+  star: boolean;
 }
 
-function matchPattern(pattern: string, segments: string[]): Record<string, string> | undefined {
-  const parts = patternParts(pattern);
-  // Most routes fail on their length or first literal segment; no params object for those.
-  if (parts.length > segments.length || (parts.length < segments.length && parts.at(-1) !== '*')) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] ?? '';
-    if (part === '*') {
-      if (segments.length <= i) return undefined;
-      params['*'] = segments.slice(i).join('/');
-      return params;
-    }
-    const segment = segments[i];
-    if (segment === undefined) return undefined;
-    if (part.startsWith(':')) {
-      if (segment === '') return undefined;
-      const decoded = safeDecode(segment);
-      if (decoded === undefined) return undefined;
-      params[part.slice(1)] = decoded;
-    } else if (part !== segment) {
-      return undefined;
-    }
+/**
+ * Each route table's patterns split once (one lookup per request, not one per route); a table
+ * whose patterns changed since is split again.
+ */
+const compiledTables = new WeakMap<readonly Route[], Compiled[]>();
+
+function compiledRoutes(routes: readonly Route[]): Compiled[] {
+  const cached = compiledTables.get(routes);
+  if (cached !== undefined && cached.length === routes.length && cached.every((c, i) => c.pattern === routes[i]?.pattern)) return cached;
+  const compiled = routes.map(({ pattern }) => {
+    const parts = pattern.split('/');
+    return { pattern, parts, star: parts.at(-1) === '*' };
+  });
+  compiledTables.set(routes, compiled);
+  return compiled;
+}
+
+function matchPattern({ parts, star }: Compiled, segments: string[]): Record<string, string> | undefined {
+  // Most routes fail on their length or a literal segment: no params object for those.
+  if (star ? segments.length < parts.length : segments.length !== parts.length) return undefined;
+  const last = star ? parts.length - 1 : parts.length;
+  for (let i = 1; i < last; i++) {
+    const part = parts[i] as string;
+    if (part.charCodeAt(0) !== 58 /* ':' */ && part !== segments[i]) return undefined;
   }
-  return segments.length === parts.length ? params : undefined;
+  const params: Record<string, string> = {};
+  for (let i = 1; i < last; i++) {
+    const part = parts[i] as string;
+    if (part.charCodeAt(0) !== 58) continue;
+    const segment = segments[i] as string;
+    if (segment === '') return undefined;
+    const decoded = segment.includes('%') ? safeDecode(segment) : segment;
+    if (decoded === undefined) return undefined;
+    params[part.slice(1)] = decoded;
+  }
+  if (star) params['*'] = segments.slice(last).join('/');
+  return params;
 }
 
 function safeDecode(segment: string): string | undefined {

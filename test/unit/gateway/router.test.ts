@@ -34,4 +34,14 @@ describe('matchRoute (patterns split once, length checked first)', () => {
     expect(matchRoute(routes, 'GET', '/api/v1/containers/%E0%A4%A')).toEqual({ kind: 'not-found' });
     expect(matchRoute(routes, 'GET', '/api/v1/containers/')).toEqual({ kind: 'not-found' });
   });
+
+  it('a table whose patterns change is split again', () => {
+    const table: Route[] = [{ method: 'GET', pattern: '/a/:x', handler }];
+    expect(matchRoute(table, 'GET', '/a/1')).toMatchObject({ kind: 'found', params: { x: '1' } });
+    table[0] = { method: 'GET', pattern: '/b/:y/*', handler };
+    expect(matchRoute(table, 'GET', '/a/1')).toEqual({ kind: 'not-found' });
+    expect(matchRoute(table, 'GET', '/b/2/c/d')).toMatchObject({ kind: 'found', params: { y: '2', '*': 'c/d' } });
+    table.push({ method: 'GET', pattern: '/a/:x', handler });
+    expect(matchRoute(table, 'GET', '/a/3')).toMatchObject({ kind: 'found', params: { x: '3' } });
+  });
 });
