@@ -41,16 +41,21 @@ class FakeImageEngine implements ImageGcEngine {
 const image = (tag: string, gb: number): EngineImage => ({ id: `sha256:${tag}`, repoTags: [tag], repoDigests: [], sizeBytes: gb * GB });
 
 let dir: string;
+/** The stores of the running test: they save in the background, so cleanup waits for them first. */
+const stores: PulledImages[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'cyberun-gc-'));
 });
 afterEach(async () => {
+  // A save still writing its temp file while rm walks the directory made rm fail with ENOTEMPTY.
+  await Promise.all(stores.splice(0).map((s) => s.flush()));
   await rm(dir, { recursive: true, force: true });
 });
 
 function setup(usedGb: () => number, over: Partial<ImageGcSettings> = {}, desired: string[] = []) {
   const engine = new FakeImageEngine();
   const store = new PulledImages(dir);
+  stores.push(store);
   const removed: [string, number][] = [];
   let lines = '';
   const logger = createLogger({ level: 'info', destination: new Writable({ write: (c, _e, cb) => { lines += c.toString(); cb(); } }) });

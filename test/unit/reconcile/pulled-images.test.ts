@@ -36,6 +36,7 @@ describe('PulledImages', () => {
     a.recordPull('x:1', 5000);
     a.touch(['x:1'], 4000);
     expect(a.list()).toEqual([{ ref: 'x:1', pulledAt: 5000, lastUsedAt: 5000 }]);
+    await a.flush(); // the background save finishes before the directory is removed
   });
 
   it('a missing file is an empty record; a corrupt one is STATE_IO naming the file and the fix', async () => {
