@@ -8,7 +8,8 @@ import * as own from './proxy-rig.js';
  * Paired A/B of the small-request data path: this checkout against a baseline checkout, both rigs
  * up at once, 64-client rounds alternating between them (ABBA order), so that a machine whose
  * speed drifts (a shared VM) slows both alike. Prints each round and the range and median of the
- * rounds after two warm-up rounds each:
+ * rounds after two warm-up rounds each, and the ratio of each round's pair (this checkout over the
+ * baseline, run back to back):
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run bench -- none)
  *   npm run bench -- none && node dist-bench/bench/proxy-ab.js /tmp/base [rounds] [bulk]
@@ -65,6 +66,17 @@ try {
       `${v.name}: ${summary(v.rounds.map((r) => r.rate))} ${rateUnit}; gateway ${summary(v.rounds.map((r) => r.gatewayUs))} µs, agent ${summary(v.rounds.map((r) => r.agentUs))} µs per ${perUnit}\n`,
     );
   }
+  // Each round's two runs follow each other, so their ratio cancels what drifts slower than a
+  // round (another tenant's load): the paired ratios resolve smaller changes than the medians.
+  const [baseRounds, ownRounds] = [variants[0]?.rounds ?? [], variants[1]?.rounds ?? []];
+  const paired = (pick: (r: Round) => number) => {
+    const ratios = ownRounds.map((r, i) => pick(r) / pick(baseRounds[i] as Round));
+    const f = (x: number) => x.toFixed(3);
+    return `${f(Math.min(...ratios))}–${f(Math.max(...ratios))} (median ${f(quantile(ratios, 0.5))})`;
+  };
+  process.stdout.write(
+    `this checkout / baseline, paired by round: ${rateUnit} ${paired((r) => r.rate)}; gateway CPU ${paired((r) => r.gatewayUs)}, agent CPU ${paired((r) => r.agentUs)}\n`,
+  );
 } finally {
   for (const v of variants) await v.rig.cleanup();
 }
