@@ -12,6 +12,7 @@ import {
   type HeartbeatFrame,
   type HelloFrame,
 } from '../tunnel/protocol.js';
+import { rawLength, rawToBuffer, rawToString } from '../tunnel/raw-data.js';
 import { StreamMux } from '../tunnel/stream-mux.js';
 import { WsTransport, type Corkable } from '../tunnel/ws-transport.js';
 import { LogThrottle, WindowCounter, type ConnectionLimits } from './connection-limits.js';
@@ -267,21 +268,4 @@ export class AgentSession {
       );
     }
   }
-}
-
-function rawLength(data: RawData): number {
-  if (Array.isArray(data)) return data.reduce((n, b) => n + b.byteLength, 0);
-  return data.byteLength;
-}
-
-function rawToBuffer(data: RawData): Buffer {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return data;
-}
-
-function rawToString(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
 }

@@ -4,6 +4,7 @@ import { AgentError, ErrorCodes, errorMessage, ProtocolErrorCodes } from '../err
 import { buildHello, nodePlatformArch } from './agent-frames.js';
 import { applySync } from './apply-sync.js';
 import { describeDialError, dialGateway } from './gateway-dial.js';
+import { rawToBuffer, rawToString } from './raw-data.js';
 import { StatusReporter } from './status-reporter.js';
 import type { TunnelState } from './tunnel-state.js';
 import type { StreamEndpoint } from './stream-endpoint.js';
@@ -174,7 +175,8 @@ export class TunnelClient {
       if (problem !== undefined) this.send({ type: 'error', code: ProtocolErrorCodes.INVALID_FRAME, message: problem });
       return;
     }
-    const parsed = parseGatewayFrame(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8'));
+    // Read in place: Buffer.from(data) copied every text frame (a stream.open per request) first.
+    const parsed = parseGatewayFrame(rawToString(data));
     if (!parsed.ok) {
       log.warn({ code: parsed.code, problem: parsed.message }, 'invalid frame from gateway');
       this.send({ type: 'error', code: parsed.code, message: parsed.message, ...(parsed.inReplyTo === undefined ? {} : { in_reply_to: parsed.inReplyTo }) });
@@ -285,8 +287,3 @@ export class TunnelClient {
 /** `error` codes the gateway sends right before closing the connection (docs/protocol.md). */
 const REFUSAL_CODES = new Set<string>([ProtocolErrorCodes.UNSUPPORTED_VERSION, ProtocolErrorCodes.AGENT_ID_REFUSED, ProtocolErrorCodes.AGENT_ID_IN_USE, ProtocolErrorCodes.TOO_MANY_INVALID_FRAMES]);
 
-function rawToBuffer(data: RawData): Buffer {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  return data;
-}
