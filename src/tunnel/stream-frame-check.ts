@@ -38,12 +38,7 @@ const checks: Record<string, Check> = {
     if (!isId(id) || !isString(code) || code.length < 1 || !(message === undefined || isString(message))) return undefined;
     return message === undefined ? { type: 'stream.reset', stream_id: id, code } : { type: 'stream.reset', stream_id: id, code, message };
   },
-  'stream.response': (raw) => {
-    const { stream_id: id, status } = raw;
-    const h = raw['headers'];
-    if (!isId(id) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || !validHeaders(h)) return undefined;
-    return { type: 'stream.response', stream_id: id, status, headers: h };
-  },
+  'stream.response': (raw) => checkResponseHead(raw['stream_id'], raw),
   'stream.open': (raw) => {
     const { stream_id: id, service_id: service, method, path, has_body: hasBody, upgrade, purpose } = raw;
     const h = raw['headers'];
@@ -63,12 +58,11 @@ export function checkStreamFrame(type: string, raw: Raw): Raw | undefined {
 }
 
 /**
- * The head of a response frame (its JSON, parsed) as a checked stream.response for `streamId`, or
- * undefined when it is not a valid one (the caller runs the zod schema for the message). Unlike
- * checkStreamFrame it keeps the parsed headers object instead of copying it: the frame's JSON was
- * parsed for this call alone, so nothing else holds it.
+ * A response head (a stream.response frame, or the parsed head JSON of a response frame, which
+ * carries its stream id outside the JSON) as a checked stream.response for `streamId`, or
+ * undefined when it is not a valid one (the caller runs the zod schema for the message).
  */
-export function checkResponseHead(streamId: number, head: unknown): StreamResponseFrame | undefined {
+export function checkResponseHead(streamId: unknown, head: unknown): StreamResponseFrame | undefined {
   if (typeof head !== 'object' || head === null || Array.isArray(head)) return undefined;
   const { status, headers: h } = head as Raw;
   if (!isId(streamId) || typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599 || !validHeaders(h)) return undefined;
