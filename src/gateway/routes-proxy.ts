@@ -47,7 +47,8 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     // The route's `*` is the path after the slug as sent (only `:` params are decoded).
     const path = `/${ctx.params['*'] ?? ''}${ctx.url.search}`;
     const headers = forwardedHeaders(req);
-    const hasBody = headerValue(headers, 'content-length') !== undefined ? headerValue(headers, 'content-length') !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const length = headerValue(headers, 'content-length');
+    const hasBody = length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
     const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
     if ('result' in opened) return opened.result;
     const { stream } = opened;
