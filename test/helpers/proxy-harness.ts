@@ -48,11 +48,14 @@ export function upstreamHandler(state: Upstream['written']) {
       const n = Number(url.searchParams.get('n') ?? '5');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       let i = 0;
+      let timer: NodeJS.Timeout | undefined;
       const tick = (): void => {
         res.write(`id: ${i}\ndata: {"n":${i},"t":${Date.now()}}\n\n`);
         if (++i >= n) res.end();
-        else setTimeout(tick, 100);
+        else timer = setTimeout(tick, 100);
       };
+      // A client that went away stops its stream (as test/fixtures/node-http/server.js does).
+      res.once('close', () => clearTimeout(timer));
       tick();
       return;
     }
