@@ -7,16 +7,10 @@ export type WireHeaders = Record<string, string | string[]>;
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 
-/** `IncomingMessage.rawHeaders` → WireHeaders (names lower-cased, repeats kept in order). */
-export function fromRawHeaders(raw: readonly string[]): WireHeaders {
-  const out: WireHeaders = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) addValue(out, (raw[i] ?? '').toLowerCase(), raw[i + 1] ?? '');
-  return out;
-}
-
 /**
- * `stripHopByHop(fromRawHeaders(raw), drop)` in one pass over `raw`, with `drop` as a set of
- * lower-case names: the gateway runs this on every proxied request.
+ * `IncomingMessage.rawHeaders` as WireHeaders (names lower-cased, repeats kept in order) without
+ * hop-by-hop fields and without `drop` (lower-case names): what stripHopByHop makes of them, in one
+ * pass over `raw`. The gateway runs this on every proxied request.
  */
 export function relayedRawHeaders(raw: readonly string[], drop: ReadonlySet<string>): WireHeaders {
   let named: Set<string> | undefined;

@@ -4,7 +4,8 @@ import { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { ConnectionAuth, KeySet } from '../../../src/gateway/auth.js';
 import { forwardedHeaders, withEdgeHeaders } from '../../../src/gateway/forwarded-headers.js';
-import { fromRawHeaders, relayedRawHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
+import { relayedRawHeaders, stripHopByHop } from '../../../src/tunnel/http-headers.js';
+import { fromRawHeaders } from '../../helpers/raw-headers.js';
 import { DEFAULT_HTTP_EDGE_LIMITS, clientErrorAnswer, parseRequestTarget } from '../../../src/gateway/http-edge.js';
 import type { Logger } from '../../../src/log.js';
 

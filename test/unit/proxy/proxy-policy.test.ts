@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { invokePathProblem, parseInvokeRequest } from '../../../src/gateway/invoke-request.js';
 import { joinUrl } from '../../../src/proxy/agent-proxy.js';
 import { nonPublicKind } from '../../../src/proxy/address-policy.js';
-import { fromRawHeaders, relayableHeaders, stripHopByHop, type WireHeaders } from '../../../src/tunnel/http-headers.js';
+import { relayableHeaders, stripHopByHop, type WireHeaders } from '../../../src/tunnel/http-headers.js';
+import { fromRawHeaders } from '../../helpers/raw-headers.js';
 import { ReplicaPicker } from '../../../src/proxy/replica-picker.js';
 
 describe('nonPublicKind', () => {
