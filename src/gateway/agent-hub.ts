@@ -154,7 +154,7 @@ export class AgentHub {
   openStream(agentId: string, request: StreamRequest): TunnelStream | undefined {
     const session = this.roster.byAgent.get(agentId);
     if (session === undefined || session.hello === undefined || session.ws.readyState !== session.ws.OPEN) return undefined;
-    const stream = session.mux.open();
+    const stream = session.mux.open(request.has_body === false && request.upgrade !== true);
     // Named fields rather than a spread: JSON.stringify walks a spread copy ~1.5x slower (the
     // frame is encoded for every proxied request); undefined ones are left out of the JSON. The
     // `satisfies` names every field of stream.open, so one added to the frame cannot be left out.

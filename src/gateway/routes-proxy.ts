@@ -55,11 +55,9 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     res.once('close', () => {
       if (!res.writableFinished) stream.destroy();
     });
+    // Without a body the stream's request half was closed when it opened (has_body: false).
     if (hasBody) req.pipe(stream);
-    else {
-      req.resume();
-      stream.endImplicitly();
-    }
+    else req.resume();
     const head = await responseHead(stream);
     if ('error' in head) {
       return { ...fail(502, `the agent could not answer: ${head.error}`) };
@@ -112,7 +110,6 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const { stream } = opened;
     ctx.res.once('close', () => stream.destroy());
     if (payload !== undefined && payload.byteLength > 0) stream.end(payload);
-    else stream.endImplicitly();
     const head = await responseHead(stream);
     if ('error' in head) return fail(502, `the agent could not answer: ${head.error}`);
     const collected = await collect(stream, maxInvoke);

@@ -89,7 +89,7 @@ export class AgentProxy {
     }
     // An upgrade sends no body: its request half carries the raw bytes once the upstream said 101.
     const hasBody = open.upgrade === true || open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
-    if (!hasBody && open.upgrade !== true) stream.resume();
+    if (!hasBody && open.upgrade !== true && !stream.readableEnded) stream.resume();
     if (svc.definition.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
     return this.serveReplica(stream, open, svc, hasBody);
   }

@@ -60,10 +60,10 @@ export class AgentStreams implements StreamEndpoint {
   }
 
   onOpen(frame: StreamOpenFrame): void {
-    const stream = this.mux?.accept(frame.stream_id);
+    // has_body: false — the gateway sends neither data nor stream.end for the request half (an
+    // upgrade's request half carries the upgraded bytes whatever has_body says).
+    const stream = this.mux?.accept(frame.stream_id, frame.has_body === false && frame.upgrade !== true);
     if (stream === undefined) return;
-    // has_body: false — the gateway sends neither data nor stream.end for the request half.
-    if (frame.has_body === false) stream.onPeerEnd();
     if (this.draining) {
       stream.resume();
       respondError(stream, 503, 'the agent is shutting down', { 'retry-after': '1' });

@@ -99,18 +99,24 @@ export class StreamMux implements StreamHost {
     return this.streams.size;
   }
 
-  /** Opener side: a new stream with the next id. The caller sends its stream.open first. */
-  open(): TunnelStream {
+  /**
+   * Opener side: a new stream with the next id. The caller sends its stream.open first;
+   * `withoutBody` when that says `has_body: false` (our half is closed from the start).
+   */
+  open(withoutBody = false): TunnelStream {
     if (this.closed) throw new AgentError(ErrorCodes.TUNNEL, 'the tunnel connection is closed', { retryable: true });
     const id = this.nextId++;
     if (id > MAX_STREAM_ID) throw new AgentError(ErrorCodes.TUNNEL, 'stream ids of this connection are exhausted', { retryable: true });
-    const stream = new TunnelStream(id, this);
+    const stream = new TunnelStream(id, this, withoutBody ? 'local' : undefined);
     this.streams.set(id, stream);
     return stream;
   }
 
-  /** Acceptor side: the stream for a peer's stream.open, or undefined after answering a reset. */
-  accept(id: number): TunnelStream | undefined {
+  /**
+   * Acceptor side: the stream for a peer's stream.open, or undefined after answering a reset;
+   * `withoutBody` when the open says `has_body: false` (the peer's half is closed from the start).
+   */
+  accept(id: number, withoutBody = false): TunnelStream | undefined {
     if (this.closed) return undefined;
     const problem =
       id <= this.lastAccepted ? `stream id ${id} is not larger than the last one (${this.lastAccepted})` : this.streams.size >= this.maxStreams ? `more than ${this.maxStreams} concurrent streams` : undefined;
@@ -119,7 +125,7 @@ export class StreamMux implements StreamHost {
       return undefined;
     }
     this.lastAccepted = id;
-    const stream = new TunnelStream(id, this);
+    const stream = new TunnelStream(id, this, withoutBody ? 'remote' : undefined);
     this.streams.set(id, stream);
     return stream;
   }

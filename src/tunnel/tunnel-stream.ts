@@ -1,4 +1,4 @@
-import { Duplex } from 'node:stream';
+import { Duplex, type DuplexOptions } from 'node:stream';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
 import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
 
@@ -73,7 +73,6 @@ export class TunnelStream extends Duplex {
   private remoteEnded = false;
   private resetByPeer = false;
   private retired = false;
-  private implicitEnd = false;
   private grantQueued = false;
   /** Set while the mux holds the stream in its ready list. */
   scheduled = false;
@@ -86,11 +85,27 @@ export class TunnelStream extends Duplex {
   /** A queued response head waits (combined responses only) until this turns true. */
   private headReleased = false;
 
+  /**
+   * `halfClosed` names a half that carries nothing from the start (`has_body: false`): 'local', our
+   * writable half (the opener's request body), or 'remote', the peer's (the acceptor's request
+   * body). Node builds that half ended, with no end(), push(null), `finish` or `end` per stream.
+   */
   constructor(
     readonly id: number,
     private readonly host: StreamHost,
+    halfClosed?: 'local' | 'remote',
   ) {
-    super({ allowHalfOpen: true, readableHighWaterMark: host.windowBytes, writableHighWaterMark: host.chunkBytes });
+    // `readable` and `writable` are Duplex options since Node.js 15 that @types/node 20 lacks.
+    const options: DuplexOptions & { readable: boolean; writable: boolean } = {
+      allowHalfOpen: true,
+      readableHighWaterMark: host.windowBytes,
+      writableHighWaterMark: host.chunkBytes,
+      readable: halfClosed !== 'remote',
+      writable: halfClosed !== 'local',
+    };
+    super(options);
+    if (halfClosed === 'local') this.localEnded = true;
+    else if (halfClosed === 'remote') this.remoteEnded = true;
   }
 
   /** Destroys the stream with `err`, telling the peer why with `code` (a plain destroy says `cancelled`). */
@@ -299,22 +314,7 @@ export class TunnelStream extends Duplex {
     this.host.schedule(this);
   }
 
-  /**
-   * Closes our half without a stream.end frame: for a stream.open with `has_body: false`, where
-   * the peer takes the request half as ended from the start.
-   */
-  endImplicitly(): void {
-    this.implicitEnd = true;
-    this.end();
-  }
-
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.implicitEnd) {
-      this.localEnded = true;
-      this.maybeRetire();
-      callback();
-      return;
-    }
     this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: callback });
     this.host.schedule(this);
   }

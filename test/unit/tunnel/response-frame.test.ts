@@ -40,9 +40,9 @@ function wire(combined: boolean): Wire {
   gateway = new StreamMux({
     transport: {
       sendText(text) {
-        const frame = JSON.parse(text) as { type: string; stream_id: number };
+        const frame = JSON.parse(text) as { type: string; stream_id: number; has_body?: boolean };
         setImmediate(() => {
-          if (frame.type === 'stream.open') accepted = agent.accept(frame.stream_id);
+          if (frame.type === 'stream.open') accepted = agent.accept(frame.stream_id, frame.has_body === false);
           else agent.handleFrame(frame as StreamFrame);
         });
       },
@@ -62,13 +62,11 @@ function wire(combined: boolean): Wire {
     agentSent,
     problems,
     async open() {
-      const s = gw.open();
-      gw.sendControl({ type: 'stream.open', stream_id: s.id });
-      s.endImplicitly();
+      const s = gw.open(true);
+      gw.sendControl({ type: 'stream.open', stream_id: s.id, has_body: false });
       while (accepted === undefined) await tick();
       const ag = accepted;
       accepted = undefined;
-      ag.onPeerEnd(); // has_body: false, as AgentStreams takes it
       return { gw: s, ag };
     },
   };

@@ -161,6 +161,31 @@ describe('StreamMux / TunnelStream', () => {
     expect(peer.destroyed).toBe(true);
   });
 
+  it('a request without a body (has_body: false) has that half closed from the start on both sides, and both retire on the response end', async () => {
+    const p = pair();
+    let peer: TunnelStream | undefined;
+    // The acceptor's side as AgentStreams builds it for has_body: false.
+    const acceptor = p.acceptor;
+    const s = p.opener.open(true);
+    expect(s.writableFinished).toBe(true);
+    setImmediate(() => {
+      peer = acceptor.accept(s.id, true);
+    });
+    await until('accepted', () => peer !== undefined);
+    expect(peer!.readableEnded).toBe(true);
+    const closed: string[] = [];
+    s.once('close', () => closed.push('opener'));
+    peer!.once('close', () => closed.push('acceptor'));
+    const body: Buffer[] = [];
+    s.on('data', (c: Buffer) => body.push(c));
+    peer!.end(Buffer.from('answer'));
+    await until('both closed', () => closed.length === 2);
+    expect(Buffer.concat(body).toString()).toBe('answer');
+    // Nothing but the data and the end crossed: no stream.end for the empty request half, no reset.
+    expect(p.frames.map((f) => f.type)).toEqual(['stream.end']);
+    expect([p.opener.size, acceptor.size]).toEqual([0, 0]);
+  });
+
   it('accepts only increasing stream ids', () => {
     const p = pair();
     expect(p.acceptor.accept(5)).toBeDefined();
