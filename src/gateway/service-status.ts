@@ -73,17 +73,16 @@ function deriveDeployed(input: StatusInput): DerivedStatus {
   if (placement === undefined || placement.assignments.length === 0) {
     return { status: 'deploying', reason: placement?.reason ?? 'waiting for placement' };
   }
-  const current = input.reports.filter((r) => input.deployedAt === undefined || r.receivedAt >= input.deployedAt);
-  const byAgent = new Map(current.map((r) => [r.agentId, r]));
-
+  // Runs for every proxied request: the reports are looked up in place (a handful per service),
+  // no filtered copy and no map.
   for (const a of placement.assignments) {
-    const r = byAgent.get(a.agentId);
+    const r = currentReport(input, a.agentId);
     if (r?.report.state === 'failed') {
       return { status: 'failed', reason: `agent ${a.agentId}: ${r.report.reason ?? 'service failed'}` };
     }
   }
   for (const a of placement.assignments) {
-    const r = byAgent.get(a.agentId);
+    const r = currentReport(input, a.agentId);
     if (r === undefined) {
       const away = input.departed?.get(a.agentId);
       if (away !== undefined) {
@@ -99,6 +98,16 @@ function deriveDeployed(input: StatusInput): DerivedStatus {
     }
   }
   return { status: 'running', reason: undefined };
+}
+
+/** The agent's latest report received since the last deploy (older ones are about an earlier deployment). */
+function currentReport(input: StatusInput, agentId: string): AgentReport | undefined {
+  const { reports, deployedAt } = input;
+  for (let i = reports.length - 1; i >= 0; i--) {
+    const r = reports[i] as AgentReport;
+    if (r.agentId === agentId && (deployedAt === undefined || r.receivedAt >= deployedAt)) return r;
+  }
+  return undefined;
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();
