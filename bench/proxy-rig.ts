@@ -86,6 +86,9 @@ export interface Rig {
   /** The same service behind bench/min-proxy.ts (the floor of any Node proxy on this machine). */
   minProxy: string;
   minProxyPid: number;
+  /** The same service behind bench/min-tunnel.ts (the floor of the tunnel's two-process shape). */
+  minTunnel: string;
+  minTunnelPids: number[];
   /** Processes whose CPU time is the tunnel's cost. */
   pids: { gateway: number; agent: number };
   containerId: string;
@@ -107,6 +110,14 @@ async function readGcTotals(pid: number, file: string, dumps: number): Promise<G
     if (Date.now() > deadline) throw new Error(`process ${pid} wrote no GC totals to ${file} (was it started with the probe?)`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** The first line a child prints on stdout (its port, or that it is ready). */
+function firstLine(child: ChildProcess, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => resolve(String(chunk).trim()));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
+  });
 }
 
 /** Rigs set up by this process so far (their names carry the count). */
@@ -160,10 +171,11 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
   const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
   if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
   const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const minPort = await new Promise<string>((resolve, reject) => {
-    minProxy.stdout?.once('data', (chunk: Buffer) => resolve(String(chunk).trim()));
-    minProxy.once('exit', (code) => reject(new Error(`min-proxy exited with ${code}`)));
-  });
+  const minPort = await firstLine(minProxy, 'min-proxy');
+  const minFront = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), fileURLToPath(new URL('./min-tunnel.js', import.meta.url)), 'front'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const minFrontPort = await firstLine(minFront, 'min-tunnel front');
+  const minBack = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), fileURLToPath(new URL('./min-tunnel.js', import.meta.url)), 'back', `http://${ip}:8080`, minFrontPort], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await firstLine(minBack, 'min-tunnel back');
   const ssh = await startSshPeer(`${ip}:8080`);
   let gcDumps = 0;
   const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
@@ -172,6 +184,8 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     sshPids: () => ssh.cpuPids(),
     minProxy: `http://127.0.0.1:${minPort}`,
     minProxyPid: minProxy.pid ?? 0,
+    minTunnel: `http://127.0.0.1:${minFrontPort}`,
+    minTunnelPids: [minFront.pid ?? 0, minBack.pid ?? 0],
     direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
     pids,
@@ -184,6 +198,8 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     async cleanup() {
       await ssh.stop();
       await stop(minProxy);
+      await stop(minBack);
+      await stop(minFront);
       await stop(agent);
       await stop(gateway.child);
       await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);

@@ -3,7 +3,7 @@ import { auth, oneByOne, setup } from './proxy-rig.js';
 
 /**
  * One client, requests one after another, on every path of the rig in the same run: direct,
- * ssh -L, the minimal one-process Node proxy and the tunnel. Each round prints, per path, the
+ * ssh -L, the minimal one-process Node proxy, the minimal two-process tunnel and the tunnel. Each round prints, per path, the
  * time per small GET, the service's CPU per request (its container's cgroup) and the proxy's own
  * (ssh + sshd, min-proxy, gateway + agent), which shows what a request costs when every process
  * on its way sleeps between requests:
@@ -18,6 +18,7 @@ const paths = [
   { name: 'direct', url: rig.direct, headers: {}, pids: async (): Promise<number[]> => [] },
   { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
   { name: 'minimal proxy', url: rig.minProxy, headers: {}, pids: async () => [rig.minProxyPid] },
+  { name: 'minimal tunnel', url: rig.minTunnel, headers: {}, pids: async () => rig.minTunnelPids },
   { name: 'tunnel', url: rig.tunnel, headers: auth, pids: async () => [rig.pids.gateway, rig.pids.agent] },
 ];
 
