@@ -34,12 +34,21 @@ function addValue(out: WireHeaders, name: string, value: string): void {
   else out[name] = [prev, value];
 }
 
-/** The field names a Connection value lists, lower-cased, added to `named` (created when needed). */
-function addConnectionTokens(named: Set<string> | undefined, value: string): Set<string> {
+/**
+ * The field names a Connection value lists, lower-cased, added to `named` (created when needed).
+ * `keep-alive` and `close`, the values nearly every request and response carries, add nothing:
+ * keep-alive is dropped as hop-by-hop anyway, and close is a connection option (RFC 9112 §9.6),
+ * not a field name. No set, split or copy for them, on both ends of every proxied request.
+ */
+function addConnectionTokens(named: Set<string> | undefined, value: string): Set<string> | undefined {
+  if (value.length === 10 || value.length === 5) {
+    const lower = value.toLowerCase();
+    if (lower === 'keep-alive' || lower === 'close') return named;
+  }
   const out = named ?? new Set<string>();
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase();
-    if (t !== '') out.add(t);
+    if (t !== '' && t !== 'close') out.add(t);
   }
   return out;
 }

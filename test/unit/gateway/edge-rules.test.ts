@@ -102,6 +102,8 @@ describe('relayedRawHeaders', () => {
     [['Host', 'gw', 'Connection', 'keep-alive, X-Secret', 'X-Secret', 's', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Authorization', 'Bearer x']],
     [['connection', 'close', 'CONNECTION', 'x-a', 'X-A', '1', 'x-b', '2', 'x-b', '3', 'x-b', '4']],
     [['Transfer-Encoding', 'chunked', 'Upgrade', 'h2c', 'Proxy-Authorization', 'p', 'Content-Length', '3']],
+    [['Connection', 'Keep-Alive', 'Close', 'c', 'Keep-Alive', 'timeout=5', 'Accept', '*/*']],
+    [['Connection', 'close', 'Connection', 'X-Gone', 'X-Gone', '1', 'Close', 'c']],
     [[]],
   ])('agrees with stripHopByHop(fromRawHeaders(raw)) for %j', (raw) => {
     expect(relayedRawHeaders(raw, drop)).toStrictEqual(stripHopByHop(fromRawHeaders(raw), [...drop]));

@@ -103,6 +103,15 @@ describe('hop-by-hop headers', () => {
     expect(stripHopByHop(h, ['host', 'authorization'])).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-length': '3' });
   });
 
+  it('Connection: keep-alive or close names no field to drop (close is a connection option, keep-alive hop-by-hop anyway)', () => {
+    for (const value of ['keep-alive', 'Keep-Alive', 'close', 'CLOSE', 'close, keep-alive']) {
+      const h = fromRawHeaders(['Connection', value, 'Keep-Alive', 'timeout=5', 'Close', 'kept', 'Accept', '*/*']);
+      expect(stripHopByHop(h)).toEqual({ close: 'kept', accept: '*/*' });
+    }
+    // A token that names a field still drops it, next to the common ones.
+    expect(stripHopByHop(fromRawHeaders(['Connection', 'close, X-Secret', 'X-Secret', 's', 'Accept', '*/*']))).toEqual({ accept: '*/*' });
+  });
+
   it('relayableHeaders keeps a clean map as it is and strips any other as stripHopByHop does', () => {
     const clean = { accept: '*/*', 'x-forwarded-for': '10.0.0.1', 'set-cookie': ['a=1', 'b=2'] };
     expect(relayableHeaders(clean, ['host'])).toBe(clean);
