@@ -11,7 +11,15 @@ export async function rssKiB(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN);
 }
 
-const sumRss = async (pids: number[]): Promise<number> => (await Promise.all(pids.map(rssKiB))).reduce((a, b) => a + b, 0);
+/**
+ * Summed VmRSS of `pids`; a process that has exited (gone, or a zombie, which has no VmRSS) holds
+ * nothing and counts 0: sshd's per-connection children come and go while the streams open, and
+ * one that had just exited made sshd's row read NaN.
+ */
+const sumRss = async (pids: number[]): Promise<number> => {
+  const each = await Promise.all(pids.map((pid) => rssKiB(pid).catch(() => 0)));
+  return each.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0);
+};
 
 /**
  * Opens SCALE_STREAMS SSE streams at `url` (one event a second each, for longer than the
