@@ -52,6 +52,9 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
     if ('result' in opened) return opened.result;
     const { stream } = opened;
+    // A response that arrives whole (one response frame) is answered below in one write: it is
+    // kept for takeWholeBody rather than read through the stream.
+    stream.takesWholeResponses = true;
     res.once('close', () => {
       if (!res.writableFinished) stream.destroy();
     });

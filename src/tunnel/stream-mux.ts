@@ -155,6 +155,10 @@ export class StreamMux implements StreamHost {
     }
     const stream = this.streams.get(streamId);
     if (stream === undefined) return undefined;
+    if (end && stream.takesWholeResponses && stream.response === undefined) {
+      stream.onPeerWholeResponse(checked, body);
+      return undefined;
+    }
     stream.onPeerResponse(checked);
     if (body.byteLength > 0 && !stream.onPeerData(body)) return undefined;
     if (end) stream.onPeerEnd();

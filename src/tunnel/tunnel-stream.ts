@@ -84,6 +84,14 @@ export class TunnelStream extends Duplex {
   private resetCode: StreamResetCode = StreamResetCodes.CANCELLED;
   /** A queued response head waits (combined responses only) until this turns true. */
   private headReleased = false;
+  /**
+   * Opener side, set by a consumer that answers whole responses in one write (the gateway's
+   * transparent proxy) before the response can arrive: a response frame that carries head, body
+   * and end is kept as it is for `takeWholeBody` instead of going through the readable side.
+   */
+  takesWholeResponses = false;
+  /** The body of a whole response kept for `takeWholeBody` (see takesWholeResponses). */
+  private wholeBody: Buffer | undefined;
 
   /**
    * `halfClosed` names a half that carries nothing from the start (`has_body: false`): 'local', our
@@ -136,6 +144,11 @@ export class TunnelStream extends Duplex {
    * the body is still on its way (or the stream failed): read the stream as usual then.
    */
   takeWholeBody(): Buffer | undefined {
+    const kept = this.wholeBody;
+    if (kept !== undefined) {
+      this.wholeBody = undefined;
+      return kept;
+    }
     if (!this.remoteEnded || this.destroyed || this.readableFlowing !== null || this.readableEnded) return undefined;
     const body = this.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
@@ -169,6 +182,25 @@ export class TunnelStream extends Duplex {
   onPeerReset(code: string, message: string | undefined): void {
     this.resetByPeer = true;
     this.destroy(new AgentError(ErrorCodes.UPSTREAM, `stream ${this.id} reset by the peer (${code}${message ? `: ${message}` : ''})`));
+  }
+
+  /**
+   * A response frame with head, body and end, for a stream that takes whole responses and has
+   * had no response yet. The body is kept for `takeWholeBody`, not pushed: no buffering, read,
+   * `end` or autoDestroy per request; the stream retires here (its request half is ended), and
+   * whoever holds it may drop it. Returns false (and resets) when the body exceeds the credit.
+   */
+  onPeerWholeResponse(frame: StreamResponseFrame, body: Buffer): boolean {
+    if (this.remoteEnded || this.response !== undefined || this.received + body.byteLength > this.granted) {
+      this.reset(StreamResetCodes.PROTOCOL_ERROR, new AgentError(ErrorCodes.PROTOCOL, `stream ${this.id}: peer sent data beyond its credit or after stream.end`));
+      return false;
+    }
+    this.received += body.byteLength;
+    this.remoteEnded = true;
+    this.wholeBody = body;
+    this.maybeRetire();
+    this.onPeerResponse(frame);
+    return true;
   }
 
   onPeerResponse(frame: StreamResponseFrame): void {

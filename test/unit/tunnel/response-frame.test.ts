@@ -161,6 +161,45 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(w.problems).toEqual([]);
   });
 
+  it('a stream that takes whole responses keeps a whole one for takeWholeBody without reading it, and retires at once', async () => {
+    const w = wire(true);
+    const whole = await w.open();
+    whole.gw.takesWholeResponses = true;
+    const events: string[] = [];
+    for (const e of ['data', 'end', 'close']) whole.gw.on(e, () => events.push(e));
+    const head = new Promise((r) => whole.gw.once('response', r));
+    whole.ag.sendResponse(200, { 'content-length': '5' });
+    whole.ag.end(Buffer.from('small'));
+    await head;
+    // Retired when the frame arrived: the gateway's mux holds nothing for it any more.
+    expect(w.gateway.size).toBe(0);
+    expect(whole.gw.takeWholeBody()?.toString()).toBe('small');
+    expect(whole.gw.takeWholeBody()).toBeUndefined();
+    await tick();
+    expect(events).toEqual([]);
+
+    // A streamed response still flows through the readable side.
+    const streamed = await w.open();
+    streamed.gw.takesWholeResponses = true;
+    const streamedHead = new Promise((r) => streamed.gw.once('response', r));
+    streamed.ag.sendResponse(200, { 'content-type': 'text/event-stream' });
+    streamed.ag.write('data: 1\n\n');
+    await streamedHead;
+    expect(streamed.gw.takeWholeBody()).toBeUndefined();
+    const rest = collect(streamed.gw);
+    streamed.ag.end('data: 2\n\n');
+    expect((await rest).body.toString()).toBe('data: 1\n\ndata: 2\n\n');
+
+    // A whole response beyond the credit resets the stream, as data beyond it does.
+    const greedy = await w.open();
+    greedy.gw.takesWholeResponses = true;
+    greedy.ag.on('error', () => undefined);
+    const failed = new Promise<Error>((r) => greedy.gw.once('error', r));
+    expect(w.gateway.handleData(encodeResponseFrame(greedy.gw.id, { status: 200, headers: {} }, Buffer.alloc(STREAM_INITIAL_WINDOW + 1), true))).toBeUndefined();
+    expect((await failed).message).toMatch(/beyond its credit/);
+    expect(w.problems).toEqual([]);
+  });
+
   it('a body whose content-length fits one frame is waited for, however late its bytes come: one frame', async () => {
     const w = wire(true);
     const { gw, ag } = await w.open();
