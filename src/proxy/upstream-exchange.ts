@@ -29,7 +29,8 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  * One upstream HTTP exchange relayed into a tunnel stream through undici's dispatch API (the
  * handler undici's own proxy helpers use): no response Readable, no AbortSignal, no promise per
  * chunk. The head goes out as `stream.response`, body chunks are written to the stream as they
- * arrive, and the stream's backpressure pauses the upstream socket. A stream closed early (the
+ * arrive, and the stream's backpressure pauses the upstream socket; a small answer to a bodiless
+ * request (content-length within one frame) is held and sent whole at its end instead. A stream closed early (the
  * client went away, the tunnel was lost) aborts the upstream request.
  *
  *   dispatch ──onResponseStart──▶ stream.response ──onResponseData*──▶ body ──onResponseEnd──▶ end
@@ -57,10 +58,19 @@ export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, requ
   });
 }
 
+/** A small response held by the handler until its end, to leave whole (see onResponseStart). */
+interface HeldResponse {
+  status: number;
+  headers: WireHeaders;
+  chunks: Buffer[];
+  bytes: number;
+}
+
 class ExchangeHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private headSent = false;
   private settled = false;
+  private held: HeldResponse | undefined;
 
   constructor(
     private readonly stream: TunnelStream,
@@ -80,21 +90,48 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200 || this.stream.destroyed) return;
     // An upgrade the upstream declined is a plain response; the raw-byte half is not needed.
     if (this.upgrade) this.stream.resume();
-    this.sendHead(statusCode, stripHopByHop(headers));
+    const clean = stripHopByHop(headers);
+    // The common small answer to a bodiless request (a content-length that fits one frame): held
+    // here and sent whole at its end, one response frame without the stream's writable side. The
+    // head counts as sent: a failure before the end resets the stream, as it did with the head
+    // queued in it.
+    if (!this.upgrade && this.stream.canAnswerWhole(clean)) {
+      this.headSent = true;
+      this.held = { status: statusCode, headers: clean, chunks: [], bytes: 0 };
+      return;
+    }
+    this.sendHead(statusCode, clean);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.stream.destroyed || this.stream.write(chunk)) return;
+    if (this.stream.destroyed) return;
+    const held = this.held;
+    if (held !== undefined) {
+      held.chunks.push(chunk);
+      held.bytes += chunk.byteLength;
+      if (held.bytes <= this.stream.wholeResponseLimit) return;
+      // More than one frame after all: the stream takes head and body as usual.
+      this.held = undefined;
+      this.stream.sendResponse(held.status, held.headers);
+      chunk = held.chunks.length === 1 ? chunk : Buffer.concat(held.chunks, held.bytes);
+    }
+    if (this.stream.write(chunk)) return;
     controller.pause();
     this.stream.once('drain', () => controller.resume());
   }
 
   onResponseEnd(): void {
-    this.stream.end();
+    const held = this.held;
+    if (held === undefined) this.stream.end();
+    else {
+      this.held = undefined;
+      this.stream.sendWholeResponse(held.status, held.headers, held.chunks.length <= 1 ? held.chunks[0] : Buffer.concat(held.chunks, held.bytes));
+    }
     this.settle({ relayed: true });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.held = undefined;
     if (this.stream.destroyed) return this.settle({ relayed: true });
     if (!this.headSent) return this.settle({ relayed: false, error: translateUpstreamError(error) });
     this.stream.reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));

@@ -92,6 +92,8 @@ export class TunnelStream extends Duplex {
   takesWholeResponses = false;
   /** The body of a whole response kept for `takeWholeBody` (see takesWholeResponses). */
   private wholeBody: Buffer | undefined;
+  /** Acceptor side: the response went out through sendWholeResponse; the stream closes once it left. */
+  private answeredWhole = false;
 
   /**
    * `halfClosed` names a half that carries nothing from the start (`has_body: false`): 'local', our
@@ -134,6 +136,45 @@ export class TunnelStream extends Duplex {
         if (!this.destroyed && this.queue.length > 0) this.host.schedule(this);
       });
     }
+    this.host.schedule(this);
+  }
+
+  /**
+   * Acceptor side: whether a response with these headers may be answered whole
+   * (`sendWholeResponse`): the peer takes response frames, the request half has ended, nothing was
+   * sent or queued yet, and the head declares a content-length that fits one frame.
+   */
+  canAnswerWhole(headers: Record<string, string | string[]>): boolean {
+    return (
+      this.host.combinedResponses &&
+      this.remoteEnded &&
+      !this.localEnded &&
+      this.sentStatus === 0 &&
+      this.queue.length === 0 &&
+      !this.destroyed &&
+      !this.writableEnded &&
+      declaredLength(headers) <= this.host.chunkBytes
+    );
+  }
+
+  /** Largest body `sendWholeResponse` takes. */
+  get wholeResponseLimit(): number {
+    return this.host.chunkBytes;
+  }
+
+  /**
+   * Acceptor side, after canAnswerWhole: head, body (at most wholeResponseLimit bytes) and end,
+   * queued at once and sent as one response frame, without the writable side — no write, end,
+   * `_final` or `finish` per response. The stream closes (`close`) once the frame left, both
+   * halves being done.
+   */
+  sendWholeResponse(status: number, headers: Record<string, string | string[]>, body: Buffer | undefined): void {
+    if (this.destroyed || this.localEnded) return;
+    this.sentStatus = status;
+    this.answeredWhole = true;
+    this.queue.push({ kind: 'response', head: { status, headers } });
+    if (body !== undefined && body.byteLength > 0) this.queue.push({ kind: 'data', buf: body, done: undefined });
+    this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: undefined });
     this.host.schedule(this);
   }
 
@@ -228,6 +269,10 @@ export class TunnelStream extends Duplex {
         this.maybeRetire();
       }
       head.done?.();
+      if (this.answeredWhole && this.localEnded) {
+        this.destroy();
+        return 'idle';
+      }
     } else {
       if (this.sendCredit <= 0) return 'blocked';
       const n = Math.min(head.buf.byteLength, this.sendCredit);
@@ -292,6 +337,8 @@ export class TunnelStream extends Duplex {
       const item = items[i] as Outgoing;
       if (item.kind !== 'response') item.done?.();
     }
+    // Answered whole and both halves done: close now (no writable end will come to do it).
+    if (end && this.answeredWhole) this.destroy();
     return true;
   }
 

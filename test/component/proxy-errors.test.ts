@@ -10,7 +10,8 @@ const auth = { authorization: `Bearer ${SK}` };
 
 /**
  * An upstream that misbehaves on purpose: /hang never answers, /cut sends a head and part of its
- * body then drops the connection, /ok answers 200 and counts the bytes of any request body.
+ * body then drops the connection (/cutsmall the same with a body that would fit one tunnel
+ * frame), /ok answers 200 and counts the bytes of any request body.
  */
 async function badUpstream(): Promise<{ server: Server; port: number; hung: () => number }> {
   let hung = 0;
@@ -18,6 +19,12 @@ async function badUpstream(): Promise<{ server: Server; port: number; hung: () =
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/hang') {
       hung++;
+      return;
+    }
+    if (path === '/cutsmall') {
+      // A small answer (fits one tunnel frame) that dies before its declared end.
+      res.writeHead(200, { 'content-length': '100' });
+      res.write(Buffer.alloc(10, 97), () => setTimeout(() => res.socket?.destroy(), 20));
       return;
     }
     if (path === '/cut') {
@@ -92,6 +99,16 @@ describe('proxy error paths: timeouts, body limits, failing and refusing upstrea
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-length']).toBe('1000000');
     await expect(res.body.arrayBuffer()).rejects.toThrow();
+  });
+
+  it('a small answer that dies before its declared end reaches the caller as 502, never as a truncated 200', async () => {
+    observed.length = 0;
+    const res = await request(url('flaky', '/cutsmall'), { headers: auth });
+    expect(res.statusCode).toBe(502);
+    expect(await errorOf(res)).toMatch(/reset by the peer \(upstream_failed: the upstream failed while streaming its body/);
+    // No status reached the caller from the service: the observer counts it as 0 (an error).
+    await waitFor('the stream closed', () => observed.length >= 1);
+    expect(observed.map(({ slug, status }) => [slug, status])).toEqual([['flaky', 0]]);
   });
 
   it('a request without a body that a replica refuses is retried once on another ready replica', async () => {

@@ -200,6 +200,30 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(w.problems).toEqual([]);
   });
 
+  it('sendWholeResponse: head, body and end in one frame without the writable side, then the stream closes', async () => {
+    const w = wire(true);
+    const { gw, ag } = await w.open();
+    expect(ag.canAnswerWhole({ 'content-length': '5' })).toBe(true);
+    expect(ag.canAnswerWhole({})).toBe(false); // no declared length: it may stream
+    expect(ag.canAnswerWhole({ 'content-length': String(ag.wholeResponseLimit + 1) })).toBe(false);
+    const closed = new Promise((r) => ag.once('close', r));
+    const got = collect(gw);
+    ag.sendWholeResponse(200, { 'content-length': '5' }, Buffer.from('small'));
+    await closed;
+    expect(ag.sentStatus).toBe(200);
+    expect(ag.writableFinished).toBe(false); // never written to: no end, final or finish
+    const r = await got;
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).toBe('small');
+    expect(w.agentSent).toEqual(['binary:response']);
+    expect(w.agent.size).toBe(0);
+    // Once a head is queued the usual way, the whole path is closed.
+    const other = await w.open();
+    other.ag.sendResponse(200, { 'content-length': '5' });
+    expect(other.ag.canAnswerWhole({ 'content-length': '5' })).toBe(false);
+    expect(w.problems).toEqual([]);
+  });
+
   it('a body whose content-length fits one frame is waited for, however late its bytes come: one frame', async () => {
     const w = wire(true);
     const { gw, ag } = await w.open();
