@@ -14,20 +14,23 @@ import { TunnelStream, type StreamHost } from '../src/tunnel/tunnel-stream.js';
  * response: id + JSON head length + head + whole body), and each process writes a turn's messages
  * in one `writev` (cork, uncork in setImmediate), as the tunnel does. Run as two child processes:
  *
- *   node min-tunnel.js front [streams]                                prints its HTTP port (WebSocket too)
- *   node min-tunnel.js back <upstream origin> <front port> [streams]  dials the front, prints "connected"
+ *   node min-tunnel.js front [streams|duplex]                                prints its HTTP port (WebSocket too)
+ *   node min-tunnel.js back <upstream origin> <front port> [streams|duplex]  dials the front, prints "connected"
  *
  * Bodies of requests are not relayed and responses are buffered whole: it is a floor for small
  * GETs, not a proxy. What it reaches bounds what the tunnel can reach with these libraries here.
  *
  * With `streams` (bench/proxy-floor.ts), each exchange also lives in the project's TunnelStream on
- * both ends, used as the tunnel uses it (a bodiless request half built closed; the front reads
- * the response head, body and end into it and takes the whole body; the back writes the head, the
- * body and the end into it and sends the response frame its send turn yields): the difference is
- * what the tunnel's per-request stream object costs.
+ * both ends, used as the tunnel uses it for a small GET (a bodiless request half built closed; the
+ * front takes the whole response as the gateway's mux hands it over, `onPeerWholeResponse`; the
+ * back answers through `sendWholeResponse`): the difference is what the tunnel's per-request
+ * stream object costs. With `duplex`, the same object used through its Node stream sides, as the
+ * tunnel used it before 2026-12-07 (the front pushes head, body and end into the readable side and
+ * reads the body back; the back writes the body and ends the writable side).
  */
 const [role, arg] = process.argv.slice(2);
-const withStreams = process.argv.includes('streams');
+const streamMode = process.argv.includes('streams') ? 'whole' : process.argv.includes('duplex') ? 'duplex' : undefined;
+const withStreams = streamMode !== undefined;
 // A plain exit on the rig's SIGTERM, so that `--cpu-prof` (CYBERUN_BENCH_MIN_NODE_ARGS) writes its profile.
 process.once('SIGTERM', () => process.exit(0));
 
@@ -89,6 +92,7 @@ if (role === 'front') {
     pending.set(id, res);
     if (withStreams) {
       const stream = new TunnelStream(id, frontHost, 'local');
+      stream.takesWholeResponses = streamMode === 'whole';
       stream.on('error', () => undefined);
       res.once('close', () => {
         if (!res.writableFinished) stream.destroy();
@@ -117,9 +121,13 @@ if (role === 'front') {
         return;
       }
       streams.delete(id);
-      stream.onPeerResponse({ type: 'stream.response', stream_id: id, status: head.status, headers: head.headers });
-      stream.onPeerData(data.subarray(headEnd));
-      stream.onPeerEnd();
+      const response = { type: 'stream.response', stream_id: id, status: head.status, headers: head.headers } as const;
+      if (streamMode === 'whole') stream.onPeerWholeResponse(response, data.subarray(headEnd));
+      else {
+        stream.onPeerResponse(response);
+        stream.onPeerData(data.subarray(headEnd));
+        stream.onPeerEnd();
+      }
       res.writeHead(head.status, head.headers);
       res.end(stream.takeWholeBody());
     });
@@ -141,20 +149,23 @@ if (role === 'front') {
       const chunks: Buffer[] = [];
       const stream = withStreams ? new TunnelStream(id, directHost((head, body) => send(frame(id, JSON.stringify(head), body))), 'remote') : undefined;
       stream?.on('error', () => undefined);
+      // Through the Node stream sides (duplex), or held and answered whole as the agent does.
+      const writes = streamMode === 'duplex' ? stream : undefined;
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart() {},
         onResponseStart(_controller, statusCode, responseHeaders) {
           status = statusCode;
           headers = responseHeaders as Record<string, string | string[]>;
-          stream?.sendResponse(status, headers);
+          writes?.sendResponse(status, headers);
         },
         onResponseData(_controller, chunk) {
-          if (stream === undefined) chunks.push(chunk);
-          else stream.write(chunk);
+          if (writes === undefined) chunks.push(chunk);
+          else writes.write(chunk);
         },
         onResponseEnd() {
-          if (stream === undefined) send(frame(id, JSON.stringify({ status, headers }), Buffer.concat(chunks)));
-          else stream.end();
+          if (writes !== undefined) writes.end();
+          else if (stream !== undefined && stream.canAnswerWhole(headers)) stream.sendWholeResponse(status, headers, Buffer.concat(chunks));
+          else send(frame(id, JSON.stringify({ status, headers }), Buffer.concat(chunks)));
         },
         onResponseError() {
           send(frame(id, JSON.stringify({ status: 502, headers: {} })));
@@ -164,6 +175,6 @@ if (role === 'front') {
     });
   });
 } else {
-  process.stderr.write('usage: min-tunnel.js front [streams] | back <upstream origin> <front port> [streams]\n');
+  process.stderr.write('usage: min-tunnel.js front [streams|duplex] | back <upstream origin> <front port> [streams|duplex]\n');
   process.exit(2);
 }

@@ -2,15 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { SMALL_SECONDS } from './proxy-client.js';
-import { auth, measure, setup } from './proxy-rig.js';
+import { measure, rigPaths, setup, type RigPath } from './proxy-rig.js';
 
 /**
  * Where the tunnel stands against the floor of its shape: 64-client small-GET rounds alternating
  * ssh -L, the minimal two-process Node tunnel (bench/min-tunnel.ts) and the tunnel, each round
  * printing per path the req/s and, per request, the CPU of its processes' main threads, of their
  * other threads (V8's GC helpers, libuv's pool) and the main threads' voluntary context switches
- * (sleeps and wake-ups). With `streams`, a fourth path: the minimal tunnel with the project's
- * TunnelStream per exchange on both ends (min-tunnel.ts `streams`), which prices that object:
+ * (sleeps and wake-ups). With `streams`, two more: the minimal tunnel with the project's
+ * TunnelStream per exchange on both ends, used as the tunnel uses it (min-tunnel.ts `streams`)
+ * and through its Node stream sides as the tunnel did before 2026-12-07 (`duplex`), which price
+ * that object and what the whole-response paths saved:
  *
  *   npm run bench -- none && node dist-bench/bench/proxy-floor.js [rounds] [streams]
  */
@@ -18,17 +20,22 @@ const rounds = Number(process.argv[2] ?? 4);
 const withStreams = process.argv[3] === 'streams';
 const rig = await setup();
 
-/** A second minimal tunnel, with `streams`, to the same replica; its URL and processes. */
-async function minTunnelWithStreams(): Promise<{ url: string; children: ChildProcess[] }> {
+/** Another minimal tunnel to the same replica, in a stream mode of min-tunnel.ts; its URL and processes. */
+async function minTunnelWith(mode: 'streams' | 'duplex'): Promise<{ url: string; children: ChildProcess[] }> {
   const script = fileURLToPath(new URL('./min-tunnel.js', import.meta.url));
   const firstLine = (child: ChildProcess) => new Promise<string>((resolve) => child.stdout?.once('data', (d: Buffer) => resolve(String(d).trim())));
-  const front = spawn(process.execPath, [script, 'front', 'streams'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const front = spawn(process.execPath, [script, 'front', mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await firstLine(front);
-  const back = spawn(process.execPath, [script, 'back', rig.direct, port, 'streams'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const back = spawn(process.execPath, [script, 'back', rig.direct, port, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   await firstLine(back);
   return { url: `http://127.0.0.1:${port}`, children: [front, back] };
 }
-const streamsPath = withStreams ? await minTunnelWithStreams() : undefined;
+const extra = withStreams
+  ? [
+      { name: 'minimal tunnel + TunnelStream', ...(await minTunnelWith('streams')) },
+      { name: 'minimal tunnel + TunnelStream as Duplex', ...(await minTunnelWith('duplex')) },
+    ]
+  : [];
 
 interface ThreadTotals {
   mainCpu: number;
@@ -54,11 +61,12 @@ async function threadTotals(pids: readonly number[]): Promise<ThreadTotals> {
   return t;
 }
 
-const paths = [
-  { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
-  { name: 'minimal tunnel', url: rig.minTunnel, headers: {}, pids: async () => rig.minTunnelPids },
-  ...(streamsPath === undefined ? [] : [{ name: 'minimal tunnel + TunnelStream', url: streamsPath.url, headers: {}, pids: async () => streamsPath.children.map((c) => c.pid ?? 0) }]),
-  { name: 'tunnel', url: rig.tunnel, headers: auth, pids: async () => [rig.pids.gateway, rig.pids.agent] },
+const all = rigPaths(rig);
+const paths: RigPath[] = [
+  all.ssh,
+  all.minTunnel,
+  ...extra.map((e) => ({ name: e.name, url: e.url, headers: {}, pids: async () => e.children.map((c) => c.pid ?? 0) })),
+  all.tunnel,
 ];
 
 try {
@@ -78,6 +86,6 @@ try {
     process.stdout.write(`round ${i + 1}${i === 0 ? ' (warm-up)' : ''}, per request: ${parts.join('; ')}\n`);
   }
 } finally {
-  for (const child of streamsPath?.children ?? []) child.kill();
+  for (const child of extra.flatMap((e) => e.children)) child.kill();
   await rig.cleanup();
 }

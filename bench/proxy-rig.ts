@@ -97,6 +97,25 @@ export interface Rig {
   cleanup(): Promise<void>;
 }
 
+/** One way to the rig's replica, with the processes whose CPU is that path's own cost. */
+export interface RigPath {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  pids(): Promise<number[]>;
+}
+
+/** The rig's paths, by key (bench/proxy-seq.ts and bench/proxy-floor.ts pick theirs). */
+export function rigPaths(rig: Rig): Record<'direct' | 'ssh' | 'minProxy' | 'minTunnel' | 'tunnel', RigPath> {
+  return {
+    direct: { name: 'direct', url: rig.direct, headers: {}, pids: async () => [] },
+    ssh: { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
+    minProxy: { name: 'minimal proxy', url: rig.minProxy, headers: {}, pids: async () => [rig.minProxyPid] },
+    minTunnel: { name: 'minimal tunnel', url: rig.minTunnel, headers: {}, pids: async () => rig.minTunnelPids },
+    tunnel: { name: 'tunnel', url: rig.tunnel, headers: auth, pids: async () => [rig.pids.gateway, rig.pids.agent] },
+  };
+}
+
 /** Asks a process preloaded with bench/gc-probe.ts for its totals (SIGUSR2) and waits for the file. */
 async function readGcTotals(pid: number, file: string, dumps: number): Promise<GcTotals> {
   process.kill(pid, 'SIGUSR2');

@@ -1,5 +1,5 @@
 import { containerCpuSeconds, processesCpuSeconds } from './process-cpu.js';
-import { auth, oneByOne, setup } from './proxy-rig.js';
+import { oneByOne, rigPaths, setup } from './proxy-rig.js';
 
 /**
  * One client, requests one after another, on every path of the rig in the same run: direct,
@@ -14,13 +14,8 @@ const rounds = Number(process.argv[2] ?? 4);
 const perPath = Number(process.argv[3] ?? 1000);
 const rig = await setup();
 
-const paths = [
-  { name: 'direct', url: rig.direct, headers: {}, pids: async (): Promise<number[]> => [] },
-  { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
-  { name: 'minimal proxy', url: rig.minProxy, headers: {}, pids: async () => [rig.minProxyPid] },
-  { name: 'minimal tunnel', url: rig.minTunnel, headers: {}, pids: async () => rig.minTunnelPids },
-  { name: 'tunnel', url: rig.tunnel, headers: auth, pids: async () => [rig.pids.gateway, rig.pids.agent] },
-];
+const all = rigPaths(rig);
+const paths = [all.direct, all.ssh, all.minProxy, all.minTunnel, all.tunnel];
 
 try {
   for (let i = 0; i < rounds; i++) {

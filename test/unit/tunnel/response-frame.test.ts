@@ -89,6 +89,20 @@ function collect(s: TunnelStream): Promise<{ status: number | undefined; body: B
   });
 }
 
+/** A streamed response (its head before its body's end): takeWholeBody has nothing, the stream carries it all. */
+async function expectStreamedThroughTheStream(w: ReturnType<typeof wire>, takesWholeResponses: boolean): Promise<void> {
+  const streamed = await w.open();
+  streamed.gw.takesWholeResponses = takesWholeResponses;
+  const streamedHead = new Promise((r) => streamed.gw.once('response', r));
+  streamed.ag.sendResponse(200, { 'content-type': 'text/event-stream' });
+  streamed.ag.write('data: 1\n\n');
+  await streamedHead;
+  expect(streamed.gw.takeWholeBody()).toBeUndefined();
+  const rest = collect(streamed.gw);
+  streamed.ag.end('data: 2\n\n');
+  expect((await rest).body.toString()).toBe('data: 1\n\ndata: 2\n\n');
+}
+
 describe('response frames (protocol 3): a head, its first body chunk and the end in one binary frame', () => {
   it('encodes and decodes head, body and end', () => {
     const frame = encodeResponseFrame(42, { status: 201, headers: { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] } }, Buffer.from('hello'), true);
@@ -149,15 +163,7 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     await emptyHead;
     expect(empty.gw.takeWholeBody()?.byteLength).toBe(0);
 
-    const streamed = await w.open();
-    const streamedHead = new Promise((r) => streamed.gw.once('response', r));
-    streamed.ag.sendResponse(200, { 'content-type': 'text/event-stream' });
-    streamed.ag.write('data: 1\n\n');
-    await streamedHead;
-    expect(streamed.gw.takeWholeBody()).toBeUndefined();
-    const rest = collect(streamed.gw);
-    streamed.ag.end('data: 2\n\n');
-    expect((await rest).body.toString()).toBe('data: 1\n\ndata: 2\n\n');
+    await expectStreamedThroughTheStream(w, false);
     expect(w.problems).toEqual([]);
   });
 
@@ -179,16 +185,7 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(events).toEqual([]);
 
     // A streamed response still flows through the readable side.
-    const streamed = await w.open();
-    streamed.gw.takesWholeResponses = true;
-    const streamedHead = new Promise((r) => streamed.gw.once('response', r));
-    streamed.ag.sendResponse(200, { 'content-type': 'text/event-stream' });
-    streamed.ag.write('data: 1\n\n');
-    await streamedHead;
-    expect(streamed.gw.takeWholeBody()).toBeUndefined();
-    const rest = collect(streamed.gw);
-    streamed.ag.end('data: 2\n\n');
-    expect((await rest).body.toString()).toBe('data: 1\n\ndata: 2\n\n');
+    await expectStreamedThroughTheStream(w, true);
 
     // A whole response beyond the credit resets the stream, as data beyond it does.
     const greedy = await w.open();
