@@ -30,8 +30,8 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  * handler undici's own proxy helpers use): no response Readable, no AbortSignal, no promise per
  * chunk. The head goes out as `stream.response`, body chunks are written to the stream as they
  * arrive, and the stream's backpressure pauses the upstream socket; a small answer to a bodiless
- * request (content-length within one frame) is held and sent whole at its end instead. A stream closed early (the
- * client went away, the tunnel was lost) aborts the upstream request.
+ * request (content-length within one frame) is held and sent whole at its end instead. A stream
+ * closed early (the client went away, the tunnel was lost) aborts the upstream request.
  *
  *   dispatch ──onResponseStart──▶ stream.response ──onResponseData*──▶ body ──onResponseEnd──▶ end
  *       │                                                   └──error──▶ stream reset (upstream_failed)
