@@ -32,11 +32,13 @@ export function matchRoute(routes: readonly Route[], method: string, path: strin
   // segments[0] is the empty string before the leading '/'; pattern parts line up from index 1.
   const segments = path.split('/');
   const allow: string[] = [];
-  const compiled = compiledRoutes(routes);
+  const compiled = compiledTable(routes);
   for (let r = 0; r < routes.length; r++) {
-    const params = matchPattern(compiled[r] as Compiled, segments);
-    if (params === undefined) continue;
     const route = routes[r] as Route;
+    let c = compiled[r];
+    if (c === undefined || c.pattern !== route.pattern) c = compiled[r] = compile(route.pattern);
+    const params = matchPattern(c, segments);
+    if (params === undefined) continue;
     if (route.method === '*' || route.method === method) return { kind: 'found', route, params };
     allow.push(route.method);
   }
@@ -51,20 +53,23 @@ interface Compiled {
 }
 
 /**
- * Each route table's patterns split once (one lookup per request, not one per route); a table
- * whose patterns changed since is split again.
+ * Each route table's patterns, split on first use, by position: matchRoute splits a pattern again
+ * only when the route at that position has another pattern now (one table lookup per request).
  */
-const compiledTables = new WeakMap<readonly Route[], Compiled[]>();
+const compiledTables = new WeakMap<readonly Route[], Array<Compiled | undefined>>();
 
-function compiledRoutes(routes: readonly Route[]): Compiled[] {
-  const cached = compiledTables.get(routes);
-  if (cached !== undefined && cached.length === routes.length && cached.every((c, i) => c.pattern === routes[i]?.pattern)) return cached;
-  const compiled = routes.map(({ pattern }) => {
-    const parts = pattern.split('/');
-    return { pattern, parts, star: parts.at(-1) === '*' };
-  });
-  compiledTables.set(routes, compiled);
-  return compiled;
+function compiledTable(routes: readonly Route[]): Array<Compiled | undefined> {
+  let table = compiledTables.get(routes);
+  if (table === undefined) {
+    table = [];
+    compiledTables.set(routes, table);
+  }
+  return table;
+}
+
+function compile(pattern: string): Compiled {
+  const parts = pattern.split('/');
+  return { pattern, parts, star: parts.at(-1) === '*' };
 }
 
 function matchPattern({ parts, star }: Compiled, segments: string[]): Record<string, string> | undefined {
