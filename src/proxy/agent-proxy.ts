@@ -188,8 +188,7 @@ export class AgentProxy {
 export function respondError(stream: TunnelStream, status: number, message: string, extra: Record<string, string> = {}): void {
   if (stream.destroyed) return;
   const body = Buffer.from(JSON.stringify({ error_message: message }));
-  stream.sendResponse(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.byteLength), 'cache-control': 'no-store', ...extra });
-  stream.end(body);
+  stream.sendWholeResponse(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.byteLength), 'cache-control': 'no-store', ...extra }, body);
 }
 
 function originOf(ep: ReadyEndpoint): string {

@@ -25,7 +25,9 @@ export async function serveLogs(
   const stop = (): void => abort.abort();
   stream.once('close', stop);
   stream.once('error', stop);
-  stream.resume(); // nothing comes from the gateway on this stream but its end
+  // Nothing comes from the gateway on this stream: with has_body: false that half is built ended;
+  // without it, its end is read and dropped.
+  if (!stream.readableEnded) stream.resume();
   stream.sendResponse(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
   try {
     for await (const entry of entries) {

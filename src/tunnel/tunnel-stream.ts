@@ -163,13 +163,18 @@ export class TunnelStream extends Duplex {
   }
 
   /**
-   * Acceptor side, after canAnswerWhole: head, body (at most wholeResponseLimit bytes) and end,
-   * queued at once and sent as one response frame, without the writable side — no write, end,
-   * `_final` or `finish` per response. The stream closes (`close`) once the frame left, both
-   * halves being done.
+   * Acceptor side: a complete response — head, body and end. When canAnswerWhole and the body fits
+   * wholeResponseLimit, they are queued at once and sent as one response frame without the
+   * writable side (no write, end, `_final` or `finish`), and the stream closes (`close`) once the
+   * frame left, both halves being done; otherwise they go through sendResponse and end().
    */
   sendWholeResponse(status: number, headers: Record<string, string | string[]>, body: Buffer | undefined): void {
     if (this.destroyed || this.localEnded) return;
+    if (!this.canAnswerWhole(headers) || (body !== undefined && body.byteLength > this.host.chunkBytes)) {
+      this.sendResponse(status, headers);
+      this.end(body);
+      return;
+    }
     this.sentStatus = status;
     this.answeredWhole = true;
     this.queue.push({ kind: 'response', head: { status, headers } });

@@ -218,6 +218,13 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     const other = await w.open();
     other.ag.sendResponse(200, { 'content-length': '5' });
     expect(other.ag.canAnswerWhole({ 'content-length': '5' })).toBe(false);
+    // Where it cannot answer in one frame it takes the writable side: a body beyond one frame
+    // arrives whole all the same, through a response frame, data and stream.end.
+    const large = await w.open();
+    const big = Buffer.alloc(large.ag.wholeResponseLimit + 1, 7);
+    const bigGot = collect(large.gw);
+    large.ag.sendWholeResponse(200, { 'content-length': '1' }, big);
+    expect((await bigGot).body.equals(big)).toBe(true);
     expect(w.problems).toEqual([]);
   });
 
