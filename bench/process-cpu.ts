@@ -4,11 +4,42 @@ import { engineCall } from '../test/helpers/docker.js';
 /** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every Linux this runs on). */
 const CLK_TCK = 100;
 
+/** utime + stime in seconds of a /proc …/stat text (its fields 14 and 15). */
+function cpuSecondsOfStat(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLK_TCK;
+}
+
 /** utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat). */
 export async function processCpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return cpuSecondsOfStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+export interface ThreadTotals {
+  mainCpu: number;
+  otherCpu: number;
+  mainSwitches: number;
+}
+
+/**
+ * CPU seconds of the processes' main threads and of their other threads (V8's GC helpers, libuv's
+ * pool) so far, and the main threads' voluntary switches; a process that is gone counts nothing.
+ */
+export async function threadTotals(pids: readonly number[]): Promise<ThreadTotals> {
+  const t: ThreadTotals = { mainCpu: 0, otherCpu: 0, mainSwitches: 0 };
+  for (const pid of pids) {
+    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+      const cpu = cpuSecondsOfStat(await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => ''));
+      if (tid !== String(pid)) {
+        t.otherCpu += cpu;
+        continue;
+      }
+      t.mainCpu += cpu;
+      const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
+      t.mainSwitches += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    }
+  }
+  return t;
 }
 
 /** utime + stime of several processes in seconds; a process that is gone counts 0 (sshd's children come and go). */

@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { threadTotals } from './process-cpu.js';
 import { SMALL_SECONDS } from './proxy-client.js';
-import { measure, rigPaths, setup, type RigPath } from './proxy-rig.js';
+import { measure, rigPaths, setup, startMinTunnel, type RigPath } from './proxy-rig.js';
 
 /**
  * Where the tunnel stands against the floor of its shape: 64-client small-GET rounds alternating
@@ -20,46 +18,12 @@ const rounds = Number(process.argv[2] ?? 4);
 const withStreams = process.argv[3] === 'streams';
 const rig = await setup();
 
-/** Another minimal tunnel to the same replica, in a stream mode of min-tunnel.ts; its URL and processes. */
-async function minTunnelWith(mode: 'streams' | 'duplex'): Promise<{ url: string; children: ChildProcess[] }> {
-  const script = fileURLToPath(new URL('./min-tunnel.js', import.meta.url));
-  const firstLine = (child: ChildProcess) => new Promise<string>((resolve) => child.stdout?.once('data', (d: Buffer) => resolve(String(d).trim())));
-  const front = spawn(process.execPath, [script, 'front', mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await firstLine(front);
-  const back = spawn(process.execPath, [script, 'back', rig.direct, port, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await firstLine(back);
-  return { url: `http://127.0.0.1:${port}`, children: [front, back] };
-}
 const extra = withStreams
   ? [
-      { name: 'minimal tunnel + TunnelStream', ...(await minTunnelWith('streams')) },
-      { name: 'minimal tunnel + TunnelStream as Duplex', ...(await minTunnelWith('duplex')) },
+      { name: 'minimal tunnel + TunnelStream', ...(await startMinTunnel(rig.direct, 'streams')) },
+      { name: 'minimal tunnel + TunnelStream as Duplex', ...(await startMinTunnel(rig.direct, 'duplex')) },
     ]
   : [];
-
-interface ThreadTotals {
-  mainCpu: number;
-  otherCpu: number;
-  mainSwitches: number;
-}
-
-/** CPU seconds and voluntary switches of the processes' threads so far, main threads apart. */
-async function threadTotals(pids: readonly number[]): Promise<ThreadTotals> {
-  const t: ThreadTotals = { mainCpu: 0, otherCpu: 0, mainSwitches: 0 };
-  for (const pid of pids) {
-    for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
-      const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cpu = (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100; // USER_HZ
-      if (tid === String(pid)) {
-        t.mainCpu += cpu;
-        t.mainSwitches += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      } else t.otherCpu += cpu;
-    }
-  }
-  return t;
-}
 
 const all = rigPaths(rig);
 const paths: RigPath[] = [

@@ -139,6 +139,21 @@ function firstLine(child: ChildProcess, what: string): Promise<string> {
   });
 }
 
+/**
+ * bench/min-tunnel.ts to `upstream`, its two processes (front, then back), in a stream mode of
+ * its own when given; with CYBERUN_BENCH_MIN_NODE_ARGS (e.g. --cpu-prof). Resolves once the back
+ * dialed in.
+ */
+export async function startMinTunnel(upstream: string, mode?: 'streams' | 'duplex'): Promise<{ url: string; children: ChildProcess[] }> {
+  const script = fileURLToPath(new URL('./min-tunnel.js', import.meta.url));
+  const args = (...rest: string[]) => [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), script, ...rest, ...(mode === undefined ? [] : [mode])];
+  const front = spawn(process.execPath, args('front'), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await firstLine(front, 'min-tunnel front');
+  const back = spawn(process.execPath, args('back', upstream, port), { stdio: ['ignore', 'pipe', 'inherit'] });
+  await firstLine(back, 'min-tunnel back');
+  return { url: `http://127.0.0.1:${port}`, children: [front, back] };
+}
+
 /** Rigs set up by this process so far (their names carry the count). */
 let rigs = 0;
 
@@ -191,10 +206,7 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
   if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
   const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const minPort = await firstLine(minProxy, 'min-proxy');
-  const minFront = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), fileURLToPath(new URL('./min-tunnel.js', import.meta.url)), 'front'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const minFrontPort = await firstLine(minFront, 'min-tunnel front');
-  const minBack = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), fileURLToPath(new URL('./min-tunnel.js', import.meta.url)), 'back', `http://${ip}:8080`, minFrontPort], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await firstLine(minBack, 'min-tunnel back');
+  const minTunnel = await startMinTunnel(`http://${ip}:8080`);
   const ssh = await startSshPeer(`${ip}:8080`);
   let gcDumps = 0;
   const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
@@ -203,8 +215,8 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     sshPids: () => ssh.cpuPids(),
     minProxy: `http://127.0.0.1:${minPort}`,
     minProxyPid: minProxy.pid ?? 0,
-    minTunnel: `http://127.0.0.1:${minFrontPort}`,
-    minTunnelPids: [minFront.pid ?? 0, minBack.pid ?? 0],
+    minTunnel: minTunnel.url,
+    minTunnelPids: minTunnel.children.map((c) => c.pid ?? 0),
     direct: `http://${ip}:8080`,
     tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
     pids,
@@ -217,8 +229,7 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     async cleanup() {
       await ssh.stop();
       await stop(minProxy);
-      await stop(minBack);
-      await stop(minFront);
+      for (const child of minTunnel.children) await stop(child);
       await stop(agent);
       await stop(gateway.child);
       await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
