@@ -184,10 +184,11 @@ export class TunnelStream extends Duplex {
   }
 
   /**
-   * The peer's whole body, when its end already arrived and nothing read from or piped the stream
-   * yet (a small response comes as one frame): the buffered bytes, read out at once (empty when
-   * there were none), so the caller can answer with one write instead of a pipe. Undefined when
-   * the body is still on its way (or the stream failed): read the stream as usual then.
+   * The peer's whole body, when its end already arrived: the body kept by onPeerWholeResponse
+   * (takesWholeResponses), or else — nothing read from or piped the stream yet, e.g. from a
+   * version-2 agent's stream.response, data and stream.end — the buffered bytes read out at once
+   * (empty when there were none), so the caller can answer with one write instead of a pipe.
+   * Undefined when the body is still on its way (or the stream failed): read the stream as usual.
    */
   takeWholeBody(): Buffer | undefined {
     const kept = this.wholeBody;
