@@ -10,7 +10,7 @@ import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
 import { headerValue, relayableHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
-import { relayExchange } from './upstream-exchange.js';
+import { relayExchange, type UpstreamRequest } from './upstream-exchange.js';
 import { assertAllowedAddress, literalAddress } from './upstream-dispatchers.js';
 import { serveLogs } from './log-stream.js';
 
@@ -59,27 +59,42 @@ export class AgentProxy {
 
   /** Serves one stream. Never throws; every outcome ends or resets the stream. */
   handle(stream: TunnelStream, open: StreamOpenFrame): void {
-    stream.on('error', () => undefined);
+    stream.on('error', ignore);
     const svc = open.purpose === 'logs' ? undefined : this.options.core.desiredService(open.service_id);
     const metrics = this.options.metrics;
     // A logs stream is no request to the service: not counted in its request metrics.
     if (metrics !== undefined && open.purpose !== 'logs') {
       const started = performance.now();
       const slug = svc?.definition.service_slug ?? open.service_id;
-      stream.once('close', () => metrics.observeRequest(slug, stream.sentStatus, (performance.now() - started) / 1000));
+      // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
+      stream.on('close', () => metrics.observeRequest(slug, stream.sentStatus, (performance.now() - started) / 1000));
     }
-    this.serve(stream, open, svc).catch((err: unknown) => {
-      this.options.logger.error({ err, streamId: open.stream_id }, 'proxy stream failed unexpectedly');
-      stream.destroy(err as Error);
-    });
+    try {
+      this.serve(stream, open, svc);
+    } catch (err) {
+      this.failed(stream, open, err);
+    }
   }
 
   async close(): Promise<void> {
     await Promise.all([this.local.close(), this.external.close()]);
   }
 
-  private async serve(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService | undefined): Promise<void> {
-    if (open.purpose === 'logs') return serveLogs(stream, open, this.options.core, respondError);
+  private failed(stream: TunnelStream, open: StreamOpenFrame, err: unknown): void {
+    this.options.logger.error({ err, streamId: open.stream_id }, 'proxy stream failed unexpectedly');
+    stream.destroy(err as Error);
+  }
+
+  /**
+   * Synchronous up to the upstream dispatch for a replica (this runs for every proxied request: no
+   * promise or async frame on its way); logs and external services, which wait on the way, run as
+   * promises of their own.
+   */
+  private serve(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService | undefined): void {
+    if (open.purpose === 'logs') {
+      serveLogs(stream, open, this.options.core, respondError).catch((err: unknown) => this.failed(stream, open, err));
+      return;
+    }
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
     const declared = headerValue(open.headers, 'content-length');
     if (declared !== undefined && (!/^\d+$/.test(declared) || Number(declared) > this.options.limits.maxBodyBytes)) {
@@ -90,31 +105,33 @@ export class AgentProxy {
     // An upgrade sends no body: its request half carries the raw bytes once the upstream said 101.
     const hasBody = open.upgrade === true || open.has_body === false ? false : declared !== undefined ? Number(declared) > 0 : open.has_body === true;
     if (!hasBody && open.upgrade !== true && !stream.readableEnded) stream.resume();
-    if (svc.definition.service_type === 'external') return this.serveExternal(stream, open, svc, hasBody);
-    return this.serveReplica(stream, open, svc, hasBody);
+    if (svc.definition.service_type === 'external') {
+      this.serveExternal(stream, open, svc, hasBody).catch((err: unknown) => this.failed(stream, open, err));
+      return;
+    }
+    this.serveReplica(stream, open, svc, hasBody, undefined);
   }
 
-  private async serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
-    // Read only (undici sends them): the frame's own map when the gateway sent it clean.
-    const headers = relayableHeaders(open.headers, ['host']);
-    let refused: ReadyEndpoint | undefined;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const ready = this.options.core.readyEndpoints(svc.id);
-      const skip = refused?.containerId;
-      const ep = this.picker.pick(skip === undefined ? ready : ready.filter((e) => e.containerId !== skip));
-      if (ep === undefined && refused !== undefined) return respondError(stream, 502, `${replicaName(refused, svc)} refused the connection (ECONNREFUSED) and no other replica is ready`);
-      if (ep === undefined) {
-        return respondError(stream, 503, `service ${svc.definition.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
-      }
-      const done = this.picker.begin(ep);
-      const retryable = !hasBody && attempt === 0;
-      const outcome = await this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, replicaName(ep, svc), retryable);
-      done(outcome === 'connect-refused' ? undefined : stream);
-      // Nothing was sent yet and the replica refused the connection (e.g. stopped a moment ago):
-      // another ready replica may take it, once. Requests with a body are not retried.
-      if (outcome !== 'connect-refused') return;
-      refused = ep;
+  /**
+   * To the least busy ready replica. A replica that refused the connection before anything was
+   * sent (e.g. stopped a moment ago) is `refused`: the request goes to another ready one, once.
+   * Requests with a body are not retried.
+   */
+  private serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean, refused: ReadyEndpoint | undefined): void {
+    const ready = this.options.core.readyEndpoints(svc.id);
+    const ep = this.picker.pick(refused === undefined ? ready : ready.filter((e) => e.containerId !== refused.containerId));
+    if (ep === undefined && refused !== undefined) return respondError(stream, 502, `${replicaName(refused, svc)} refused the connection (ECONNREFUSED) and no other replica is ready`);
+    if (ep === undefined) {
+      return respondError(stream, 503, `service ${svc.definition.service_slug} has no ready replica on this agent`, { 'retry-after': String(RETRY_AFTER_S) });
     }
+    const done = this.picker.begin(ep);
+    // Read only (undici sends them): the frame's own map when the gateway sent it clean.
+    const headers = relayableHeaders(open.headers, DROP_HOST);
+    const retryable = !hasBody && refused === undefined;
+    this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, { replica: ep, svc }, retryable, (outcome) => {
+      done(outcome === 'connect-refused' ? undefined : stream);
+      if (outcome === 'connect-refused') this.serveReplica(stream, open, svc, hasBody, ep);
+    });
   }
 
   private async serveExternal(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
@@ -141,15 +158,27 @@ export class AgentProxy {
         return respondError(stream, 502, `credential ${credentialId} of ${definition.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    await this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, `external service ${definition.service_slug}`);
+    this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, { svc }, false, ignore);
   }
 
   /**
-   * One upstream exchange. Resolves when the response is relayed or answered with an error;
+   * One upstream exchange; `finished` runs once it is relayed or answered with an error, with
    * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
-   * `path` (with its query) goes to the upstream byte for byte; `what` names the upstream in errors.
+   * `path` (with its query) goes to the upstream byte for byte; `upstream` names it in errors (a
+   * replica of the service, or else the service's external_url).
    */
-  private async forward(stream: TunnelStream, open: StreamOpenFrame, origin: string, path: string, headers: WireHeaders, hasBody: boolean, dispatcher: Dispatcher, what: string, retryable = false): Promise<'done' | 'connect-refused'> {
+  private forward(
+    stream: TunnelStream,
+    open: StreamOpenFrame,
+    origin: string,
+    path: string,
+    headers: WireHeaders,
+    hasBody: boolean,
+    dispatcher: Dispatcher,
+    upstream: { replica?: ReadyEndpoint; svc: DesiredService },
+    retryable: boolean,
+    finished: (outcome: 'done' | 'connect-refused') => void,
+  ): void {
     const { limits } = this.options;
     let tooLarge = false;
     const body = hasBody
@@ -159,30 +188,30 @@ export class AgentProxy {
           }),
         )
       : null;
-    const result = await relayExchange(dispatcher, stream, {
-      origin,
-      path,
-      method: open.method,
-      headers,
-      body,
-      headersTimeoutMs: limits.headersTimeoutMs,
-      idleTimeoutMs: limits.idleTimeoutMs,
-      ...(open.upgrade === true ? { upgrade: true } : {}),
+    const request: UpstreamRequest = { origin, path, method: open.method, headers, body, headersTimeoutMs: limits.headersTimeoutMs, idleTimeoutMs: limits.idleTimeoutMs };
+    if (open.upgrade === true) request.upgrade = true;
+    relayExchange(dispatcher, stream, request, (result) => {
+      if (result.relayed || stream.destroyed) return finished('done');
+      if (tooLarge) {
+        respondError(stream, 413, `request body exceeds the agent's proxy.max_body of ${limits.maxBodyBytes} bytes`);
+        return finished('done');
+      }
+      const err = result.error;
+      if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return finished('connect-refused');
+      const what = upstream.replica === undefined ? `external service ${upstream.svc.definition.service_slug}` : replicaName(upstream.replica, upstream.svc);
+      const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
+      const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
+      this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');
+      respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${limits.headersTimeoutMs} ms` : `${what} failed: ${err.message}`);
+      finished('done');
     });
-    if (result.relayed || stream.destroyed) return 'done';
-    if (tooLarge) {
-      respondError(stream, 413, `request body exceeds the agent's proxy.max_body of ${limits.maxBodyBytes} bytes`);
-      return 'done';
-    }
-    const err = result.error;
-    if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return 'connect-refused';
-    const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
-    const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
-    this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');
-    respondError(stream, timeout ? 504 : 502, timeout ? `${what} did not answer within ${limits.headersTimeoutMs} ms` : `${what} failed: ${err.message}`);
-    return 'done';
   }
 }
+
+const ignore = (): void => undefined;
+
+/** What the agent drops from a request to a replica: undici sends the replica's own Host. */
+const DROP_HOST: readonly string[] = ['host'];
 
 /** Answers the stream with a JSON error (Cyberun's `{"error_message"}`) and ends it. */
 export function respondError(stream: TunnelStream, status: number, message: string, extra: Record<string, string> = {}): void {

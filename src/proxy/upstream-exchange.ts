@@ -38,24 +38,22 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  *       └──error before the head──▶ result {relayed: false} (the caller answers 502/504/413)
  *
  * With `upgrade`, a 101 answer turns the stream into a raw byte pipe to the upstream socket.
+ * `settled` runs once, with how the exchange ended (a callback, not a promise: this runs for every
+ * proxied request, and nothing on the way needs to wait for it but the caller's bookkeeping).
  */
-export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: UpstreamRequest): Promise<ExchangeResult> {
-  return new Promise((resolve) => {
-    const handler = new ExchangeHandler(stream, request.upgrade === true, resolve);
-    dispatcher.dispatch(
-      {
-        origin: request.origin,
-        path: request.path,
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        headersTimeout: request.headersTimeoutMs,
-        bodyTimeout: request.idleTimeoutMs,
-        ...(request.upgrade === true ? { upgrade: 'websocket' } : {}),
-      },
-      handler,
-    );
-  });
+export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: UpstreamRequest, settled: (result: ExchangeResult) => void): void {
+  const handler = new ExchangeHandler(stream, request.upgrade === true, settled);
+  const options: Dispatcher.DispatchOptions = {
+    origin: request.origin,
+    path: request.path,
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    headersTimeout: request.headersTimeoutMs,
+    bodyTimeout: request.idleTimeoutMs,
+  };
+  if (request.upgrade === true) options.upgrade = 'websocket';
+  dispatcher.dispatch(options, handler);
 }
 
 /** A small response held by the handler until its end, to leave whole (see onResponseStart). */
@@ -69,15 +67,16 @@ interface HeldResponse {
 class ExchangeHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private headSent = false;
-  private settled = false;
+  private done = false;
   private held: HeldResponse | undefined;
 
   constructor(
     private readonly stream: TunnelStream,
     private readonly upgrade: boolean,
-    private readonly resolve: (result: ExchangeResult) => void,
+    private readonly settled: (result: ExchangeResult) => void,
   ) {
-    stream.once('close', this.onStreamClose);
+    // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
+    stream.on('close', this.onStreamClose);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -156,13 +155,16 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 
   private settle(result: ExchangeResult): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.resolve(result);
+    if (this.done) return;
+    this.done = true;
+    // A failure is answered (or retried on another replica, a new dispatch) once undici's callback
+    // that reported it has returned; a relayed exchange only needs its bookkeeping, done at once.
+    if (result.relayed) this.settled(result);
+    else queueMicrotask(() => this.settled(result));
   }
 
   private readonly onStreamClose = (): void => {
-    if (this.settled) return;
+    if (this.done) return;
     // Aborting makes undici call onResponseError, which settles.
     if (this.controller !== undefined) this.controller.abort(gone());
   };
