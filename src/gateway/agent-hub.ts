@@ -5,6 +5,7 @@ import { ProtocolErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import { CLOSE_HELLO_TIMEOUT, MAX_FRAME_BYTES, type HeartbeatFrame, type HelloFrame } from '../tunnel/protocol.js';
 import type { StreamOpenFrame } from '../tunnel/protocol-stream.js';
+import type { PendingResponse, ResponseWaiter } from '../tunnel/pending-response.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { Corkable } from '../tunnel/ws-transport.js';
 import { AgentRoster } from './agent-roster.js';
@@ -152,25 +153,28 @@ export class AgentHub {
    * agent is not connected. The caller writes the request body and reads `response` + body.
    */
   openStream(agentId: string, request: StreamRequest): TunnelStream | undefined {
-    const session = this.roster.byAgent.get(agentId);
-    if (session === undefined || session.hello === undefined || session.ws.readyState !== session.ws.OPEN) return undefined;
+    const session = this.connected(agentId);
+    if (session === undefined) return undefined;
     const stream = session.mux.open(request.has_body === false && request.upgrade !== true);
-    // Named fields rather than a spread: JSON.stringify walks a spread copy ~1.5x slower (the
-    // frame is encoded for every proxied request); undefined ones are left out of the JSON. The
-    // `satisfies` names every field of stream.open, so one added to the frame cannot be left out.
-    const frame = {
-      type: 'stream.open',
-      stream_id: stream.id,
-      service_id: request.service_id,
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-      has_body: request.has_body,
-      upgrade: request.upgrade,
-      purpose: request.purpose,
-    } as const satisfies { [K in keyof Required<StreamOpenFrame>]: unknown };
-    session.send(frame);
+    sendOpen(session, stream.id, request);
     return stream;
+  }
+
+  /**
+   * Sends a request without a body (`has_body: false`, no upgrade) to a connected agent; its answer
+   * goes to `waiter` (pending-response.ts). Undefined when the agent is not connected.
+   */
+  request(agentId: string, request: StreamRequest & { has_body: false }, waiter: ResponseWaiter): PendingResponse | undefined {
+    const session = this.connected(agentId);
+    if (session === undefined) return undefined;
+    const pending = session.mux.request(waiter);
+    sendOpen(session, pending.id, request);
+    return pending;
+  }
+
+  private connected(agentId: string): AgentSession | undefined {
+    const session = this.roster.byAgent.get(agentId);
+    return session === undefined || session.hello === undefined || session.ws.readyState !== session.ws.OPEN ? undefined : session;
   }
 
   /** Proxied streams open to an agent (0 when not connected). */
@@ -268,6 +272,25 @@ export class AgentHub {
       session.ws.terminate();
     }
   }
+}
+
+/** The stream.open of stream `id`. */
+function sendOpen(session: AgentSession, id: number, request: StreamRequest): void {
+  // Named fields rather than a spread: JSON.stringify walks a spread copy ~1.5x slower (the
+  // frame is encoded for every proxied request); undefined ones are left out of the JSON. The
+  // `satisfies` names every field of stream.open, so one added to the frame cannot be left out.
+  const frame = {
+    type: 'stream.open',
+    stream_id: id,
+    service_id: request.service_id,
+    method: request.method,
+    path: request.path,
+    headers: request.headers,
+    has_body: request.has_body,
+    upgrade: request.upgrade,
+    purpose: request.purpose,
+  } as const satisfies { [K in keyof Required<StreamOpenFrame>]: unknown };
+  session.send(frame);
 }
 
 function waitClosed(ws: WebSocket): Promise<void> {

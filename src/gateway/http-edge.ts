@@ -56,7 +56,8 @@ export function inFlightRequests() {
     track(res: ServerResponse): void {
       open.add(res);
       if (draining) noKeepAlive(res);
-      res.once('close', () => {
+      // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
+      res.on('close', () => {
         open.delete(res);
         if (open.size === 0) wake?.();
       });

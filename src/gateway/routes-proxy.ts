@@ -1,10 +1,12 @@
+import type { ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import { headerValue, relayableHeaders, stripHopByHop } from '../tunnel/http-headers.js';
 import { HTTP_METHODS, type StreamResponseFrame } from '../tunnel/protocol-stream.js';
+import type { PendingResponse, ResponseWaiter } from '../tunnel/pending-response.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';
 import { edgeFacts, forwardedHeaders, withEdgeHeaders } from './forwarded-headers.js';
-import { STREAMED, fail, ok, type HttpResult } from './http-io.js';
+import { STREAMED, fail, ok, sendJson, type HttpResult } from './http-io.js';
 import { parseInvokeRequest } from './invoke-request.js';
 import { chooseProxyTarget } from './proxy-target.js';
 import type { Route, RouteContext } from './router.js';
@@ -14,6 +16,8 @@ import { statusOf, type StatusSource } from './service-view.js';
 /** What the proxy routes need from the agent hub. */
 export interface ProxyHub extends StatusSource {
   openStream(agentId: string, request: StreamRequest): TunnelStream | undefined;
+  /** A request without a body, answered through `waiter` (no stream unless the answer streams). */
+  request(agentId: string, request: StreamRequest & { has_body: false }, waiter: ResponseWaiter): PendingResponse | undefined;
   openStreams(agentId: string): number;
 }
 
@@ -38,8 +42,8 @@ export const RUNTIME = '/api/v1/r/containers';
 export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
   const maxInvoke = deps.invokeMaxResponseBytes ?? 10 * 1024 * 1024;
 
-  const transparent = async (ctx: RouteContext): Promise<HttpResult> => {
-    const { req, res } = ctx;
+  const transparent = (ctx: RouteContext): HttpResult | Promise<HttpResult> => {
+    const { req } = ctx;
     const method = (req.method ?? 'GET').toUpperCase();
     if (!(HTTP_METHODS as readonly string[]).includes(method)) {
       return { ...fail(405, `${method} cannot be proxied (allowed: ${HTTP_METHODS.join(', ')})`), headers: { allow: HTTP_METHODS.join(', ') } };
@@ -49,22 +53,60 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const headers = forwardedHeaders(req);
     const length = headerValue(headers, 'content-length');
     const hasBody = length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
-    const opened = openProxyStream(deps, ctx.params.slug ?? '', { method: method as StreamRequest['method'], path, headers, has_body: hasBody });
-    if ('result' in opened) return opened.result;
-    const { stream } = opened;
+    const slug = ctx.params.slug ?? '';
+    const target = proxyTarget(deps, slug);
+    if ('result' in target) return target.result;
+    const request = { method: method as StreamRequest['method'], path, headers, service_id: target.serviceId };
+    if (!hasBody) return relayBodiless(ctx, slug, target.agentId, { ...request, has_body: false });
+    const stream = deps.hub.openStream(target.agentId, { ...request, has_body: true });
+    if (stream === undefined) return agentGone(slug);
+    stream.on('error', ignore);
+    return relayUpload(ctx, slug, stream);
+  };
+
+  /**
+   * A request without a body: no stream on the gateway unless the answer streams. The common
+   * answer, one response frame with head, body and end, is written in one go when it arrives.
+   */
+  const relayBodiless = (ctx: RouteContext, slug: string, agentId: string, request: StreamRequest & { has_body: false }): HttpResult => {
+    const { req, res } = ctx;
+    const pending = deps.hub.request(agentId, request, {
+      whole: (head, body) => {
+        // The head was parsed for this exchange alone and writeHead only reads it: no copy when
+        // the agent sent it clean (it strips hop-by-hop fields itself; they are dropped here if not).
+        res.writeHead(head.status, relayableHeaders(head.headers));
+        res.end(body);
+      },
+      streamed: (stream) => {
+        stream.on('error', ignore);
+        void responseHead(stream).then((head) => {
+          if ('error' in head) sendJson(res, agentFailed(head.error));
+          else relayStreamed(res, slug, stream, head, undefined);
+        });
+      },
+      failed: (err) => sendJson(res, agentFailed(err.message)),
+    });
+    if (pending === undefined) return agentGone(slug);
+    // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
+    res.on('close', () => {
+      if (!res.writableFinished) pending.cancel();
+    });
+    req.resume();
+    return STREAMED;
+  };
+
+  /** A request with a body: it streams to the agent while the answer is awaited. */
+  const relayUpload = async (ctx: RouteContext, slug: string, stream: TunnelStream): Promise<HttpResult> => {
+    const { req, res } = ctx;
     // A response that arrives whole (one response frame) is answered below in one write: it is
     // kept for takeWholeBody rather than read through the stream.
     stream.takesWholeResponses = true;
     res.once('close', () => {
       if (!res.writableFinished) stream.destroy();
     });
-    // Without a body the stream's request half was closed when it opened (has_body: false).
-    if (hasBody) req.pipe(stream);
-    else req.resume();
+    req.pipe(stream);
     const head = await responseHead(stream);
-    if ('error' in head) {
-      return { ...fail(502, `the agent could not answer: ${head.error}`) };
-    }
+    if ('error' in head) return agentFailed(head.error);
     // Response complete: an upload the service did not wait for is cut off.
     const stopUpload = (): void => {
       if (!stream.writableFinished) {
@@ -72,15 +114,22 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
         stream.destroy();
       }
     };
+    relayStreamed(res, slug, stream, head, stopUpload);
+    return STREAMED;
+  };
+
+  /**
+   * Answers the client from a stream whose response head arrived: in one write when the whole
+   * response came with it, else head first and the body piped as it comes. `stopUpload` runs once
+   * the response is complete.
+   */
+  const relayStreamed = (res: ServerResponse, slug: string, stream: TunnelStream, head: StreamResponseFrame, stopUpload: (() => void) | undefined): void => {
     const whole = stream.takeWholeBody();
     if (whole !== undefined) {
-      // The whole response came with its head (one response frame): one write, no pipe.
-      stopUpload();
-      // The head was parsed for this stream alone and writeHead only reads it: no copy when the
-      // agent sent it clean (it strips hop-by-hop fields itself; they are dropped here if not).
+      stopUpload?.();
       res.writeHead(head.status, relayableHeaders(head.headers));
       res.end(whole);
-      return STREAMED;
+      return;
     }
     res.writeHead(head.status, relayableHeaders(head.headers));
     // The head, and whatever body already arrived with it, leave in one write at the end of this
@@ -92,12 +141,11 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     });
     stream.on('error', (err) => {
       // The head is out (or corked): the client can only see the connection cut, so say why here.
-      deps.logger.warn({ slug: ctx.params.slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
+      deps.logger.warn({ slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
       res.destroy();
     });
-    stream.once('end', stopUpload);
+    if (stopUpload !== undefined) stream.once('end', stopUpload);
     stream.pipe(res);
-    return STREAMED;
   };
 
   const invoke = async (ctx: RouteContext): Promise<HttpResult> => {
@@ -114,7 +162,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     ctx.res.once('close', () => stream.destroy());
     if (payload !== undefined && payload.byteLength > 0) stream.end(payload);
     const head = await responseHead(stream);
-    if ('error' in head) return fail(502, `the agent could not answer: ${head.error}`);
+    if ('error' in head) return agentFailed(head.error);
     const collected = await collect(stream, maxInvoke);
     if ('error' in collected) return fail(502, collected.error);
     return ok({ status_code: head.status, headers: stripHopByHop(head.headers, ['content-length']), body_base64: collected.body.toString('base64') });
@@ -127,10 +175,10 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
 }
 
 /**
- * Opens a tunnel stream to an agent serving `slug` (the stream.open is sent at once), or the
- * error answer when there is none: 404 unknown slug, 409 not deployed, 503 nothing ready.
+ * The agent a request for `slug` goes to, with the service's id, or the error answer when there is
+ * none: 404 unknown slug, 409 not deployed, 503 nothing ready.
  */
-export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } {
+export function proxyTarget(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, slug: string): { serviceId: string; agentId: string } | { result: HttpResult } {
   const service = deps.store.getBySlug(slug);
   if (service === undefined) return { result: fail(404, `no service with service_slug "${slug}"`) };
   const reports = deps.hub.reportsFor(service.id);
@@ -147,11 +195,33 @@ export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, sl
     const result = fail(target.status, target.message);
     return { result: target.retryAfterS === undefined ? result : { ...result, headers: { 'retry-after': String(target.retryAfterS) } } };
   }
-  const stream = deps.hub.openStream(target.agentId, { ...request, service_id: service.id });
-  if (stream === undefined) return { result: { ...fail(503, `the agent running "${slug}" just disconnected; retry`), headers: { 'retry-after': '1' } } };
-  stream.on('error', () => undefined);
+  return { serviceId: service.id, agentId: target.agentId };
+}
+
+/**
+ * Opens a tunnel stream to an agent serving `slug` (the stream.open is sent at once), or the
+ * error answer when there is none (proxyTarget).
+ */
+export function openProxyStream(deps: Pick<ProxyRoutesDeps, 'store' | 'hub'>, slug: string, request: Omit<StreamRequest, 'service_id'>): { stream: TunnelStream } | { result: HttpResult } {
+  const target = proxyTarget(deps, slug);
+  if ('result' in target) return target;
+  const stream = deps.hub.openStream(target.agentId, { ...request, service_id: target.serviceId });
+  if (stream === undefined) return { result: agentGone(slug) };
+  stream.on('error', ignore);
   return { stream };
 }
+
+/** The answer when the agent chosen for `slug` disconnected a moment ago. */
+function agentGone(slug: string): HttpResult {
+  return { ...fail(503, `the agent running "${slug}" just disconnected; retry`), headers: { 'retry-after': '1' } };
+}
+
+/** The answer when the agent could not answer (the stream failed before a response head). */
+function agentFailed(problem: string): HttpResult {
+  return fail(502, `the agent could not answer: ${problem}`);
+}
+
+const ignore = (): void => undefined;
 
 /**
  * `/api/v1/r/containers/{slug}/rest?query` → the slug (percent-decoded; undefined when it does

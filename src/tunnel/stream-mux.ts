@@ -18,7 +18,8 @@ import {
 } from './protocol-stream.js';
 import { checkResponseHead } from './stream-frame-check.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
-import { TunnelStream, type StreamHost, type TurnSink } from './tunnel-stream.js';
+import { PendingResponse, type PendingHost, type ResponseWaiter } from './pending-response.js';
+import { TunnelStream, peerResetError, type StreamHost, type TurnSink } from './tunnel-stream.js';
 
 /** How the mux reaches the WebSocket of one connection. */
 export interface MuxTransport {
@@ -57,12 +58,13 @@ export type StreamFrame = StreamResponseFrame | StreamWindowFrame | StreamEndFra
  * Ids: the gateway opens streams with strictly increasing ids; the agent accepts an id only if it
  * is larger than every id it accepted before on this connection.
  */
-export class StreamMux implements StreamHost {
+export class StreamMux implements StreamHost, PendingHost {
   readonly chunkBytes: number;
   readonly windowBytes: number;
   private readonly highWater: number;
   private readonly maxStreams: number;
-  private readonly streams = new Map<number, TunnelStream>();
+  /** Open exchanges by id: streams, and bodiless requests still waiting as a PendingResponse. */
+  private readonly streams = new Map<number, TunnelStream | PendingResponse>();
   private ready: TunnelStream[] = [];
   private inflight = 0;
   private pumping = false;
@@ -94,7 +96,7 @@ export class StreamMux implements StreamHost {
     };
   }
 
-  /** Streams not yet finished or reset. */
+  /** Exchanges not yet finished or reset (streams and pending responses). */
   get size(): number {
     return this.streams.size;
   }
@@ -104,12 +106,26 @@ export class StreamMux implements StreamHost {
    * `withoutBody` when that says `has_body: false` (our half is closed from the start).
    */
   open(withoutBody = false): TunnelStream {
+    const stream = new TunnelStream(this.takeId(), this, withoutBody ? 'local' : undefined);
+    this.streams.set(stream.id, stream);
+    return stream;
+  }
+
+  /**
+   * Opener side of a request without a body (its stream.open, which the caller sends, says
+   * `has_body: false`): no stream until the response needs one (pending-response.ts).
+   */
+  request(waiter: ResponseWaiter): PendingResponse {
+    const pending = new PendingResponse(this.takeId(), waiter, this);
+    this.streams.set(pending.id, pending);
+    return pending;
+  }
+
+  private takeId(): number {
     if (this.closed) throw new AgentError(ErrorCodes.TUNNEL, 'the tunnel connection is closed', { retryable: true });
     const id = this.nextId++;
     if (id > MAX_STREAM_ID) throw new AgentError(ErrorCodes.TUNNEL, 'stream ids of this connection are exhausted', { retryable: true });
-    const stream = new TunnelStream(id, this, withoutBody ? 'local' : undefined);
-    this.streams.set(id, stream);
-    return stream;
+    return id;
   }
 
   /**
@@ -137,7 +153,9 @@ export class StreamMux implements StreamHost {
     const decoded = decodeDataFrame(frame);
     if (decoded === undefined) return 'binary frame shorter than its 4-byte stream id';
     // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
-    this.streams.get(decoded.streamId)?.onPeerData(decoded.payload);
+    const entry = this.streams.get(decoded.streamId);
+    if (entry instanceof PendingResponse) this.promote(entry, (stream) => stream.onPeerData(decoded.payload));
+    else entry?.onPeerData(decoded.payload);
     return undefined;
   }
 
@@ -153,36 +171,60 @@ export class StreamMux implements StreamHost {
       const issue = parsed.success ? undefined : parsed.error.issues[0];
       return `response frame for stream ${streamId}: the head is not a valid stream.response${issue === undefined ? ' (not an object)' : ` (${issue.path.join('.') || 'head'}: ${issue.message})`}`;
     }
-    const stream = this.streams.get(streamId);
-    if (stream === undefined) return undefined;
-    if (end && stream.takesWholeResponses && stream.response === undefined) {
-      stream.onPeerWholeResponse(checked, body);
+    const entry = this.streams.get(streamId);
+    if (entry === undefined) return undefined;
+    if (entry instanceof PendingResponse) {
+      // Within the credit a new stream grants: beyond it, the stream's own check resets it.
+      if (end && body.byteLength <= STREAM_INITIAL_WINDOW) {
+        this.forget(entry);
+        entry.waiter.whole(checked, body);
+      } else this.promote(entry, (stream) => feedResponse(stream, checked, body, end));
       return undefined;
     }
-    stream.onPeerResponse(checked);
-    if (body.byteLength > 0 && !stream.onPeerData(body)) return undefined;
-    if (end) stream.onPeerEnd();
+    if (end && entry.takesWholeResponses && entry.response === undefined) {
+      entry.onPeerWholeResponse(checked, body);
+      return undefined;
+    }
+    feedResponse(entry, checked, body, end);
     return undefined;
   }
 
   /** A stream control frame from the peer; frames for unknown (finished) streams are ignored. */
   handleFrame(frame: StreamFrame): void {
-    const stream = this.streams.get(frame.stream_id);
-    if (stream === undefined) return;
-    switch (frame.type) {
-      case 'stream.response':
-        stream.onPeerResponse(frame);
-        return;
-      case 'stream.window':
-        stream.onPeerWindow(frame.credit);
-        return;
-      case 'stream.end':
-        stream.onPeerEnd();
-        return;
-      case 'stream.reset':
-        stream.onPeerReset(frame.code, frame.message);
-        return;
+    const entry = this.streams.get(frame.stream_id);
+    if (entry === undefined) return;
+    if (!(entry instanceof PendingResponse)) return applyFrame(entry, frame);
+    // Our half of a pending response carries nothing: credit for it is moot.
+    if (frame.type === 'stream.window') return;
+    if (frame.type === 'stream.reset') {
+      this.forget(entry);
+      entry.waiter.failed(peerResetError(entry.id, frame.code, frame.message));
+      return;
     }
+    this.promote(entry, (stream) => applyFrame(stream, frame));
+  }
+
+  /**
+   * A pending response becomes a TunnelStream for a frame it cannot take whole: `feed` hands the
+   * stream that frame, then the waiter gets the stream, in the state it would have had from the start.
+   */
+  private promote(pending: PendingResponse, feed: (stream: TunnelStream) => void): void {
+    const stream = new TunnelStream(pending.id, this, 'local');
+    pending.stream = stream;
+    this.streams.set(pending.id, stream);
+    feed(stream);
+    pending.waiter.streamed(stream);
+  }
+
+  cancelPending(pending: PendingResponse): void {
+    if (this.streams.get(pending.id) !== pending) return;
+    this.forget(pending);
+    this.sendControl({ type: 'stream.reset', stream_id: pending.id, code: StreamResetCodes.CANCELLED });
+  }
+
+  private forget(pending: PendingResponse): void {
+    this.streams.delete(pending.id);
+    if (this.streams.size === 0) this.notifyIdle();
   }
 
   /** The connection is gone: every stream is destroyed with a TUNNEL error. Idempotent. */
@@ -190,9 +232,13 @@ export class StreamMux implements StreamHost {
     if (this.closed) return;
     this.closed = true;
     const err = new AgentError(ErrorCodes.TUNNEL, `tunnel connection lost: ${reason}`, { retryable: true });
-    for (const stream of [...this.streams.values()]) stream.destroy(err);
+    const entries = [...this.streams.values()];
     this.streams.clear();
     this.ready = [];
+    for (const entry of entries) {
+      if (entry instanceof PendingResponse) entry.waiter.failed(err);
+      else entry.destroy(err);
+    }
     this.notifyIdle();
   }
 
@@ -213,7 +259,13 @@ export class StreamMux implements StreamHost {
   /** Resets every open stream (stream.reset to the peer); the connection stays. */
   resetAll(reason: string): void {
     const err = new AgentError(ErrorCodes.ABORTED, reason);
-    for (const stream of [...this.streams.values()]) stream.destroy(err);
+    for (const entry of [...this.streams.values()]) {
+      if (!(entry instanceof PendingResponse)) entry.destroy(err);
+      else {
+        this.cancelPending(entry);
+        entry.waiter.failed(err);
+      }
+    }
   }
 
   // ── StreamHost ─────────────────────────────────────────────────────────────────────────────────
@@ -280,6 +332,31 @@ export class StreamMux implements StreamHost {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** A stream control frame from the peer, to its stream. */
+function applyFrame(stream: TunnelStream, frame: StreamFrame): void {
+  switch (frame.type) {
+    case 'stream.response':
+      stream.onPeerResponse(frame);
+      return;
+    case 'stream.window':
+      stream.onPeerWindow(frame.credit);
+      return;
+    case 'stream.end':
+      stream.onPeerEnd();
+      return;
+    case 'stream.reset':
+      stream.onPeerReset(frame.code, frame.message);
+      return;
+  }
+}
+
+/** A response frame's head, first body bytes and maybe end, to its stream. */
+function feedResponse(stream: TunnelStream, head: StreamResponseFrame, body: Buffer, end: boolean): void {
+  stream.onPeerResponse(head);
+  if (body.byteLength > 0 && !stream.onPeerData(body)) return;
+  if (end) stream.onPeerEnd();
 }
 
 /**

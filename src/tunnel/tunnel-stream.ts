@@ -228,7 +228,7 @@ export class TunnelStream extends Duplex {
 
   onPeerReset(code: string, message: string | undefined): void {
     this.resetByPeer = true;
-    this.destroy(new AgentError(ErrorCodes.UPSTREAM, `stream ${this.id} reset by the peer (${code}${message ? `: ${message}` : ''})`));
+    this.destroy(peerResetError(this.id, code, message));
   }
 
   /**
@@ -433,6 +433,11 @@ export class TunnelStream extends Duplex {
       this.host.retire(this);
     }
   }
+}
+
+/** What a stream.reset from the peer fails the exchange with. */
+export function peerResetError(id: number, code: string, message: string | undefined): AgentError {
+  return new AgentError(ErrorCodes.UPSTREAM, `stream ${id} reset by the peer (${code}${message ? `: ${message}` : ''})`);
 }
 
 /** The content-length a response head declares; NaN when absent or not a plain number. */

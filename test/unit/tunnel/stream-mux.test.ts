@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { STREAM_INITIAL_WINDOW } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
+import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
 
 /** Two muxes joined by an in-memory "socket" that delivers frames asynchronously, in order. */
@@ -194,3 +195,110 @@ describe('StreamMux / TunnelStream', () => {
     expect(p.frames.filter((f) => f['type'] === 'stream.reset' && f['code'] === 'refused')).toHaveLength(2);
   });
 });
+
+describe('StreamMux.request: a bodiless request without a stream until its answer needs one', () => {
+  /** A waiter that records what it was told, and the accepted peer of the request. */
+  function bodiless(p: ReturnType<typeof pair>, combined: boolean) {
+    p.acceptor.combinedResponses = combined;
+    const told: Array<{ kind: string; status?: number; body?: string; stream?: TunnelStream; error?: string }> = [];
+    const waiter: ResponseWaiter = {
+      whole: (head, body) => told.push({ kind: 'whole', status: head.status, body: body.toString() }),
+      streamed: (stream) => {
+        stream.on('error', () => undefined);
+        told.push({ kind: 'streamed', ...(stream.response === undefined ? {} : { status: stream.response.status }), stream });
+      },
+      failed: (err) => told.push({ kind: 'failed', error: err.message }),
+    };
+    const pending = p.opener.request(waiter);
+    let peer: TunnelStream | undefined;
+    setImmediate(() => {
+      peer = p.acceptor.accept(pending.id, true);
+      peer?.on('error', () => undefined);
+    });
+    return { pending, told, peer: async () => (await until('accepted', () => peer !== undefined), peer as TunnelStream) };
+  }
+
+  it('a whole answer (one response frame) goes to whole(), with nothing else crossing and no stream left', async () => {
+    const p = pair();
+    const { told, peer } = bodiless(p, true);
+    (await peer()).sendWholeResponse(200, { 'content-length': '2' }, Buffer.from('ok'));
+    await until('answered', () => told.length === 1);
+    expect(told).toEqual([{ kind: 'whole', status: 200, body: 'ok' }]);
+    expect(p.frames).toEqual([]);
+    expect([p.opener.size, p.acceptor.size]).toEqual([0, 0]);
+  });
+
+  it('an answer that streams becomes a stream with its head set, and the body arrives through it', async () => {
+    const p = pair();
+    const { told, peer } = bodiless(p, true);
+    const agent = await peer();
+    agent.sendResponse(200, { 'content-type': 'text/event-stream' });
+    agent.write('event 1\n');
+    await until('streamed', () => told.length === 1);
+    const stream = told[0]?.stream as TunnelStream;
+    expect(told[0]).toMatchObject({ kind: 'streamed', status: 200 });
+    const body: Buffer[] = [];
+    stream.on('data', (c: Buffer) => body.push(c));
+    agent.end('event 2\n');
+    await until('ended', () => stream.readableEnded);
+    expect(Buffer.concat(body).toString()).toBe('event 1\nevent 2\n');
+    await until('retired', () => p.opener.size === 0);
+  });
+
+  it("a version-2 agent's separate stream.response, data and end also arrive through a stream", async () => {
+    const p = pair();
+    const { told, peer } = bodiless(p, false);
+    const agent = await peer();
+    agent.sendResponse(201, {});
+    agent.end('v2 body');
+    await until('streamed', () => told.length === 1);
+    const stream = told[0]?.stream as TunnelStream;
+    expect(told[0]).toMatchObject({ kind: 'streamed', status: 201 });
+    const body: Buffer[] = [];
+    stream.on('data', (c: Buffer) => body.push(c));
+    await until('ended', () => stream.readableEnded);
+    expect(Buffer.concat(body).toString()).toBe('v2 body');
+  });
+
+  it('a reset before any answer goes to failed(), naming the reset', async () => {
+    const p = pair();
+    const { told, peer } = bodiless(p, true);
+    (await peer()).destroy(new Error('replica gone'));
+    await until('failed', () => told.length === 1);
+    expect(told[0]?.kind).toBe('failed');
+    expect(told[0]?.error).toMatch(/reset by the peer \(cancelled: replica gone\)/);
+    expect(p.opener.size).toBe(0);
+  });
+
+  it('cancel() before the answer resets the stream at the peer, and a late answer is dropped', async () => {
+    const p = pair();
+    const { pending, told, peer } = bodiless(p, true);
+    const agent = await peer();
+    pending.cancel();
+    expect(p.opener.size).toBe(0);
+    await until('reset at the peer', () => agent.destroyed);
+    expect(p.frames.filter((f) => f['type'] === 'stream.reset')).toEqual([{ type: 'stream.reset', stream_id: pending.id, code: 'cancelled' }]);
+    expect(told).toEqual([]);
+  });
+
+  it('cancel() after the answer became a stream destroys that stream (the peer is reset)', async () => {
+    const p = pair();
+    const { pending, told, peer } = bodiless(p, true);
+    const agent = await peer();
+    agent.sendResponse(200, {});
+    agent.write('first');
+    await until('streamed', () => told.length === 1);
+    pending.cancel();
+    expect(told[0]?.stream?.destroyed).toBe(true);
+    await until('reset at the peer', () => agent.destroyed);
+  });
+
+  it('a lost connection fails every pending request', () => {
+    const p = pair();
+    const { told } = bodiless(p, true);
+    p.opener.closeAll('socket closed');
+    expect(told).toEqual([{ kind: 'failed', error: 'tunnel connection lost: socket closed' }]);
+    expect(p.opener.size).toBe(0);
+  });
+});
+
