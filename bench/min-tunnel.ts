@@ -69,6 +69,10 @@ function directHost(sink: (head: ResponseHead, body: Buffer | undefined) => void
     combinedResponses: true,
     sendControl: () => undefined,
     retire: () => undefined,
+    sendWholeNow: (_stream, head, body) => {
+      sink(head, body);
+      return true;
+    },
     schedule(stream) {
       while (stream.sendTurn({ control: () => undefined, data: () => undefined, response: sink }) === 'more');
     },

@@ -282,6 +282,13 @@ export class StreamMux implements StreamHost, PendingHost {
     if (!this.closed) this.options.transport.sendText(JSON.stringify(frame));
   }
 
+  sendWholeNow(stream: TunnelStream, head: ResponseHead, body: Buffer | undefined): boolean {
+    // Another stream's turn comes first, or the socket is full: the response waits in its queue.
+    if (this.closed || this.pumping || this.ready.length > 0 || this.inflight >= this.highWater) return false;
+    this.sendResponse(stream.id, head, body, true);
+    return true;
+  }
+
   retire(stream: TunnelStream): void {
     if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id);
     if (this.streams.size === 0) this.notifyIdle();

@@ -10,6 +10,11 @@ export interface StreamHost {
   sendControl(frame: Record<string, unknown> & { type: string }): void;
   /** The stream is finished in both directions or reset: forget its id. */
   retire(stream: TunnelStream): void;
+  /**
+   * Sends a complete response (head, body, end: one response frame) of `stream` at once when no
+   * other stream waits for its turn and the socket takes more; false when it must queue instead.
+   */
+  sendWholeNow(stream: TunnelStream, head: ResponseHead, body: Buffer | undefined): boolean;
   readonly chunkBytes: number;
   /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
   readonly windowBytes: number;
@@ -165,8 +170,9 @@ export class TunnelStream extends Duplex {
   /**
    * Acceptor side: a complete response — head, body and end. When canAnswerWhole and the body fits
    * wholeResponseLimit, they are queued at once and sent as one response frame without the
-   * writable side (no write, end, `_final` or `finish`), and the stream closes (`close`) once the
-   * frame left, both halves being done; otherwise they go through sendResponse and end().
+   * writable side (no write, end, `_final` or `finish`) — at once when the mux can send it
+   * (sendWholeNow), else in the stream's turn —, and the stream closes (`close`) once the frame
+   * left, both halves being done; otherwise they go through sendResponse and end().
    */
   sendWholeResponse(status: number, headers: Record<string, string | string[]>, body: Buffer | undefined): void {
     if (this.destroyed || this.localEnded) return;
@@ -177,7 +183,17 @@ export class TunnelStream extends Duplex {
     }
     this.sentStatus = status;
     this.answeredWhole = true;
-    this.queue.push({ kind: 'response', head: { status, headers } });
+    const head = { status, headers };
+    // Nothing queued ahead of it (canAnswerWhole): straight to the socket when the mux can take it,
+    // without queue entries, a send turn or a splice of the queue.
+    if (this.host.sendWholeNow(this, head, body)) {
+      if (body !== undefined) this.sendCredit -= body.byteLength;
+      this.localEnded = true;
+      this.maybeRetire();
+      this.destroy();
+      return;
+    }
+    this.queue.push({ kind: 'response', head });
     if (body !== undefined && body.byteLength > 0) this.queue.push({ kind: 'data', buf: body, done: undefined });
     this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: undefined });
     this.host.schedule(this);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STREAM_INITIAL_WINDOW } from '../../../src/tunnel/protocol-stream.js';
+import { STREAM_INITIAL_WINDOW, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
 import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
@@ -185,6 +185,40 @@ describe('StreamMux / TunnelStream', () => {
     // Nothing but the data and the end crossed: no stream.end for the empty request half, no reset.
     expect(p.frames.map((f) => f.type)).toEqual(['stream.end']);
     expect([p.opener.size, acceptor.size]).toEqual([0, 0]);
+  });
+
+  it('a whole response leaves at once when the mux is free, and waits its turn behind a full socket', () => {
+    const binary: Buffer[] = [];
+    const written: Array<() => void> = [];
+    const mux = new StreamMux({
+      transport: { sendText: () => undefined, sendBinary: (frame, done) => (binary.push(Buffer.from(frame)), written.push(done)) },
+      socketHighWaterBytes: 16 * 1024,
+    });
+    mux.combinedResponses = true;
+    const whole = (id: number) => {
+      const stream = mux.accept(id, true) as TunnelStream;
+      stream.sendWholeResponse(200, { 'content-length': '2' }, Buffer.from('ok'));
+      return stream;
+    };
+    // Free: one response frame at once, the stream done (retired) and closing.
+    const first = whole(1);
+    expect(binary).toHaveLength(1);
+    expect(first.destroyed).toBe(true);
+    expect(mux.size).toBe(0);
+    // A body of another stream fills the socket (its writes are not acknowledged yet).
+    const bulk = mux.accept(2, true) as TunnelStream;
+    bulk.sendResponse(200, {});
+    bulk.write(Buffer.alloc(64 * 1024));
+    const sentBefore = binary.length;
+    const second = whole(3);
+    expect(binary).toHaveLength(sentBefore);
+    expect(second.destroyed).toBe(false);
+    // The socket drains: the queued response leaves, still whole and ended.
+    for (let i = 0; i < 20 && !second.destroyed; i++) written.splice(0).forEach((done) => done());
+    const frame = binary.map((b) => decodeResponseFrame(b, 64 * 1024)).find((f) => typeof f !== 'string' && f.streamId === 3);
+    expect(frame).toMatchObject({ streamId: 3, end: true });
+    expect(typeof frame !== 'string' && frame?.body.toString()).toBe('ok');
+    expect(second.destroyed).toBe(true);
   });
 
   it('accepts only increasing stream ids', () => {
