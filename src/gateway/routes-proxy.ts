@@ -56,9 +56,9 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     const slug = ctx.params.slug ?? '';
     const target = proxyTarget(deps, slug);
     if ('result' in target) return target.result;
-    const request = { method: method as StreamRequest['method'], path, headers, service_id: target.serviceId };
-    if (!hasBody) return relayBodiless(ctx, slug, target.agentId, { ...request, has_body: false });
-    const stream = deps.hub.openStream(target.agentId, { ...request, has_body: true });
+    const service_id = target.serviceId;
+    if (!hasBody) return relayBodiless(ctx, slug, target.agentId, { method: method as StreamRequest['method'], path, headers, service_id, has_body: false });
+    const stream = deps.hub.openStream(target.agentId, { method: method as StreamRequest['method'], path, headers, service_id, has_body: true });
     if (stream === undefined) return agentGone(slug);
     stream.on('error', ignore);
     return relayUpload(ctx, slug, stream);
@@ -70,22 +70,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
    */
   const relayBodiless = (ctx: RouteContext, slug: string, agentId: string, request: StreamRequest & { has_body: false }): HttpResult => {
     const { req, res } = ctx;
-    const pending = deps.hub.request(agentId, request, {
-      whole: (head, body) => {
-        // The head was parsed for this exchange alone and writeHead only reads it: no copy when
-        // the agent sent it clean (it strips hop-by-hop fields itself; they are dropped here if not).
-        res.writeHead(head.status, relayableHeaders(head.headers));
-        res.end(body);
-      },
-      streamed: (stream) => {
-        stream.on('error', ignore);
-        void responseHead(stream).then((head) => {
-          if ('error' in head) sendJson(res, agentFailed(head.error));
-          else relayStreamed(res, slug, stream, head, undefined);
-        });
-      },
-      failed: (err) => sendJson(res, agentFailed(err.message)),
-    });
+    const pending = deps.hub.request(agentId, request, new BodilessAnswer(res, slug, deps.logger));
     if (pending === undefined) return agentGone(slug);
     // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
     res.on('close', () => {
@@ -114,38 +99,8 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
         stream.destroy();
       }
     };
-    relayStreamed(res, slug, stream, head, stopUpload);
+    relayStreamed(res, slug, stream, head, stopUpload, deps.logger);
     return STREAMED;
-  };
-
-  /**
-   * Answers the client from a stream whose response head arrived: in one write when the whole
-   * response came with it, else head first and the body piped as it comes. `stopUpload` runs once
-   * the response is complete.
-   */
-  const relayStreamed = (res: ServerResponse, slug: string, stream: TunnelStream, head: StreamResponseFrame, stopUpload: (() => void) | undefined): void => {
-    const whole = stream.takeWholeBody();
-    if (whole !== undefined) {
-      stopUpload?.();
-      res.writeHead(head.status, relayableHeaders(head.headers));
-      res.end(whole);
-      return;
-    }
-    res.writeHead(head.status, relayableHeaders(head.headers));
-    // The head, and whatever body already arrived with it, leave in one write at the end of this
-    // turn; a stream whose body comes later (SSE) still gets its head at once.
-    res.cork();
-    setImmediate(() => {
-      if (!res.headersSent) res.flushHeaders();
-      res.uncork();
-    });
-    stream.on('error', (err) => {
-      // The head is out (or corked): the client can only see the connection cut, so say why here.
-      deps.logger.warn({ slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
-      res.destroy();
-    });
-    if (stopUpload !== undefined) stream.once('end', stopUpload);
-    stream.pipe(res);
   };
 
   const invoke = async (ctx: RouteContext): Promise<HttpResult> => {
@@ -172,6 +127,64 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
     { method: '*', pattern: `${RUNTIME}/:slug/*`, handler: transparent },
     { method: 'POST', pattern: '/api/v1/r/invoke/:slug', handler: invoke },
   ];
+}
+
+/**
+ * Answers the client from a stream whose response head arrived: in one write when the whole
+ * response came with it, else head first and the body piped as it comes. `stopUpload` runs once
+ * the response is complete.
+ */
+function relayStreamed(res: ServerResponse, slug: string, stream: TunnelStream, head: StreamResponseFrame, stopUpload: (() => void) | undefined, logger: Logger): void {
+  const whole = stream.takeWholeBody();
+  if (whole !== undefined) {
+    stopUpload?.();
+    res.writeHead(head.status, relayableHeaders(head.headers));
+    res.end(whole);
+    return;
+  }
+  res.writeHead(head.status, relayableHeaders(head.headers));
+  // The head, and whatever body already arrived with it, leave in one write at the end of this
+  // turn; a stream whose body comes later (SSE) still gets its head at once.
+  res.cork();
+  setImmediate(() => {
+    if (!res.headersSent) res.flushHeaders();
+    res.uncork();
+  });
+  stream.on('error', (err) => {
+    // The head is out (or corked): the client can only see the connection cut, so say why here.
+    logger.warn({ slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
+    res.destroy();
+  });
+  if (stopUpload !== undefined) stream.once('end', stopUpload);
+  stream.pipe(res);
+}
+
+/** Answers the client of one bodiless request from what its PendingResponse is told (one object per request, no closures). */
+class BodilessAnswer implements ResponseWaiter {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly slug: string,
+    private readonly logger: Logger,
+  ) {}
+
+  whole(head: StreamResponseFrame, body: Buffer): void {
+    // The head was parsed for this exchange alone and writeHead only reads it: no copy when the
+    // agent sent it clean (it strips hop-by-hop fields itself; they are dropped here if not).
+    this.res.writeHead(head.status, relayableHeaders(head.headers));
+    this.res.end(body);
+  }
+
+  streamed(stream: TunnelStream): void {
+    stream.on('error', ignore);
+    void responseHead(stream).then((head) => {
+      if ('error' in head) sendJson(this.res, agentFailed(head.error));
+      else relayStreamed(this.res, this.slug, stream, head, undefined, this.logger);
+    });
+  }
+
+  failed(err: Error): void {
+    sendJson(this.res, agentFailed(err.message));
+  }
 }
 
 /**
