@@ -1,5 +1,5 @@
 import { cpuUsage, memoryUsage } from 'node:process';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
 import type { GpuDevice } from '../domain/gpu-device.js';
@@ -47,9 +47,7 @@ export class AgentMetrics implements ProxyMetrics {
   private readonly restarts: Counter<'service' | 'replica'>;
   private readonly pullBytes: Counter<'service'>;
   private readonly reconnects: Counter;
-  private readonly requests: Counter<'service' | 'code'>;
-  private readonly errors: Counter<'service'>;
-  private readonly latency: Histogram<'service'>;
+  private readonly requests: ProxyRequestFamilies;
   private readonly gcImages: Counter;
   private readonly gcBytes: Counter;
   /** Last restartCount / pulled bytes seen per `${serviceId}\0${index}`. */
@@ -161,9 +159,7 @@ export class AgentMetrics implements ProxyMetrics {
         this.set({ kind: 'size' }, d.totalBytes);
       },
     });
-    this.requests = new Counter({ name: 'cyberun_proxy_requests_total', help: 'Proxied requests by service and response status (0 = reset before a status).', labelNames: ['service', 'code'], registers });
-    this.errors = new Counter({ name: 'cyberun_proxy_errors_total', help: 'Proxied requests that ended in a 5xx or a reset.', labelNames: ['service'], registers });
-    this.latency = new Histogram({ name: 'cyberun_proxy_request_duration_seconds', help: 'Proxied request duration, open to end.', labelNames: ['service'], buckets: LATENCY_BUCKETS, registers });
+    this.requests = new ProxyRequestFamilies(this.registry);
     const started = Date.now() / 1000 - process.uptime();
     new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since the epoch in seconds.', registers }).set(started);
     new Gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', registers, collect() { this.set(memoryUsage.rss()); } });
@@ -214,9 +210,7 @@ export class AgentMetrics implements ProxyMetrics {
   }
 
   observeRequest(serviceSlug: string, status: number, seconds: number): void {
-    this.requests.inc({ service: serviceSlug, code: String(status) });
-    if (status === 0 || status >= 500) this.errors.inc({ service: serviceSlug });
-    this.latency.observe({ service: serviceSlug }, seconds);
+    this.requests.observe(serviceSlug, status, seconds);
   }
 
   /** The exposition text (Prometheus text format 0.0.4). */
@@ -228,3 +222,80 @@ export class AgentMetrics implements ProxyMetrics {
     return this.registry.contentType;
   }
 }
+
+/** One service's proxied requests so far. */
+interface ServiceRequests {
+  /** Requests by response status. */
+  codes: Map<number, number>;
+  errors: number;
+  /** Observations per latency bucket (not cumulative); the last one is above every bound. */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/** A sample as the registry formats it (prom-client's own metrics hand it the same). */
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+  /** The sample's name where it is not the family's (histogram `_bucket`, `_sum`, `_count`). */
+  metricName?: string;
+}
+
+/**
+ * `cyberun_proxy_requests_total`, `cyberun_proxy_errors_total` and
+ * `cyberun_proxy_request_duration_seconds` kept as plain numbers per service and turned into
+ * samples when the registry is scraped. observeRequest runs for every proxied request, and
+ * prom-client's labelled `inc()` and `observe()` hash their label set on every call (about a
+ * microsecond and 500 bytes a request on the agent); the exposition is prom-client's.
+ */
+class ProxyRequestFamilies {
+  private readonly services = new Map<string, ServiceRequests>();
+
+  constructor(registry: Registry) {
+    const family = (name: string, help: string, type: 'counter' | 'histogram', values: () => Sample[]): void => {
+      const get = async () => ({ name, help, type, aggregator: 'sum', values: values() });
+      // A collector of its own: the registry reads name, help, type and get() (as for its own metrics).
+      registry.registerMetric({ name, help, type, aggregator: 'sum', get, reset: () => undefined } as unknown as Metric);
+    };
+    family('cyberun_proxy_requests_total', 'Proxied requests by service and response status (0 = reset before a status).', 'counter', () =>
+      this.each((service, s) => [...s.codes].map(([code, value]) => ({ labels: { service, code: String(code) }, value }))),
+    );
+    family('cyberun_proxy_errors_total', 'Proxied requests that ended in a 5xx or a reset.', 'counter', () =>
+      this.each((service, s) => (s.errors === 0 ? [] : [{ labels: { service }, value: s.errors }])),
+    );
+    const name = 'cyberun_proxy_request_duration_seconds';
+    family(name, 'Proxied request duration, open to end.', 'histogram', () =>
+      this.each((service, s) => {
+        let cumulative = 0;
+        const bucket = (le: number | string, n: number) => ({ labels: { le, service }, value: (cumulative += n), metricName: `${name}_bucket` });
+        return [
+          ...LATENCY_BUCKETS.map((le, i) => bucket(le, s.buckets[i] ?? 0)),
+          bucket('+Inf', s.buckets[LATENCY_BUCKETS.length] ?? 0),
+          { labels: { service }, value: s.sum, metricName: `${name}_sum` },
+          { labels: { service }, value: s.count, metricName: `${name}_count` },
+        ];
+      }),
+    );
+  }
+
+  observe(slug: string, status: number, seconds: number): void {
+    let s = this.services.get(slug);
+    if (s === undefined) {
+      s = { codes: new Map(), errors: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0), sum: 0, count: 0 };
+      this.services.set(slug, s);
+    }
+    s.codes.set(status, (s.codes.get(status) ?? 0) + 1);
+    if (status === 0 || status >= 500) s.errors++;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[i] as number)) i++;
+    s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  private each(samples: (service: string, s: ServiceRequests) => Sample[]): Sample[] {
+    return [...this.services].flatMap(([service, s]) => samples(service, s));
+  }
+}
+
