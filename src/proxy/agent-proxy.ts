@@ -10,7 +10,7 @@ import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { CredentialCache } from './credential-cache.js';
 import { headerValue, relayableHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
-import { relayExchange, type UpstreamRequest } from './upstream-exchange.js';
+import { relayExchange } from './upstream-exchange.js';
 import { assertAllowedAddress, literalAddress } from './upstream-dispatchers.js';
 import { serveLogs } from './log-stream.js';
 
@@ -128,7 +128,7 @@ export class AgentProxy {
     // Read only (undici sends them): the frame's own map when the gateway sent it clean.
     const headers = relayableHeaders(open.headers, DROP_HOST);
     const retryable = !hasBody && refused === undefined;
-    this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, { replica: ep, svc }, retryable, (outcome) => {
+    this.forward(stream, open, originOf(ep), open.path, headers, hasBody, this.local, svc, ep, retryable, (outcome) => {
       done(outcome === 'connect-refused' ? undefined : stream);
       if (outcome === 'connect-refused') this.serveReplica(stream, open, svc, hasBody, ep);
     });
@@ -158,14 +158,14 @@ export class AgentProxy {
         return respondError(stream, 502, `credential ${credentialId} of ${definition.service_slug} could not be resolved: ${errorMessage(err)}`);
       }
     }
-    this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, { svc }, false, ignore);
+    this.forward(stream, open, base.origin, joinUrl(base, open.path).slice(base.origin.length), headers, hasBody, this.external, svc, undefined, false, ignore);
   }
 
   /**
    * One upstream exchange; `finished` runs once it is relayed or answered with an error, with
    * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
-   * `path` (with its query) goes to the upstream byte for byte; `upstream` names it in errors (a
-   * replica of the service, or else the service's external_url).
+   * `path` (with its query) goes to the upstream byte for byte; errors name `replica`, or else the
+   * service's external_url.
    */
   private forward(
     stream: TunnelStream,
@@ -175,7 +175,8 @@ export class AgentProxy {
     headers: WireHeaders,
     hasBody: boolean,
     dispatcher: Dispatcher,
-    upstream: { replica?: ReadyEndpoint; svc: DesiredService },
+    svc: DesiredService,
+    replica: ReadyEndpoint | undefined,
     retryable: boolean,
     finished: (outcome: 'done' | 'connect-refused') => void,
   ): void {
@@ -188,8 +189,8 @@ export class AgentProxy {
           }),
         )
       : null;
-    const request: UpstreamRequest = { origin, path, method: open.method, headers, body, headersTimeoutMs: limits.headersTimeoutMs, idleTimeoutMs: limits.idleTimeoutMs };
-    if (open.upgrade === true) request.upgrade = true;
+    const request: Dispatcher.DispatchOptions = { origin, path, method: open.method, headers, body, headersTimeout: limits.headersTimeoutMs, bodyTimeout: limits.idleTimeoutMs };
+    if (open.upgrade === true) request.upgrade = 'websocket';
     relayExchange(dispatcher, stream, request, (result) => {
       if (result.relayed || stream.destroyed) return finished('done');
       if (tooLarge) {
@@ -198,7 +199,7 @@ export class AgentProxy {
       }
       const err = result.error;
       if (err.code === ErrorCodes.UPSTREAM_REFUSED && retryable) return finished('connect-refused');
-      const what = upstream.replica === undefined ? `external service ${upstream.svc.definition.service_slug}` : replicaName(upstream.replica, upstream.svc);
+      const what = replica === undefined ? `external service ${svc.definition.service_slug}` : replicaName(replica, svc);
       const timeout = err.code === ErrorCodes.UPSTREAM_TIMEOUT;
       const refused = err.code === ErrorCodes.UPSTREAM_ADDRESS_REFUSED;
       this.options.logger.warn({ err: refused ? undefined : err, streamId: open.stream_id, upstream: what }, refused ? err.message : 'upstream request failed');

@@ -1,22 +1,8 @@
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
-
-export interface UpstreamRequest {
-  /** http(s)://host:port of the upstream. */
-  origin: string;
-  /** Path with query, as sent to the upstream. */
-  path: string;
-  method: Dispatcher.HttpMethod;
-  headers: WireHeaders;
-  body: Readable | null;
-  headersTimeoutMs: number;
-  idleTimeoutMs: number;
-  /** Ask the upstream to switch to the WebSocket protocol (the stream then carries raw bytes). */
-  upgrade?: boolean;
-}
 
 /**
  * How an exchange ended: relayed (the response, or the upgraded connection, went into the stream,
@@ -37,23 +23,13 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  *       │                                                   └──error──▶ stream reset (upstream_failed)
  *       └──error before the head──▶ result {relayed: false} (the caller answers 502/504/413)
  *
- * With `upgrade`, a 101 answer turns the stream into a raw byte pipe to the upstream socket.
+ * `request` is undici's (origin, path with query as sent, method, headers, body, timeouts); with
+ * `upgrade` set, a 101 answer turns the stream into a raw byte pipe to the upstream socket.
  * `settled` runs once, with how the exchange ended (a callback, not a promise: this runs for every
  * proxied request, and nothing on the way needs to wait for it but the caller's bookkeeping).
  */
-export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: UpstreamRequest, settled: (result: ExchangeResult) => void): void {
-  const handler = new ExchangeHandler(stream, request.upgrade === true, settled);
-  const options: Dispatcher.DispatchOptions = {
-    origin: request.origin,
-    path: request.path,
-    method: request.method,
-    headers: request.headers,
-    body: request.body,
-    headersTimeout: request.headersTimeoutMs,
-    bodyTimeout: request.idleTimeoutMs,
-  };
-  if (request.upgrade === true) options.upgrade = 'websocket';
-  dispatcher.dispatch(options, handler);
+export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: Dispatcher.DispatchOptions, settled: (result: ExchangeResult) => void): void {
+  dispatcher.dispatch(request, new ExchangeHandler(stream, request.upgrade !== undefined && request.upgrade !== null, settled));
 }
 
 /** A small response held by the handler until its end, to leave whole (see onResponseStart). */

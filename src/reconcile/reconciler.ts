@@ -161,16 +161,15 @@ export class Reconciler implements AgentCore {
     const entry = this.desired.get(serviceId);
     const worker = this.workers.get(serviceId);
     if (!entry || !worker) return [];
-    // Runs per proxied request: no intermediate collections (a service has a handful of replicas).
+    // Runs per proxied request: no intermediate collections or closures (a service has a handful of replicas).
     const replicas = this.statuses.get(serviceId)?.replicas;
-    const reportedReady = (id: string): boolean => replicas?.some((r) => r.phase === 'ready' && r.containerId === id) === true;
     const out: ReadyEndpoint[] = [];
     for (const c of worker.containers) {
       const probe = this.prober.view(c.id);
       if (c.state !== 'running' || !probe?.ready || probe.startedAt !== c.startedAt) continue;
-      if (specHashOf(c) === entry.hash && !reportedReady(c.id)) continue;
+      if (specHashOf(c) === entry.hash && !reportedReady(replicas, c.id)) continue;
       const ep = this.options.runtime.replicaEndpoint(c, entry.service.definition.exposed_port);
-      if (ep) out.push({ serviceId, replicaIndex: replicaIndexOf(c), containerId: c.id, ...ep });
+      if (ep) out.push({ serviceId, replicaIndex: replicaIndexOf(c), containerId: c.id, host: ep.host, port: ep.port });
     }
     return out;
   }
@@ -293,6 +292,13 @@ export class Reconciler implements AgentCore {
   private kickAll(): void {
     for (const w of this.workers.values()) w.kick();
   }
+}
+
+/** Whether the status reports container `id` as a ready replica. */
+function reportedReady(replicas: readonly ReplicaStatus[] | undefined, id: string): boolean {
+  if (replicas === undefined) return false;
+  for (const r of replicas) if (r.phase === 'ready' && r.containerId === id) return true;
+  return false;
 }
 
 function byService(containers: readonly ObservedContainer[]): Map<string, ObservedContainer[]> {
