@@ -6,7 +6,7 @@ import { AgentError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DesiredService } from '../service-definition/types.js';
 import { type StreamOpenFrame } from '../tunnel/protocol-stream.js';
-import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import type { AnswerableExchange } from '../tunnel/bodiless-exchange.js';
 import type { CredentialCache } from './credential-cache.js';
 import { headerValue, relayableHeaders, stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import { ReplicaPicker } from './replica-picker.js';
@@ -58,7 +58,7 @@ export class AgentProxy {
   }
 
   /** Serves one stream. Never throws; every outcome ends or resets the stream. */
-  handle(stream: TunnelStream, open: StreamOpenFrame): void {
+  handle(stream: AnswerableExchange, open: StreamOpenFrame): void {
     stream.on('error', ignore);
     const svc = open.purpose === 'logs' ? undefined : this.options.core.desiredService(open.service_id);
     const metrics = this.options.metrics;
@@ -80,7 +80,7 @@ export class AgentProxy {
     await Promise.all([this.local.close(), this.external.close()]);
   }
 
-  private failed(stream: TunnelStream, open: StreamOpenFrame, err: unknown): void {
+  private failed(stream: AnswerableExchange, open: StreamOpenFrame, err: unknown): void {
     this.options.logger.error({ err, streamId: open.stream_id }, 'proxy stream failed unexpectedly');
     stream.destroy(err as Error);
   }
@@ -90,9 +90,9 @@ export class AgentProxy {
    * promise or async frame on its way); logs and external services, which wait on the way, run as
    * promises of their own.
    */
-  private serve(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService | undefined): void {
+  private serve(stream: AnswerableExchange, open: StreamOpenFrame, svc: DesiredService | undefined): void {
     if (open.purpose === 'logs') {
-      serveLogs(stream, open, this.options.core, respondError).catch((err: unknown) => this.failed(stream, open, err));
+      serveLogs(stream.toStream(), open, this.options.core, respondError).catch((err: unknown) => this.failed(stream, open, err));
       return;
     }
     if (svc === undefined) return respondError(stream, 404, `service ${open.service_id} is not held by this agent`);
@@ -117,7 +117,7 @@ export class AgentProxy {
    * sent (e.g. stopped a moment ago) is `refused`: the request goes to another ready one, once.
    * Requests with a body are not retried.
    */
-  private serveReplica(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean, refused: ReadyEndpoint | undefined): void {
+  private serveReplica(stream: AnswerableExchange, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean, refused: ReadyEndpoint | undefined): void {
     const ready = this.options.core.readyEndpoints(svc.id);
     const ep = this.picker.pick(refused === undefined ? ready : ready.filter((e) => e.containerId !== refused.containerId));
     if (ep === undefined && refused !== undefined) return respondError(stream, 502, `${replicaName(refused, svc)} refused the connection (ECONNREFUSED) and no other replica is ready`);
@@ -134,7 +134,7 @@ export class AgentProxy {
     });
   }
 
-  private async serveExternal(stream: TunnelStream, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
+  private async serveExternal(stream: AnswerableExchange, open: StreamOpenFrame, svc: DesiredService, hasBody: boolean): Promise<void> {
     const { definition } = svc;
     let base: URL;
     try {
@@ -168,7 +168,7 @@ export class AgentProxy {
    * service's external_url.
    */
   private forward(
-    stream: TunnelStream,
+    stream: AnswerableExchange,
     open: StreamOpenFrame,
     origin: string,
     path: string,
@@ -183,7 +183,7 @@ export class AgentProxy {
     const { limits } = this.options;
     let tooLarge = false;
     const body = hasBody
-      ? stream.pipe(
+      ? stream.toStream().pipe(
           new LimitStream(limits.maxBodyBytes, () => {
             tooLarge = true;
           }),
@@ -215,7 +215,7 @@ const ignore = (): void => undefined;
 const DROP_HOST: readonly string[] = ['host'];
 
 /** Answers the stream with a JSON error (Cyberun's `{"error_message"}`) and ends it. */
-export function respondError(stream: TunnelStream, status: number, message: string, extra: Record<string, string> = {}): void {
+export function respondError(stream: AnswerableExchange, status: number, message: string, extra: Record<string, string> = {}): void {
   if (stream.destroyed) return;
   const body = Buffer.from(JSON.stringify({ error_message: message }));
   stream.sendWholeResponse(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': String(body.byteLength), 'cache-control': 'no-store', ...extra }, body);

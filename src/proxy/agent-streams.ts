@@ -4,15 +4,15 @@ import { COMBINED_RESPONSE_VERSION } from '../tunnel/protocol-constants.js';
 import type { CredentialResolvedFrame, StreamOpenFrame } from '../tunnel/protocol-stream.js';
 import type { StreamEndpoint } from '../tunnel/stream-endpoint.js';
 import { StreamMux, type StreamFrame } from '../tunnel/stream-mux.js';
-import type { TunnelStream } from '../tunnel/tunnel-stream.js';
+import type { AnswerableExchange } from '../tunnel/bodiless-exchange.js';
 import type { WsTransport } from '../tunnel/ws-transport.js';
 import { respondError } from './agent-proxy.js';
 import { CredentialRequests, type ResolvedCredential } from './credential-cache.js';
 
 /** What serves one stream (AgentProxy). */
 export interface StreamHandler {
-  /** Serves the stream; never throws, every outcome ends or resets it. */
-  handle(stream: TunnelStream, open: StreamOpenFrame): void;
+  /** Serves the exchange; never throws, every outcome ends or resets it. */
+  handle(exchange: AnswerableExchange, open: StreamOpenFrame): void;
   close(): Promise<void>;
 }
 
@@ -61,8 +61,10 @@ export class AgentStreams implements StreamEndpoint {
 
   onOpen(frame: StreamOpenFrame): void {
     // has_body: false — the gateway sends neither data nor stream.end for the request half (an
-    // upgrade's request half carries the upgraded bytes whatever has_body says).
-    const stream = this.mux?.accept(frame.stream_id, frame.has_body === false && frame.upgrade !== true);
+    // upgrade's request half carries the upgraded bytes whatever has_body says). Such a request
+    // to the service (not logs) gets no stream unless its answer streams (bodiless-exchange.ts).
+    const bodiless = frame.has_body === false && frame.upgrade !== true;
+    const stream = bodiless && frame.purpose !== 'logs' ? this.mux?.acceptBodiless(frame.stream_id) : this.mux?.accept(frame.stream_id, bodiless);
     if (stream === undefined) return;
     if (this.draining) {
       stream.resume();

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
+import type { AnswerableExchange } from '../tunnel/bodiless-exchange.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 
@@ -28,7 +29,7 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  * `settled` runs once, with how the exchange ended (a callback, not a promise: this runs for every
  * proxied request, and nothing on the way needs to wait for it but the caller's bookkeeping).
  */
-export function relayExchange(dispatcher: Dispatcher, stream: TunnelStream, request: Dispatcher.DispatchOptions, settled: (result: ExchangeResult) => void): void {
+export function relayExchange(dispatcher: Dispatcher, stream: AnswerableExchange, request: Dispatcher.DispatchOptions, settled: (result: ExchangeResult) => void): void {
   dispatcher.dispatch(request, new ExchangeHandler(stream, request.upgrade !== undefined && request.upgrade !== null, settled));
 }
 
@@ -47,7 +48,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   private held: HeldResponse | undefined;
 
   constructor(
-    private readonly stream: TunnelStream,
+    private readonly stream: AnswerableExchange,
     private readonly upgrade: boolean,
     private readonly settled: (result: ExchangeResult) => void,
   ) {
@@ -64,7 +65,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     // 1xx informational answers (100 Continue, 103 Early Hints) are not relayed.
     if (statusCode < 200 || this.stream.destroyed) return;
     // An upgrade the upstream declined is a plain response; the raw-byte half is not needed.
-    if (this.upgrade) this.stream.resume();
+    if (this.upgrade) this.stream.toStream().resume();
     const clean = stripHopByHop(headers);
     // The common small answer to a bodiless request (a content-length that fits one frame): held
     // here and sent whole at its end, one response frame without the stream's writable side. The
@@ -87,17 +88,18 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
       if (held.bytes <= this.stream.wholeResponseLimit) return;
       // More than one frame after all: the stream takes head and body as usual.
       this.held = undefined;
-      this.stream.sendResponse(held.status, held.headers);
+      this.stream.toStream().sendResponse(held.status, held.headers);
       chunk = held.chunks.length === 1 ? chunk : Buffer.concat(held.chunks, held.bytes);
     }
-    if (this.stream.write(chunk)) return;
+    const stream = this.stream.toStream();
+    if (stream.write(chunk)) return;
     controller.pause();
-    this.stream.once('drain', () => controller.resume());
+    stream.once('drain', () => controller.resume());
   }
 
   onResponseEnd(): void {
     const held = this.held;
-    if (held === undefined) this.stream.end();
+    if (held === undefined) this.stream.toStream().end();
     else {
       this.held = undefined;
       this.stream.sendWholeResponse(held.status, held.headers, held.chunks.length <= 1 ? held.chunks[0] : Buffer.concat(held.chunks, held.bytes));
@@ -109,12 +111,12 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     this.held = undefined;
     if (this.stream.destroyed) return this.settle({ relayed: true });
     if (!this.headSent) return this.settle({ relayed: false, error: translateUpstreamError(error) });
-    this.stream.reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
+    this.stream.toStream().reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
     this.settle({ relayed: true });
   }
 
   onRequestUpgrade(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: Duplex): void {
-    const { stream } = this;
+    const stream = this.stream.toStream();
     if (stream.destroyed) {
       socket.destroy();
       return this.settle({ relayed: true });
@@ -127,7 +129,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 
   private sendHead(status: number, headers: WireHeaders): void {
     this.headSent = true;
-    this.stream.sendResponse(status, headers);
+    this.stream.toStream().sendResponse(status, headers);
   }
 
   private settle(result: ExchangeResult): void {

@@ -18,6 +18,7 @@ import {
 } from './protocol-stream.js';
 import { checkResponseHead } from './stream-frame-check.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
+import { BodilessExchange, type BodilessHost } from './bodiless-exchange.js';
 import { PendingResponse, type PendingHost, type ResponseWaiter } from './pending-response.js';
 import { TunnelStream, peerResetError, type StreamHost, type TurnSink } from './tunnel-stream.js';
 
@@ -58,13 +59,16 @@ export type StreamFrame = StreamResponseFrame | StreamWindowFrame | StreamEndFra
  * Ids: the gateway opens streams with strictly increasing ids; the agent accepts an id only if it
  * is larger than every id it accepted before on this connection.
  */
-export class StreamMux implements StreamHost, PendingHost {
+export class StreamMux implements StreamHost, PendingHost, BodilessHost {
   readonly chunkBytes: number;
   readonly windowBytes: number;
   private readonly highWater: number;
   private readonly maxStreams: number;
-  /** Open exchanges by id: streams, and bodiless requests still waiting as a PendingResponse. */
-  private readonly streams = new Map<number, TunnelStream | PendingResponse>();
+  /**
+   * Open exchanges by id: streams, and bodiless requests without one yet (opener side: a
+   * PendingResponse; acceptor side: a BodilessExchange).
+   */
+  private readonly streams = new Map<number, TunnelStream | PendingResponse | BodilessExchange>();
   private ready: TunnelStream[] = [];
   private inflight = 0;
   private pumping = false;
@@ -133,17 +137,34 @@ export class StreamMux implements StreamHost, PendingHost {
    * `withoutBody` when the open says `has_body: false` (the peer's half is closed from the start).
    */
   accept(id: number, withoutBody = false): TunnelStream | undefined {
-    if (this.closed) return undefined;
+    if (!this.mayAccept(id)) return undefined;
+    const stream = new TunnelStream(id, this, withoutBody ? 'remote' : undefined);
+    this.streams.set(id, stream);
+    return stream;
+  }
+
+  /**
+   * Acceptor side of a stream.open with `has_body: false` and no upgrade, to be answered without a
+   * stream unless the answer streams (bodiless-exchange.ts); undefined after answering a reset.
+   */
+  acceptBodiless(id: number): BodilessExchange | undefined {
+    if (!this.mayAccept(id)) return undefined;
+    const exchange = new BodilessExchange(id, this);
+    this.streams.set(id, exchange);
+    return exchange;
+  }
+
+  /** Whether a peer's stream.open for `id` may be accepted; answers the refusal with a reset. */
+  private mayAccept(id: number): boolean {
+    if (this.closed) return false;
     const problem =
       id <= this.lastAccepted ? `stream id ${id} is not larger than the last one (${this.lastAccepted})` : this.streams.size >= this.maxStreams ? `more than ${this.maxStreams} concurrent streams` : undefined;
     if (problem !== undefined) {
       this.sendControl({ type: 'stream.reset', stream_id: id, code: StreamResetCodes.REFUSED, message: problem });
-      return undefined;
+      return false;
     }
     this.lastAccepted = id;
-    const stream = new TunnelStream(id, this, withoutBody ? 'remote' : undefined);
-    this.streams.set(id, stream);
-    return stream;
+    return true;
   }
 
   /** A binary frame from the peer. Returns a problem description when the frame is malformed. */
@@ -155,7 +176,7 @@ export class StreamMux implements StreamHost, PendingHost {
     // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
     const entry = this.streams.get(decoded.streamId);
     if (entry instanceof PendingResponse) this.promote(entry, (stream) => stream.onPeerData(decoded.payload));
-    else entry?.onPeerData(decoded.payload);
+    else if (entry !== undefined) streamOf(entry).onPeerData(decoded.payload);
     return undefined;
   }
 
@@ -181,6 +202,12 @@ export class StreamMux implements StreamHost, PendingHost {
       } else this.promote(entry, (stream) => feedResponse(stream, checked, body, end));
       return undefined;
     }
+    // Response frames come from the agent: one for an acceptor's exchange goes to its stream,
+    // whose checks refuse it.
+    if (entry instanceof BodilessExchange) {
+      feedResponse(entry.toStream(), checked, body, end);
+      return undefined;
+    }
     if (end && entry.takesWholeResponses && entry.response === undefined) {
       entry.onPeerWholeResponse(checked, body);
       return undefined;
@@ -193,7 +220,8 @@ export class StreamMux implements StreamHost, PendingHost {
   handleFrame(frame: StreamFrame): void {
     const entry = this.streams.get(frame.stream_id);
     if (entry === undefined) return;
-    if (!(entry instanceof PendingResponse)) return applyFrame(entry, frame);
+    if (entry instanceof BodilessExchange && frame.type === 'stream.reset') return this.exchangeGone(entry);
+    if (!(entry instanceof PendingResponse)) return applyFrame(streamOf(entry), frame);
     // Our half of a pending response carries nothing: credit for it is moot.
     if (frame.type === 'stream.window') return;
     if (frame.type === 'stream.reset') {
@@ -222,9 +250,28 @@ export class StreamMux implements StreamHost, PendingHost {
     this.sendControl({ type: 'stream.reset', stream_id: pending.id, code: StreamResetCodes.CANCELLED });
   }
 
-  private forget(pending: PendingResponse): void {
-    this.streams.delete(pending.id);
+  private forget(entry: PendingResponse | BodilessExchange): void {
+    if (this.streams.get(entry.id) !== entry) return;
+    this.streams.delete(entry.id);
     if (this.streams.size === 0) this.notifyIdle();
+  }
+
+  // ── BodilessHost ───────────────────────────────────────────────────────────────────────────────
+
+  forgetExchange(exchange: BodilessExchange): void {
+    this.forget(exchange);
+  }
+
+  streamFor(exchange: BodilessExchange): TunnelStream {
+    const stream = new TunnelStream(exchange.id, this, 'remote');
+    if (this.streams.get(exchange.id) === exchange) this.streams.set(exchange.id, stream);
+    return stream;
+  }
+
+  /** A bodiless exchange whose peer reset it (or whose connection is gone): over, without a reset back. */
+  private exchangeGone(exchange: BodilessExchange): void {
+    this.forget(exchange);
+    exchange.onPeerGone();
   }
 
   /** The connection is gone: every stream is destroyed with a TUNNEL error. Idempotent. */
@@ -237,6 +284,7 @@ export class StreamMux implements StreamHost, PendingHost {
     this.ready = [];
     for (const entry of entries) {
       if (entry instanceof PendingResponse) entry.waiter.failed(err);
+      else if (entry instanceof BodilessExchange) entry.onPeerGone();
       else entry.destroy(err);
     }
     this.notifyIdle();
@@ -282,10 +330,10 @@ export class StreamMux implements StreamHost, PendingHost {
     if (!this.closed) this.options.transport.sendText(JSON.stringify(frame));
   }
 
-  sendWholeNow(stream: TunnelStream, head: ResponseHead, body: Buffer | undefined): boolean {
+  sendWholeNow(id: number, head: ResponseHead, body: Buffer | undefined): boolean {
     // Another stream's turn comes first, or the socket is full: the response waits in its queue.
     if (this.closed || this.pumping || this.ready.length > 0 || this.inflight >= this.highWater) return false;
-    this.sendResponse(stream.id, head, body, true);
+    this.sendResponse(id, head, body, true);
     return true;
   }
 
@@ -339,6 +387,11 @@ export class StreamMux implements StreamHost, PendingHost {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** The stream of an entry that is one or has one: a bodiless exchange becomes one here. */
+function streamOf(entry: TunnelStream | BodilessExchange): TunnelStream {
+  return entry instanceof BodilessExchange ? entry.toStream() : entry;
 }
 
 /** A stream control frame from the peer, to its stream. */

@@ -14,7 +14,7 @@ export interface StreamHost {
    * Sends a complete response (head, body, end: one response frame) of `stream` at once when no
    * other stream waits for its turn and the socket takes more; false when it must queue instead.
    */
-  sendWholeNow(stream: TunnelStream, head: ResponseHead, body: Buffer | undefined): boolean;
+  sendWholeNow(id: number, head: ResponseHead, body: Buffer | undefined): boolean;
   readonly chunkBytes: number;
   /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
   readonly windowBytes: number;
@@ -123,6 +123,11 @@ export class TunnelStream extends Duplex {
     else if (halfClosed === 'remote') this.remoteEnded = true;
   }
 
+  /** The stream itself (AnswerableExchange: a bodiless exchange becomes a stream here). */
+  toStream(): TunnelStream {
+    return this;
+  }
+
   /** Destroys the stream with `err`, telling the peer why with `code` (a plain destroy says `cancelled`). */
   reset(code: StreamResetCode, err: Error): void {
     this.resetCode = code;
@@ -186,7 +191,7 @@ export class TunnelStream extends Duplex {
     const head = { status, headers };
     // Nothing queued ahead of it (canAnswerWhole): straight to the socket when the mux can take it,
     // without queue entries, a send turn or a splice of the queue.
-    if (this.host.sendWholeNow(this, head, body)) {
+    if (this.host.sendWholeNow(this.id, head, body)) {
       if (body !== undefined) this.sendCredit -= body.byteLength;
       this.localEnded = true;
       this.maybeRetire();
@@ -457,7 +462,7 @@ export function peerResetError(id: number, code: string, message: string | undef
 }
 
 /** The content-length a response head declares; NaN when absent or not a plain number. */
-function declaredLength(headers: Record<string, string | string[]>): number {
+export function declaredLength(headers: Record<string, string | string[]>): number {
   const value = headers['content-length'];
   return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
 }

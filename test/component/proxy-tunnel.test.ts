@@ -147,6 +147,20 @@ describe('proxy data path: gateway → ws streams → agent proxy → upstream (
     await waitFor('upstream saw the abort', () => up.written.closed, 5_000);
   });
 
+  it('a client that leaves before the answer cancels the exchange: the service sees its request closed, and the agent holds nothing', async () => {
+    const before = { ...up.hung };
+    const req = httpRequest(`${base}/hang`, { headers: auth });
+    req.on('error', () => undefined);
+    req.end();
+    await waitFor('the service got the request', () => up.hung.arrived === before.arrived + 1, 5_000);
+    expect(rig.agentStreams.activeStreams).toBe(1);
+    req.destroy();
+    await waitFor('the service saw its request closed', () => up.hung.closed === before.closed + 1, 5_000);
+    await waitFor('the agent holds no exchange', () => rig.agentStreams.activeStreams === 0, 5_000);
+    // The tunnel carries on: the next request is answered.
+    expect((await request(`${base}/echo/after`, { headers: auth })).statusCode).toBe(201);
+  });
+
   it('carries concurrent downloads and an upload byte for byte (sha-256 at both ends)', async () => {
     const size = 12 * 1024 * 1024 + 12_345;
     const downloads = [1, 2, 3].map(async (seed) => {

@@ -4,6 +4,7 @@ import { fetch } from 'undici';
 import type { ReadyEndpoint } from '../../src/domain/status-types.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/gateway-server.js';
 import { silentLogger } from '../../src/log.js';
+import type { AgentStreams } from '../../src/proxy/agent-streams.js';
 import { TunnelClient } from '../../src/tunnel/tunnel-client.js';
 import { pattern, sha256Of } from './byte-streams.js';
 import { FakeAgentCore, statusReport } from './fake-agent-core.js';
@@ -32,18 +33,26 @@ export class EndpointCore extends FakeAgentCore {
  *   /upload       counts and hashes the request body, answers {"bytes": N, "sha256": hex}
  *   /pattern?n=N&seed=S  N deterministic pseudo-random bytes (byte-streams.ts `pattern`)
  *   /redirect     302 to /echo
+ *   /hang         never answers; `hung` counts such requests arriving and closing
  */
 export interface Upstream {
   port: number;
   server: Server;
   /** Bytes /bytes handed to the socket so far (per last request). */
   written: { bytes: number; closed: boolean };
+  /** Requests to /hang that arrived, and those whose connection closed since. */
+  hung: { arrived: number; closed: number };
   close(): Promise<void>;
 }
 
-export function upstreamHandler(state: Upstream['written']) {
+export function upstreamHandler(state: Upstream['written'], hung: Upstream['hung'] = { arrived: 0, closed: 0 }) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/hang') {
+      hung.arrived++;
+      res.once('close', () => hung.closed++);
+      return;
+    }
     if (url.pathname === '/sse') {
       const n = Number(url.searchParams.get('n') ?? '5');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -112,12 +121,14 @@ export function upstreamHandler(state: Upstream['written']) {
 
 export async function startUpstream(): Promise<Upstream> {
   const written = { bytes: 0, closed: false };
-  const server = createServer(upstreamHandler(written));
+  const hung = { arrived: 0, closed: 0 };
+  const server = createServer(upstreamHandler(written, hung));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as AddressInfo).port,
     server,
     written,
+    hung,
     close: () => {
       server.closeAllConnections();
       return new Promise((r) => server.close(() => r()));
@@ -128,6 +139,8 @@ export async function startUpstream(): Promise<Upstream> {
 export interface ProxyRig {
   gateway: Gateway;
   client: TunnelClient;
+  /** The agent's side of the proxied streams (its open exchanges: `activeStreams`). */
+  agentStreams: AgentStreams;
   core: EndpointCore;
   dataDir: string;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
@@ -153,6 +166,7 @@ export async function startProxyRig(proxy: ProxyOptions = {}, gatewayOver: Parti
     agentKeys: [{ key: AK, agentId: RIG_AGENT_ID }, ...agentKeys],
   });
   const core = new EndpointCore();
+  const agentStreams = proxyEndpointFor(core, proxy);
   const client = new TunnelClient({
     url: gateway.agentUrl,
     agentKey: AK,
@@ -162,7 +176,7 @@ export async function startProxyRig(proxy: ProxyOptions = {}, gatewayOver: Parti
     inventory: () => undefined,
     core,
     logger: silentLogger(),
-    streams: proxyEndpointFor(core, proxy),
+    streams: agentStreams,
   });
   client.start();
   await waitFor('agent connected', () => client.currentState().kind === 'connected');
@@ -177,6 +191,7 @@ export async function startProxyRig(proxy: ProxyOptions = {}, gatewayOver: Parti
   return {
     gateway,
     client,
+    agentStreams,
     core,
     dataDir,
     api,

@@ -336,3 +336,100 @@ describe('StreamMux.request: a bodiless request without a stream until its answe
   });
 });
 
+describe('StreamMux.acceptBodiless: a bodiless request answered without a stream unless the answer streams', () => {
+  /** An acceptor mux whose frames are captured; written() callbacks held back while `full`. */
+  function acceptor(full = false) {
+    const text: Array<Record<string, unknown>> = [];
+    const binary: Buffer[] = [];
+    const held: Array<() => void> = [];
+    const mux = new StreamMux({
+      transport: {
+        sendText: (t) => text.push(JSON.parse(t) as Record<string, unknown>),
+        sendBinary: (frame, written) => {
+          binary.push(Buffer.from(frame));
+          if (full) held.push(written);
+          else written();
+        },
+      },
+      socketHighWaterBytes: 16 * 1024,
+    });
+    mux.combinedResponses = true;
+    const responses = () => binary.map((b) => decodeResponseFrame(b, 64 * 1024)).filter((f) => typeof f !== 'string');
+    return { mux, text, binary, held, responses };
+  }
+  const closed = (e: { once(event: 'close', fn: () => void): unknown }) => {
+    const seen = { closed: false };
+    e.once('close', () => (seen.closed = true));
+    return seen;
+  };
+
+  it('a whole answer leaves at once as one response frame; the exchange closes and is forgotten', async () => {
+    const { mux, responses } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    const c = closed(x);
+    expect(x.canAnswerWhole({ 'content-length': '2' })).toBe(true);
+    x.sendWholeResponse(200, { 'content-length': '2' }, Buffer.from('ok'));
+    expect(responses()).toMatchObject([{ streamId: 1, end: true, head: { status: 200 } }]);
+    expect([x.destroyed, x.sentStatus, mux.size]).toEqual([true, 200, 0]);
+    await until('closed', () => c.closed);
+  });
+
+  it('an answer that streams goes through the stream it becomes; its close is the exchange\'s', async () => {
+    const { mux, text, binary } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    const c = closed(x);
+    expect(x.canAnswerWhole({ 'content-type': 'text/event-stream' })).toBe(false);
+    const stream = x.toStream();
+    expect(x.toStream()).toBe(stream);
+    stream.sendResponse(200, { 'content-type': 'text/event-stream' });
+    stream.end('event\n');
+    await until('closed', () => c.closed);
+    expect(x.sentStatus).toBe(200);
+    expect(binary.length).toBeGreaterThan(0);
+    expect(text.filter((f) => f['type'] === 'stream.reset')).toEqual([]);
+    expect(mux.size).toBe(0);
+  });
+
+  it('a reset from the peer closes it with nothing sent back; destroy() resets the peer, saying why', async () => {
+    const { mux, text, binary } = acceptor();
+    const gone = mux.acceptBodiless(1)!;
+    const c1 = closed(gone);
+    mux.handleFrame({ type: 'stream.reset', stream_id: 1, code: 'cancelled' });
+    expect(gone.destroyed).toBe(true);
+    await until('closed', () => c1.closed);
+    const cut = mux.acceptBodiless(2)!;
+    const c2 = closed(cut);
+    cut.destroy(new Error('replica gone'));
+    await until('closed', () => c2.closed);
+    expect(text).toEqual([{ type: 'stream.reset', stream_id: 2, code: 'cancelled', message: 'replica gone' }]);
+    expect(binary).toEqual([]);
+    // Nothing more goes out for either once it is over.
+    gone.sendWholeResponse(200, { 'content-length': '0' }, undefined);
+    cut.sendWholeResponse(200, { 'content-length': '0' }, undefined);
+    expect([binary.length, mux.size]).toEqual([0, 0]);
+  });
+
+  it('behind a full socket a whole answer waits its turn in a stream and still leaves whole', async () => {
+    const { mux, held, responses } = acceptor(true);
+    const bulk = mux.accept(1, true)!;
+    bulk.sendResponse(200, {});
+    bulk.write(Buffer.alloc(64 * 1024));
+    const x = mux.acceptBodiless(2)!;
+    const c = closed(x);
+    x.sendWholeResponse(200, { 'content-length': '2' }, Buffer.from('ok'));
+    expect(responses().some((f) => f.streamId === 2)).toBe(false);
+    for (let i = 0; i < 20 && !x.destroyed; i++) held.splice(0).forEach((done) => done());
+    expect(responses().find((f) => f.streamId === 2)).toMatchObject({ end: true, body: Buffer.from('ok') });
+    await until('closed', () => c.closed);
+  });
+
+  it('a lost connection closes every bodiless exchange', async () => {
+    const { mux } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    const c = closed(x);
+    mux.closeAll('socket closed');
+    expect(x.destroyed).toBe(true);
+    await until('closed', () => c.closed);
+  });
+});
+
