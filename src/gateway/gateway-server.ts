@@ -128,13 +128,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /**
    * One request: the target is parsed first (400), the key checked before routing (no key: 401
-   * on every path), then the route runs. A body the answer leaves unread is not drained: the
-   * connection closes after the answer.
+   * on every path), then the route runs. A route that answers within the call (the proxy's
+   * bodiless requests, the errors) is finished at once, one that waits when its promise settles:
+   * no promise per request where none is needed. A body the answer leaves unread is not drained:
+   * the connection closes after the answer.
    */
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = (req: IncomingMessage, res: ServerResponse): Promise<void> | undefined => {
     const url = parseRequestTarget(req.url);
     const method = req.method ?? 'GET';
-    let bodyRead = false;
     let result: HttpResult;
     if (url === undefined) {
       result = fail(400, 'the request-target is not a path this gateway serves: send an origin-form target such as /api/v1/containers');
@@ -150,14 +151,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         result = { ...fail(405, `${method} is not allowed on ${url.pathname} (allowed: ${match.allow.join(', ')})`), headers: { allow: match.allow.join(', ') } };
       } else {
         const ctx = new RequestContext(req, res, match.params, url, maxBodyBytes);
-        result = await match.route.handler(ctx);
-        bodyRead = ctx.bodyRead;
+        const answer = match.route.handler(ctx);
+        if (answer instanceof Promise) return answer.then((r) => finish(req, res, r, ctx.bodyRead));
+        finish(req, res, answer, ctx.bodyRead);
+        return undefined;
       }
     }
-    if (result === STREAMED) return;
-    if (!bodyRead && hasRequestBody(req) && !req.complete) result = { ...result, headers: { ...result.headers, connection: 'close' } };
+    finish(req, res, result, false);
+    return undefined;
+  };
+
+  /** Sends a route's answer (nothing when it answered itself: STREAMED). */
+  const finish = (req: IncomingMessage, res: ServerResponse, answer: HttpResult, bodyRead: boolean): void => {
+    if (answer === STREAMED) return;
+    const result = !bodyRead && hasRequestBody(req) && !req.complete ? { ...answer, headers: { ...answer.headers, connection: 'close' } } : answer;
     sendJson(res, result);
     if (!bodyRead) req.resume();
+  };
+
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    edgeLog.error({ err, method: req.method, path: req.url?.slice(0, 200) }, 'gateway request failed');
+    if (!res.headersSent) sendJson(res, { ...fail(500, 'internal gateway error'), headers: { connection: 'close' } });
+    else res.destroy();
   };
 
   // No whole-request deadline (requestTimeout 0): proxied uploads and streams may legitimately
@@ -173,11 +188,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     (req, res) => {
       inFlight.track(res);
-      const failed = (err: unknown): void => {
-        edgeLog.error({ err, method: req.method, path: req.url?.slice(0, 200) }, 'gateway request failed');
-        if (!res.headersSent) sendJson(res, { ...fail(500, 'internal gateway error'), headers: { connection: 'close' } });
-        else res.destroy();
-      };
       try {
         if (hasRequestBody(req)) {
           guardBodyIdle(req, res, http.bodyIdleTimeoutMs, () => {
@@ -185,9 +195,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             req.destroy();
           });
         }
-        handle(req, res).catch(failed);
+        handle(req, res)?.catch((err: unknown) => failed(req, res, err));
       } catch (err) {
-        failed(err);
+        failed(req, res, err);
       }
     },
   );
