@@ -29,10 +29,10 @@ FROM ${BASE}
 LABEL org.opencontainers.image.title="cyberun-agent" \
       org.opencontainers.image.description="Runs Cyberun container services on this host's Docker Engine" \
       org.opencontainers.image.licenses="Apache-2.0"
-# A young generation of at most 4 MiB per semi-space (V8's default grows to 16): idle RSS as with
-# 1 MiB, and per small proxied request the CPU of default flags (docs/operations.md, Footprint).
+# A young generation of at most 8 MiB per semi-space (V8's default grows to 16): idle RSS within
+# the runs of 1 to 4 MiB, and under proxy load near default flags' GC (docs/operations.md, Footprint).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=4 \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     HOME=/var/lib/cyberun-agent \
     CYBERUN_STATE_DIR=/var/lib/cyberun-agent
 WORKDIR /app
