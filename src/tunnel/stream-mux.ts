@@ -2,6 +2,7 @@ import { AgentError, ErrorCodes, StreamResetCodes } from '../errors.js';
 import { MAX_CONTROL_FRAME_BYTES } from './protocol-constants.js';
 import {
   MAX_STREAM_ID,
+  STREAM_DEFAULT_WINDOW,
   STREAM_INITIAL_WINDOW,
   STREAM_ID_BYTES,
   STREAM_MAX_CHUNK,
@@ -37,7 +38,7 @@ export interface StreamMuxOptions {
   transport: MuxTransport;
   /** Largest data frame payload; default STREAM_MAX_CHUNK (16 KiB). */
   chunkBytes?: number;
-  /** Receive credit kept open per stream; default 1 MiB (never below STREAM_INITIAL_WINDOW). */
+  /** Receive credit kept open per stream; default STREAM_DEFAULT_WINDOW, 4 MiB (never below STREAM_INITIAL_WINDOW). */
   windowBytes?: number;
   /** Data bytes handed to ws and not yet written to the socket before the mux pauses; default 1 MiB. */
   socketHighWaterBytes?: number;
@@ -88,7 +89,7 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
 
   constructor(private readonly options: StreamMuxOptions) {
     this.chunkBytes = options.chunkBytes ?? STREAM_MAX_CHUNK;
-    this.windowBytes = Math.max(STREAM_INITIAL_WINDOW, options.windowBytes ?? 1024 * 1024);
+    this.windowBytes = Math.max(STREAM_INITIAL_WINDOW, options.windowBytes ?? STREAM_DEFAULT_WINDOW);
     this.highWater = options.socketHighWaterBytes ?? 1024 * 1024;
     this.maxStreams = options.maxStreams ?? 10_000;
     // Enough buffers for everything the mux lets into the socket at once (highWater + one turn).

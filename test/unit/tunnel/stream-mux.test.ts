@@ -105,7 +105,7 @@ describe('StreamMux / TunnelStream', () => {
       for (let i = 0; i < 128; i++) if (!s.write(Buffer.alloc(64 * 1024))) await new Promise((r) => s.once('drain', r));
     })();
     for (let i = 0; i < 2000; i++) await tick();
-    // The receiver buffers at most its window (1 MiB by default), then the sender stalls.
+    // The receiver buffers at most its window (4 MiB by default), then the sender stalls.
     const stalled = p.sentBytes();
     expect(stalled).toBeGreaterThanOrEqual(STREAM_INITIAL_WINDOW);
     expect(stalled).toBeLessThanOrEqual(p.acceptor.windowBytes);
