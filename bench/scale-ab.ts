@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { quantile } from './proxy-client.js';
+import * as own from './proxy-rig.js';
+import * as ownScale from './sse-scale.js';
+
+/**
+ * A/B of the scale row: agent RSS per open SSE stream with SCALE_STREAMS held open, this checkout
+ * against a baseline checkout. The row is measured on a fresh agent, so each round starts a fresh
+ * rig per side (baseline first, then this checkout, alternating) and prints both; the summary gives
+ * each side's range and median:
+ *
+ *   npm run bench -- none && node dist-bench/bench/scale-ab.js /tmp/base [rounds]
+ *
+ * (the baseline built with `npm run bench -- none`, as for proxy-ab.js). The full bench's single
+ * reading moves by several KiB from run to run with the same code; this resolves a change to it.
+ */
+const baseRoot = process.argv[2];
+if (baseRoot === undefined) throw new Error('usage: node dist-bench/bench/scale-ab.js <baseline checkout, built with npm run bench -- none> [rounds]');
+const rounds = Number(process.argv[3] ?? 3);
+
+type RigModule = Pick<typeof own, 'setup' | 'auth'>;
+type ScaleModule = Pick<typeof ownScale, 'rssPerOpenStream'>;
+const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.resolve(baseRoot, 'dist-bench', 'bench', file)).href)) as T;
+const variants = [
+  { name: 'baseline', rig: await load<RigModule>('proxy-rig.js'), scale: await load<ScaleModule>('sse-scale.js'), kib: [] as number[] },
+  { name: 'this checkout', rig: own as RigModule, scale: ownScale as ScaleModule, kib: [] as number[] },
+];
+
+for (let round = 1; round <= rounds; round++) {
+  const order = round % 2 === 1 ? variants : [...variants].reverse();
+  for (const v of order) {
+    const rig = await v.rig.setup();
+    try {
+      const kib = await v.scale.rssPerOpenStream(`${rig.tunnel}/sse`, v.rig.auth, async () => [rig.pids.agent]);
+      v.kib.push(kib);
+      process.stdout.write(`round ${round} ${v.name}: ${kib.toFixed(1)} KiB agent RSS per open stream\n`);
+    } finally {
+      await rig.cleanup();
+    }
+  }
+}
+for (const v of variants) {
+  process.stdout.write(`${v.name}: ${Math.min(...v.kib).toFixed(1)}–${Math.max(...v.kib).toFixed(1)} (median ${quantile(v.kib, 0.5).toFixed(1)}) KiB per open stream\n`);
+}
