@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STREAM_INITIAL_WINDOW, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
+import { STREAM_DEFAULT_WINDOW, STREAM_INITIAL_WINDOW, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
 import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
@@ -105,10 +105,13 @@ describe('StreamMux / TunnelStream', () => {
       for (let i = 0; i < 128; i++) if (!s.write(Buffer.alloc(64 * 1024))) await new Promise((r) => s.once('drain', r));
     })();
     for (let i = 0; i < 2000; i++) await tick();
-    // The receiver buffers at most its window (4 MiB by default), then the sender stalls.
+    // The receiver buffers at most its window (4 MiB by default), then the sender stalls; the
+    // window is used once the stream carried half the initial one (more than the old 1 MiB).
     const stalled = p.sentBytes();
-    expect(stalled).toBeGreaterThanOrEqual(STREAM_INITIAL_WINDOW);
-    expect(stalled).toBeLessThanOrEqual(p.acceptor.windowBytes);
+    expect(p.acceptor.windowBytes).toBe(STREAM_DEFAULT_WINDOW);
+    expect(stalled).toBeGreaterThan(1024 * 1024);
+    expect(stalled).toBeLessThanOrEqual(STREAM_DEFAULT_WINDOW);
+    expect(p.accepted[0]!.readableLength).toBe(stalled);
     for (let i = 0; i < 2000; i++) await tick();
     expect(p.sentBytes()).toBe(stalled);
     // Reading grants more, in window-sized steps.
