@@ -1,7 +1,6 @@
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { baselineModule, baselineRoot, spread } from './ab-baseline.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
+import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS } from './proxy-client.js';
 import * as own from './proxy-rig.js';
 
 /**
@@ -19,14 +18,13 @@ import * as own from './proxy-rig.js';
  *
  * The baseline's own bench/proxy-rig.ts sets up its rig (its gateway, agent and replica).
  */
-const baseRoot = process.argv[2];
-if (baseRoot === undefined) throw new Error('usage: node dist-bench/bench/proxy-ab.js <baseline checkout, built with npm run bench -- none> [rounds]');
+const baseRoot = baselineRoot('proxy-ab.js', '[rounds] [bulk]');
 const rounds = Number(process.argv[3] ?? 8);
 const bulk = process.argv[4] === 'bulk';
 const WARMUP = 2;
 
 type RigModule = Pick<typeof own, 'setup' | 'measure' | 'auth'>;
-const base = (await import(pathToFileURL(path.resolve(baseRoot, 'dist-bench', 'bench', 'proxy-rig.js')).href)) as RigModule;
+const base = await baselineModule<RigModule>(baseRoot, 'proxy-rig.js');
 
 interface Round {
   rate: number;
@@ -60,10 +58,9 @@ try {
       process.stdout.write(`round ${i + 1} ${v.name}: ${r.rate} ${rateUnit}, ${load}; CPU per ${perUnit}: gateway ${r.gatewayUs} µs, agent ${r.agentUs} µs${i < WARMUP ? ' (warm-up)' : ''}\n`);
     }
   }
-  const summary = (xs: number[]) => `${Math.min(...xs)}–${Math.max(...xs)} (median ${quantile(xs, 0.5)})`;
   for (const v of variants) {
     process.stdout.write(
-      `${v.name}: ${summary(v.rounds.map((r) => r.rate))} ${rateUnit}; gateway ${summary(v.rounds.map((r) => r.gatewayUs))} µs, agent ${summary(v.rounds.map((r) => r.agentUs))} µs per ${perUnit}\n`,
+      `${v.name}: ${spread(v.rounds.map((r) => r.rate))} ${rateUnit}; gateway ${spread(v.rounds.map((r) => r.gatewayUs))} µs, agent ${spread(v.rounds.map((r) => r.agentUs))} µs per ${perUnit}\n`,
     );
   }
   // Each round's two runs follow each other, so their ratio cancels what drifts slower than a
@@ -71,8 +68,7 @@ try {
   const [baseRounds, ownRounds] = [variants[0]?.rounds ?? [], variants[1]?.rounds ?? []];
   const paired = (pick: (r: Round) => number) => {
     const ratios = ownRounds.map((r, i) => pick(r) / pick(baseRounds[i] as Round));
-    const f = (x: number) => x.toFixed(3);
-    return `${f(Math.min(...ratios))}–${f(Math.max(...ratios))} (median ${f(quantile(ratios, 0.5))})`;
+    return spread(ratios, (x) => x.toFixed(3));
   };
   process.stdout.write(
     `this checkout / baseline, paired by round: ${rateUnit} ${paired((r) => r.rate)}; gateway CPU ${paired((r) => r.gatewayUs)}, agent CPU ${paired((r) => r.agentUs)}\n`,

@@ -1,6 +1,4 @@
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { quantile } from './proxy-client.js';
+import { baselineModule, baselineRoot, spread } from './ab-baseline.js';
 import * as own from './proxy-rig.js';
 import * as ownScale from './sse-scale.js';
 
@@ -15,15 +13,13 @@ import * as ownScale from './sse-scale.js';
  * (the baseline built with `npm run bench -- none`, as for proxy-ab.js). The full bench's single
  * reading moves by several KiB from run to run with the same code; this resolves a change to it.
  */
-const baseRoot = process.argv[2];
-if (baseRoot === undefined) throw new Error('usage: node dist-bench/bench/scale-ab.js <baseline checkout, built with npm run bench -- none> [rounds]');
+const baseRoot = baselineRoot('scale-ab.js');
 const rounds = Number(process.argv[3] ?? 3);
 
 type RigModule = Pick<typeof own, 'setup' | 'auth'>;
 type ScaleModule = Pick<typeof ownScale, 'rssPerOpenStream'>;
-const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(path.resolve(baseRoot, 'dist-bench', 'bench', file)).href)) as T;
 const variants = [
-  { name: 'baseline', rig: await load<RigModule>('proxy-rig.js'), scale: await load<ScaleModule>('sse-scale.js'), kib: [] as number[] },
+  { name: 'baseline', rig: await baselineModule<RigModule>(baseRoot, 'proxy-rig.js'), scale: await baselineModule<ScaleModule>(baseRoot, 'sse-scale.js'), kib: [] as number[] },
   { name: 'this checkout', rig: own as RigModule, scale: ownScale as ScaleModule, kib: [] as number[] },
 ];
 
@@ -41,5 +37,5 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 for (const v of variants) {
-  process.stdout.write(`${v.name}: ${Math.min(...v.kib).toFixed(1)}–${Math.max(...v.kib).toFixed(1)} (median ${quantile(v.kib, 0.5).toFixed(1)}) KiB per open stream\n`);
+  process.stdout.write(`${v.name}: ${spread(v.kib, (x) => x.toFixed(1))} KiB per open stream\n`);
 }
