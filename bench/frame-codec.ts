@@ -73,21 +73,33 @@ function writeHeaderPairs(out: Buffer, at: number, headers: WireHeaders): number
   return o;
 }
 
-function readHeaderPairs(frame: Buffer, at: number): [WireHeaders, number] {
-  const headers: WireHeaders = {};
-  const count = frame.readUInt16BE(at);
-  let o = at + 2;
-  for (let i = 0; i < count; i++) {
-    const nameBytes = frame.readUInt16BE(o);
-    const name = frame.toString('latin1', o + 2, o + 2 + nameBytes);
-    o += 2 + nameBytes;
-    const valueBytes = frame.readUInt16BE(o);
-    const value = frame.toString('latin1', o + 2, o + 2 + valueBytes);
-    o += 2 + valueBytes;
-    const prev = headers[name];
-    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+/** Reads a binary frame front to back: length-prefixed strings and the header pairs. */
+class FrameReader {
+  constructor(
+    private readonly frame: Buffer,
+    public at: number,
+  ) {}
+
+  /** A string prefixed by its byte length (u16, or u32 with `wide`). */
+  string(encoding: 'latin1' | 'utf8', wide = false): string {
+    const bytes = wide ? this.frame.readUInt32BE(this.at) : this.frame.readUInt16BE(this.at);
+    const start = this.at + (wide ? 4 : 2);
+    this.at = start + bytes;
+    return this.frame.toString(encoding, start, this.at);
   }
-  return [headers, o];
+
+  headerPairs(): WireHeaders {
+    const headers: WireHeaders = {};
+    const count = this.frame.readUInt16BE(this.at);
+    this.at += 2;
+    for (let i = 0; i < count; i++) {
+      const name = this.string('latin1');
+      const value = this.string('latin1');
+      const prev = headers[name];
+      headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    }
+    return headers;
+  }
 }
 
 /** [0: u32][kind: u8][stream id: u32][flags: u8][method: u8][service id: u16 + bytes][path: u32 + UTF-8][header pairs]. */
@@ -111,14 +123,10 @@ function encodeBinaryOpen(f: StreamOpenFrame): Buffer {
 
 function decodeBinaryOpen(frame: Buffer): StreamOpenFrame {
   const flags = frame[9] as number;
-  let o = 11;
-  const serviceBytes = frame.readUInt16BE(o);
-  const service = frame.toString('latin1', o + 2, o + 2 + serviceBytes);
-  o += 2 + serviceBytes;
-  const pathBytes = frame.readUInt32BE(o);
-  const path = frame.toString('utf8', o + 4, o + 4 + pathBytes);
-  o += 4 + pathBytes;
-  const [headers] = readHeaderPairs(frame, o);
+  const reader = new FrameReader(frame, 11);
+  const service = reader.string('latin1');
+  const path = reader.string('utf8', true);
+  const headers = reader.headerPairs();
   const out: StreamOpenFrame = { type: 'stream.open', stream_id: frame.readUInt32BE(5), service_id: service, method: HTTP_METHODS[frame[10] as number] ?? 'GET', path, headers };
   if ((flags & 1) !== 0) out.has_body = (flags & 2) !== 0;
   if ((flags & 4) !== 0) out.upgrade = true;
@@ -139,8 +147,9 @@ function encodeBinaryResponse(id: number, head: ResponseHead, body: Buffer): Buf
 }
 
 function decodeBinaryResponse(frame: Buffer): { status: number; headers: WireHeaders; body: Buffer } {
-  const [headers, o] = readHeaderPairs(frame, 11);
-  return { status: frame.readUInt16BE(9), headers, body: frame.subarray(o) };
+  const reader = new FrameReader(frame, 11);
+  const headers = reader.headerPairs();
+  return { status: frame.readUInt16BE(9), headers, body: frame.subarray(reader.at) };
 }
 
 const jsonOpenBytes = Buffer.from(encodeFrame(openFrame));
