@@ -23,12 +23,12 @@ const sumRss = async (pids: number[]): Promise<number> => {
 
 /**
  * Opens SCALE_STREAMS SSE streams at `url` (one event a second each, for longer than the
- * measurement), waits until every one delivered its first event, and returns the RSS the
- * processes `pids()` gained per open stream, in KiB. Every stream is closed before it returns.
+ * measurement), waits until every one delivered its first event and a few more seconds passed
+ * (every stream's buffers at their steady size), and returns what `whileOpen` returns. Every stream
+ * is closed before it returns.
  */
-export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
+export async function withOpenStreams<T>(url: string, headers: Record<string, string>, whileOpen: () => Promise<T>): Promise<T> {
   const dispatcher = new Dispatcher({ connections: SCALE_STREAMS + 16, pipelining: 1 });
-  const before = await sumRss(await pids());
   const aborts = new AbortController();
   setMaxListeners(SCALE_STREAMS + 10, aborts.signal); // one listener per request
   let opened = 0;
@@ -60,13 +60,21 @@ export async function rssPerOpenStream(url: string, headers: Record<string, stri
     await allOpen;
     if (failed !== undefined) throw failed;
     if (opened < SCALE_STREAMS) throw new Error(`only ${opened} of ${SCALE_STREAMS} SSE streams delivered an event within 120 s`);
-    // A few events later, so that every stream's buffers are at their steady size.
     await new Promise((r) => setTimeout(r, 3_000));
-    const after = await sumRss(await pids());
-    return (after - before) / SCALE_STREAMS;
+    return await whileOpen();
   } finally {
     clearTimeout(timeout);
     aborts.abort();
     await dispatcher.destroy().catch(() => undefined);
   }
+}
+
+/**
+ * Opens SCALE_STREAMS SSE streams at `url` (withOpenStreams) and returns the RSS the processes
+ * `pids()` gained per open stream, in KiB.
+ */
+export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
+  const before = await sumRss(await pids());
+  const after = await withOpenStreams(url, headers, async () => sumRss(await pids()));
+  return (after - before) / SCALE_STREAMS;
 }
