@@ -162,8 +162,10 @@ export class AgentProxy {
   }
 
   /**
-   * One upstream exchange; `finished` runs once it is relayed or answered with an error, with
-   * 'connect-refused' (nothing answered yet) only when `retryable` and the connection was refused.
+   * One upstream exchange; `finished` runs once it is relayed (a streamed answer once its head is in
+   * the stream: relayExchange) or answered with an error, with 'connect-refused' (nothing answered
+   * yet) only when `retryable` and the connection was refused. The replica count it ends is held
+   * until the stream closes (ReplicaPicker.begin).
    * `path` (with its query) goes to the upstream byte for byte; errors name `replica`, or else the
    * service's external_url.
    */

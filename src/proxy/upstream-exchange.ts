@@ -26,8 +26,12 @@ export type ExchangeResult = { relayed: true } | { relayed: false; error: AgentE
  *
  * `request` is undici's (origin, path with query as sent, method, headers, body, timeouts); with
  * `upgrade` set, a 101 answer turns the stream into a raw byte pipe to the upstream socket.
- * `settled` runs once, with how the exchange ended (a callback, not a promise: this runs for every
- * proxied request, and nothing on the way needs to wait for it but the caller's bookkeeping).
+ * `settled` runs once (a callback, not a promise: this runs for every proxied request, and nothing
+ * on the way needs to wait for it but the caller's bookkeeping): `relayed` as soon as a streamed
+ * response's head or an upgrade went into the stream — the rest is the stream's, whose close ends
+ * it — or at the end of a response held whole, or with the failure before any head. The handler
+ * then lets go of `settled`: what the caller keeps in it for a retry (the request, the replica)
+ * is not held for as long as an SSE stream stays open.
  */
 export function relayExchange(dispatcher: Dispatcher, stream: AnswerableExchange, request: Dispatcher.DispatchOptions, settled: (result: ExchangeResult) => void): void {
   dispatcher.dispatch(request, new ExchangeHandler(stream, request.upgrade !== undefined && request.upgrade !== null, settled));
@@ -46,8 +50,8 @@ interface HeldResponse {
  * controller for the whole exchange: a Buffer per name and per value, each a view of the socket
  * read that carried the head, which they keep alive. The handler has the parsed fields and needs
  * nothing else, and a long exchange (an SSE stream, an upgraded connection) would otherwise hold
- * them as long as it stays open: ~2.6 KiB of the ~12.6 KiB of live heap per open SSE stream in a
- * heap snapshot with 1,000 open (docs/proxy-performance.md).
+ * them as long as it stays open: 1.6 of the 12.6 KiB of live heap per open SSE stream
+ * (`bench/sse-heap.ts`, docs/proxy-performance.md).
  */
 function releaseRawHead(controller: Dispatcher.DispatchController): void {
   controller.rawHeaders = null;
@@ -56,14 +60,18 @@ function releaseRawHead(controller: Dispatcher.DispatchController): void {
 class ExchangeHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private headSent = false;
-  private done = false;
+  /** The exchange with the upstream is over (ended, failed, or handed to an upgraded socket). */
+  private over = false;
   private held: HeldResponse | undefined;
+  /** The caller's callback until it ran. */
+  private settled: ((result: ExchangeResult) => void) | undefined;
 
   constructor(
     private readonly stream: AnswerableExchange,
     private readonly upgrade: boolean,
-    private readonly settled: (result: ExchangeResult) => void,
+    settled: (result: ExchangeResult) => void,
   ) {
+    this.settled = settled;
     // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
     stream.on('close', this.onStreamClose);
   }
@@ -101,7 +109,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
       if (held.bytes <= this.stream.wholeResponseLimit) return;
       // More than one frame after all: the stream takes head and body as usual.
       this.held = undefined;
-      this.stream.toStream().sendResponse(held.status, held.headers);
+      this.sendHead(held.status, held.headers);
       chunk = held.chunks.length === 1 ? chunk : Buffer.concat(held.chunks, held.bytes);
     }
     const stream = this.stream.toStream();
@@ -141,22 +149,27 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     this.settle({ relayed: true });
   }
 
+  /** The head of a response that streams: the caller's part is done (see relayExchange). */
   private sendHead(status: number, headers: WireHeaders): void {
     this.headSent = true;
     this.stream.toStream().sendResponse(status, headers);
+    this.settle({ relayed: true }, false);
   }
 
-  private settle(result: ExchangeResult): void {
-    if (this.done) return;
-    this.done = true;
+  /** Runs the caller's callback once, and with `over` marks the upstream exchange finished. */
+  private settle(result: ExchangeResult, over = true): void {
+    if (over) this.over = true;
+    const settled = this.settled;
+    if (settled === undefined) return;
+    this.settled = undefined;
     // A failure is answered (or retried on another replica, a new dispatch) once undici's callback
     // that reported it has returned; a relayed exchange only needs its bookkeeping, done at once.
-    if (result.relayed) this.settled(result);
-    else queueMicrotask(() => this.settled(result));
+    if (result.relayed) settled(result);
+    else queueMicrotask(() => settled(result));
   }
 
   private readonly onStreamClose = (): void => {
-    if (this.done) return;
+    if (this.over) return;
     // Aborting makes undici call onResponseError, which settles.
     if (this.controller !== undefined) this.controller.abort(gone());
   };

@@ -1,5 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Pool, type Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayExchange, type ExchangeResult } from '../../../src/proxy/upstream-exchange.js';
@@ -23,6 +25,10 @@ function recordingMux(): { mux: StreamMux; sent: Buffer[]; texts: string[] } {
   return { mux, sent, texts };
 }
 
+/** V8's full GC, without --expose-gc on the command line (as src/tunnel/scavenge-pacer.ts gets it). */
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+
 const until = async (what: string, check: () => boolean) => {
   for (let i = 0; i < 2_000; i++) {
     if (check()) return;
@@ -43,9 +49,11 @@ afterEach(async () => {
 });
 
 describe('relayExchange', () => {
-  it('keeps no raw response head on undici\'s controller while a long answer streams (an SSE stream holds its head fields once, parsed)', async () => {
+  it('a long answer: settles once its head is relayed and keeps neither undici\'s raw head nor the caller\'s callback, yet the client leaving still aborts the upstream request', async () => {
+    let upstreamClosed = false;
     server = createServer((_req, res) => {
       open.push(res);
+      res.on('close', () => (upstreamClosed = true));
       res.writeHead(200, { 'content-type': 'text/event-stream', 'x-trace': 'abc', 'cache-control': 'no-cache' });
       res.write('data: first\n\n');
     });
@@ -75,23 +83,39 @@ describe('relayExchange', () => {
     if (stream === undefined) throw new Error('the mux refused stream 1');
     stream.on('error', () => undefined);
     const results: ExchangeResult[] = [];
-    relayExchange(dispatcher, stream, { origin, path: '/events', method: 'GET', headers: {} }, (r) => results.push(r));
+    // What a caller keeps in its callback for a retry (agent-proxy.ts: the request, the replica),
+    // reachable only through the callback: a WeakRef to it tells whether the handler let go.
+    const callerState = ((): WeakRef<object> => {
+      const retry = { path: '/events', headers: { accept: 'text/event-stream' } };
+      relayExchange(dispatcher, stream, { origin, path: '/events', method: 'GET', headers: {} }, (r) => {
+        void retry;
+        results.push(r);
+      });
+      return new WeakRef(retry);
+    })();
 
     await until('the response head and the first event are relayed', () => sent.some((f) => f.includes('data: first')));
     const frame = decodeResponseFrame(sent.find((f) => f.readUInt32BE(0) === 0) as Buffer, 1 << 20);
     if (typeof frame === 'string') throw new Error(frame);
     expect(frame.head).toMatchObject({ status: 200, headers: { 'content-type': 'text/event-stream', 'x-trace': 'abc' } });
     expect(texts).toEqual([]);
-    // Still streaming: nothing settled, the stream open, and undici's controller without the head.
-    expect(results).toEqual([]);
+    // Still streaming, yet settled: the caller's part is done once the head is in the stream.
+    expect(results).toEqual([{ relayed: true }]);
     expect(stream.destroyed).toBe(false);
     expect(controller?.rawHeaders).toBeNull();
 
     // The relay goes on: a later event arrives after the release.
     open[0]?.write('data: second\n\n');
     await until('the second event is relayed', () => sent.some((f) => f.includes('data: second')));
-    open[0]?.end();
-    await until('the exchange settles', () => results.length === 1);
+    // Nothing holds the callback's state any more (a full GC collects it) while the stream is open.
+    await until('the caller\'s state is collected', () => {
+      fullGc();
+      return callerState.deref() === undefined;
+    });
+
+    // The client goes away mid-stream: the upstream request is aborted, and nothing settles twice.
+    stream.destroy();
+    await until('the upstream request is closed', () => upstreamClosed);
     expect(results).toEqual([{ relayed: true }]);
   });
 });
