@@ -59,12 +59,13 @@ async function snapshot(pid: number): Promise<HeapSummary> {
   const dir = await readlink(`/proc/${pid}/cwd`);
   const before = new Set(await readdir(dir));
   process.kill(pid, 'SIGUSR2');
-  for (let i = 0; i < 600; i++) {
+  const deadline = Date.now() + 300_000;
+  while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 500));
     const file = (await readdir(dir)).find((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
     if (file === undefined) continue;
     const full = path.join(dir, file);
-    // Written in one go by V8; a file that does not parse yet is still being written.
+    // V8 writes the file as it walks the heap: it is complete once its size holds and it parses.
     const size = (await stat(full)).size;
     await new Promise((r) => setTimeout(r, 1000));
     if (size === 0 || size !== (await stat(full)).size) continue;
