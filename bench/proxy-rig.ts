@@ -173,69 +173,94 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
   const network = `cyberun-bench-proxy-${tag}`;
   const agentId = `bench-proxy-${tag}`;
   const slug = `bench-proxy-${tag}`;
-  const gateway = await spawnGateway(path.join(stateDir, 'gateway'), gcFiles?.gateway);
-  const agent = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_AGENT_NODE_ARGS', gcFiles?.agent), BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
-    '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      HOME: process.env['HOME'] ?? '/root',
-      CYBERUN_AGENT_KEY: AK,
-      NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()),
-      ...(gcFiles === undefined ? {} : { BENCH_GC_PROBE_FILE: gcFiles.agent }),
-    },
-    cwd: stateDir,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  // What the rig made, undone in reverse by cleanup() — or at once when a step of setup fails (an
+  // agent that does not start, a replica that never runs), which left gateways running before.
+  const undo: Array<() => Promise<void>> = [];
+  const cleanup = async (): Promise<void> => {
+    let failed: unknown;
+    for (const step of undo.splice(0).reverse()) {
+      await step().catch((err: unknown) => {
+        failed ??= err;
+      });
+    }
+    if (failed !== undefined) throw failed;
+  };
   const stop = async (child: ChildProcess): Promise<void> => {
     child.kill('SIGTERM');
-    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
   };
-  const api = async (method: string, p: string, body?: unknown) => {
-    const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    return (await res.body.json()) as Record<string, unknown>;
-  };
-  const { id } = (await api('POST', '/containers', { service_slug: slug, display_name: 'bench', docker_image: 'cyberun-test/node-http:1' })) as { id: string };
-  await api('POST', `/containers/${id}/deploy`);
-  const deadline = Date.now() + 60_000;
-  while ((await api('GET', `/r/containers/${slug}`))['service_status'] !== 'running') {
-    if (Date.now() > deadline) throw new Error(`${slug} did not become running`);
-    await new Promise((r) => setTimeout(r, 100));
+  undo.push(() => rm(stateDir, { recursive: true, force: true }));
+  // After the agent is stopped (it would start its replicas again): its containers and network.
+  undo.push(async () => {
+    await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
+    await removeTestNetwork(network);
+  });
+  try {
+    return await startRig();
+  } catch (err) {
+    await cleanup().catch(() => undefined); // the setup's own failure is the one to report
+    throw err;
   }
-  const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
-  const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
-  if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
-  const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const minPort = await firstLine(minProxy, 'min-proxy');
-  const minTunnel = await startMinTunnel(`http://${ip}:8080`);
-  const ssh = await startSshPeer(`${ip}:8080`);
-  let gcDumps = 0;
-  const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
-  return {
-    ssh: ssh.url,
-    sshPids: () => ssh.cpuPids(),
-    minProxy: `http://127.0.0.1:${minPort}`,
-    minProxyPid: minProxy.pid ?? 0,
-    minTunnel: minTunnel.url,
-    minTunnelPids: minTunnel.children.map((c) => c.pid ?? 0),
-    direct: `http://${ip}:8080`,
-    tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
-    pids,
-    containerId,
-    async gcTotals() {
-      if (gcFiles === undefined) throw new Error('this rig was set up without the GC probe: setup({ gcProbe: true })');
-      gcDumps++;
-      return { gateway: await readGcTotals(pids.gateway, gcFiles.gateway, gcDumps), agent: await readGcTotals(pids.agent, gcFiles.agent, gcDumps) };
-    },
-    async cleanup() {
-      await ssh.stop();
-      await stop(minProxy);
+
+  async function startRig(): Promise<Rig> {
+    const gateway = await spawnGateway(path.join(stateDir, 'gateway'), gcFiles?.gateway);
+    undo.push(() => stop(gateway.child));
+    const agent = spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_AGENT_NODE_ARGS', gcFiles?.agent), BIN, 'run', '--state-dir', path.join(stateDir, 'agent'), '--agent-id', agentId, '--gateway-url', gateway.agentUrl,
+      '--set', `docker.network=${network}`, '--set', 'docker.addressing=ip', '--log-level', 'warn'], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '/root',
+        CYBERUN_AGENT_KEY: AK,
+        NODE_OPTIONS: process.env['CYBERUN_BENCH_AGENT_NODE_OPTIONS'] ?? (await deployedNodeOptions()),
+        ...(gcFiles === undefined ? {} : { BENCH_GC_PROBE_FILE: gcFiles.agent }),
+      },
+      cwd: stateDir,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    undo.push(() => stop(agent));
+    const api = async (method: string, p: string, body?: unknown) => {
+      const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return (await res.body.json()) as Record<string, unknown>;
+    };
+    const { id } = (await api('POST', '/containers', { service_slug: slug, display_name: 'bench', docker_image: 'cyberun-test/node-http:1' })) as { id: string };
+    await api('POST', `/containers/${id}/deploy`);
+    const deadline = Date.now() + 60_000;
+    while ((await api('GET', `/r/containers/${slug}`))['service_status'] !== 'running') {
+      if (Date.now() > deadline) throw new Error(`${slug} did not become running`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
+    const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
+    if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
+    const minProxy = spawn(process.execPath, [fileURLToPath(new URL('./min-proxy.js', import.meta.url)), `http://${ip}:8080`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    undo.push(() => stop(minProxy));
+    const minPort = await firstLine(minProxy, 'min-proxy');
+    const minTunnel = await startMinTunnel(`http://${ip}:8080`);
+    undo.push(async () => {
       for (const child of minTunnel.children) await stop(child);
-      await stop(agent);
-      await stop(gateway.child);
-      await sweepByLabel(`cloud.cyberun.agent-id=${agentId}`);
-      await removeTestNetwork(network);
-      await rm(stateDir, { recursive: true, force: true });
-    },
-  };
+    });
+    const ssh = await startSshPeer(`${ip}:8080`);
+    undo.push(() => ssh.stop());
+    let gcDumps = 0;
+    const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
+    return {
+      ssh: ssh.url,
+      sshPids: () => ssh.cpuPids(),
+      minProxy: `http://127.0.0.1:${minPort}`,
+      minProxyPid: minProxy.pid ?? 0,
+      minTunnel: minTunnel.url,
+      minTunnelPids: minTunnel.children.map((c) => c.pid ?? 0),
+      direct: `http://${ip}:8080`,
+      tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
+      pids,
+      containerId,
+      async gcTotals() {
+        if (gcFiles === undefined) throw new Error('this rig was set up without the GC probe: setup({ gcProbe: true })');
+        gcDumps++;
+        return { gateway: await readGcTotals(pids.gateway, gcFiles.gateway, gcDumps), agent: await readGcTotals(pids.agent, gcFiles.agent, gcDumps) };
+      },
+      cleanup,
+    };
+  }
 }
 
