@@ -136,8 +136,13 @@ export const proxyBenchmark: Benchmark = {
     // The RSS row moves by many KiB with where the agent's heap is between GCs; what the streams
     // hold, read from heap snapshots of another fresh agent, does not (bench/heap-snapshot.ts).
     process.stdout.write(`  live heap: ${SCALE_STREAMS} SSE streams through a fresh agent, heap snapshots idle and with them open…\n`);
-    const heap = await liveHeapPerOpenStream({ setup, auth });
-    table.push({ name: `proxy: agent live JS heap per open SSE stream, ${SCALE_STREAMS} held open (heap snapshots of a fresh agent)`, unit: 'KiB', value: Math.round(heap.perStream * 100) / 100, baseline: undefined, ratio: undefined, target: '(reported: the RSS row without GC timing)', met: true });
+    try {
+      const heap = await liveHeapPerOpenStream({ setup, auth });
+      table.push({ name: `proxy: agent live JS heap per open SSE stream, ${SCALE_STREAMS} held open (heap snapshots of a fresh agent)`, unit: 'KiB', value: Math.round(heap.perStream * 100) / 100, baseline: undefined, ratio: undefined, target: '(reported: the RSS row without GC timing)', met: true });
+    } catch (err) {
+      // A reported row: its failure costs only itself, not the rows measured above.
+      process.stdout.write(`  live heap: not measured: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
     return table;
   },
 };
