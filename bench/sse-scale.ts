@@ -70,11 +70,29 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
 }
 
 /**
+ * The processes' summed RSS once it has held within 1% for three readings a second apart (at most
+ * 30 s): an idle Node process shrinks its heap a few seconds after its last burst of work (V8's
+ * memory reducer, two or three full GCs), and an idle reading taken before that was up to ~16 MiB
+ * higher than one taken after it, which alone moved the scale row by up to 16 KiB per stream.
+ */
+async function settledRss(pids: () => Promise<number[]>): Promise<number> {
+  const readings: number[] = [];
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    readings.push(await sumRss(await pids()));
+    const last = readings.slice(-3);
+    if (last.length === 3 && Math.max(...last) - Math.min(...last) <= 0.01 * Math.min(...last)) return last[2] as number;
+    if (Date.now() > deadline) return Math.min(...last);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
  * Opens SCALE_STREAMS SSE streams at `url` (withOpenStreams) and returns the RSS the processes
- * `pids()` gained per open stream, in KiB.
+ * `pids()` gained per open stream, in KiB, against their settled idle RSS (settledRss).
  */
 export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
-  const before = await sumRss(await pids());
+  const before = await settledRss(pids);
   const after = await withOpenStreams(url, headers, async () => sumRss(await pids()));
   return (after - before) / SCALE_STREAMS;
 }
