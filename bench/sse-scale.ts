@@ -69,22 +69,24 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
   }
 }
 
+/** Seconds the processes are left idle before the idle reading (see settledRss). */
+const IDLE_SETTLE_S = 15;
+
 /**
- * The processes' summed RSS once it has held within 1% for three readings a second apart (at most
- * 30 s): an idle Node process shrinks its heap a few seconds after its last burst of work (V8's
- * memory reducer, two or three full GCs), and an idle reading taken before that was up to ~16 MiB
- * higher than one taken after it, which alone moved the scale row by up to 16 KiB per stream.
+ * The processes' summed RSS after IDLE_SETTLE_S seconds without traffic, the lowest of the last
+ * three readings a second apart. An idle Node process shrinks its heap some seconds after its last
+ * burst of work (V8's memory reducer: full GCs that also shrink the young generation back to its
+ * minimum); with `--trace-gc` the agent's committed heap read ~43 MB before that and ~27–29 MB
+ * after. An idle reading taken before the reducer ran made the row up to ~16 KiB per stream lower.
  */
 async function settledRss(pids: () => Promise<number[]>): Promise<number> {
+  await new Promise((r) => setTimeout(r, (IDLE_SETTLE_S - 2) * 1000));
   const readings: number[] = [];
-  const deadline = Date.now() + 30_000;
-  for (;;) {
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 1000));
     readings.push(await sumRss(await pids()));
-    const last = readings.slice(-3);
-    if (last.length === 3 && Math.max(...last) - Math.min(...last) <= 0.01 * Math.min(...last)) return last[2] as number;
-    if (Date.now() > deadline) return Math.min(...last);
-    await new Promise((r) => setTimeout(r, 1000));
   }
+  return Math.min(...readings);
 }
 
 /**
