@@ -125,15 +125,15 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
       this.held = undefined;
       this.stream.sendWholeResponse(held.status, held.headers, held.chunks.length <= 1 ? held.chunks[0] : Buffer.concat(held.chunks, held.bytes));
     }
-    this.settle({ relayed: true });
+    this.finish({ relayed: true });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.held = undefined;
-    if (this.stream.destroyed) return this.settle({ relayed: true });
-    if (!this.headSent) return this.settle({ relayed: false, error: translateUpstreamError(error) });
+    if (this.stream.destroyed) return this.finish({ relayed: true });
+    if (!this.headSent) return this.finish({ relayed: false, error: translateUpstreamError(error) });
     this.stream.toStream().reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
-    this.settle({ relayed: true });
+    this.finish({ relayed: true });
   }
 
   onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: Duplex): void {
@@ -141,24 +141,29 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     const stream = this.stream.toStream();
     if (stream.destroyed) {
       socket.destroy();
-      return this.settle({ relayed: true });
+      return this.finish({ relayed: true });
     }
     // Upgrade and Connection are hop-by-hop: the gateway writes its own to the client.
     this.sendHead(statusCode, stripHopByHop(headers));
     spliceUpgraded(stream, socket);
-    this.settle({ relayed: true });
+    this.finish({ relayed: true });
   }
 
   /** The head of a response that streams: the caller's part is done (see relayExchange). */
   private sendHead(status: number, headers: WireHeaders): void {
     this.headSent = true;
     this.stream.toStream().sendResponse(status, headers);
-    this.settle({ relayed: true }, false);
+    this.settle({ relayed: true });
   }
 
-  /** Runs the caller's callback once, and with `over` marks the upstream exchange finished. */
-  private settle(result: ExchangeResult, over = true): void {
-    if (over) this.over = true;
+  /** The upstream exchange is over (nothing left to abort when the stream closes); tells the caller. */
+  private finish(result: ExchangeResult): void {
+    this.over = true;
+    this.settle(result);
+  }
+
+  /** Tells the caller how the exchange went, once, and lets go of its callback. */
+  private settle(result: ExchangeResult): void {
     const settled = this.settled;
     if (settled === undefined) return;
     this.settled = undefined;
@@ -170,7 +175,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
 
   private readonly onStreamClose = (): void => {
     if (this.over) return;
-    // Aborting makes undici call onResponseError, which settles.
+    // Aborting makes undici call onResponseError, which finishes the exchange.
     if (this.controller !== undefined) this.controller.abort(gone());
   };
 }
