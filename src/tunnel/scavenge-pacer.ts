@@ -17,27 +17,32 @@ import { runInNewContext } from 'node:vm';
  */
 export const PACE_BYTES = 4 * 1024 * 1024;
 
-type GcFunction = (options: { type: 'minor'; execution: 'async' }) => unknown;
+/** V8's `gc`: a full GC without options, a scavenge with `{ type: 'minor' }`. */
+export type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'async' | 'sync' }) => unknown;
 
 let relayed = 0;
 /** undefined: not looked up yet (no context is made until a process relays PACE_BYTES). */
-let scavenge: GcFunction | null | undefined;
+let gcFunction: GcFunction | null | undefined;
 
 /** Counts bytes relayed through this process (read from one socket, written to another). */
 export function noteRelayedBytes(bytes: number): void {
   relayed += bytes;
   if (relayed < PACE_BYTES) return;
   relayed = 0;
-  if (scavenge === undefined) scavenge = lookUpGc();
   // async: the scavenge runs in a task of its own, after the frames of this turn are released.
-  scavenge?.({ type: 'minor', execution: 'async' });
+  v8Gc()?.({ type: 'minor', execution: 'async' });
 }
 
 /**
  * V8's `gc` function, without requiring `--expose-gc` on the command line: with the flag set at
  * run time, contexts created afterwards get it (the main context does not, so nothing else in the
- * process sees a `gc` global). null when this runtime offers none.
+ * process sees a `gc` global). Looked up once; null when this runtime offers none.
  */
+export function v8Gc(): GcFunction | null {
+  if (gcFunction === undefined) gcFunction = lookUpGc();
+  return gcFunction;
+}
+
 function lookUpGc(): GcFunction | null {
   try {
     if (typeof globalThis.gc === 'function') return globalThis.gc as GcFunction;

@@ -1,11 +1,10 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Pool, type Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayExchange, type ExchangeResult } from '../../../src/proxy/upstream-exchange.js';
 import { decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
+import { v8Gc } from '../../../src/tunnel/scavenge-pacer.js';
 import { StreamMux } from '../../../src/tunnel/stream-mux.js';
 
 /** A mux with no peer: what it would send is recorded, every write completes at once. */
@@ -25,9 +24,8 @@ function recordingMux(): { mux: StreamMux; sent: Buffer[]; texts: string[] } {
   return { mux, sent, texts };
 }
 
-/** V8's full GC, without --expose-gc on the command line (as src/tunnel/scavenge-pacer.ts gets it). */
-setFlagsFromString('--expose-gc');
-const fullGc = runInNewContext('gc') as () => void;
+const gc = v8Gc();
+if (gc === null) throw new Error('this runtime offers no gc function (scavenge-pacer.ts)');
 
 const until = async (what: string, check: () => boolean) => {
   for (let i = 0; i < 2_000; i++) {
@@ -109,7 +107,7 @@ describe('relayExchange', () => {
     await until('the second event is relayed', () => sent.some((f) => f.includes('data: second')));
     // Nothing holds the callback's state any more (a full GC collects it) while the stream is open.
     await until('the caller\'s state is collected', () => {
-      fullGc();
+      gc(); // a full GC
       return callerState.deref() === undefined;
     });
 
