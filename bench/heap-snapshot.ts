@@ -1,7 +1,3 @@
-import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
-import { SCALE_STREAMS, withOpenStreams } from './sse-scale.js';
-
 /**
  * The agent's live JS heap per open SSE stream, from two heap snapshots of one fresh agent (idle,
  * and with SCALE_STREAMS streams open). A snapshot holds only what is reachable (V8 collects
@@ -9,8 +5,10 @@ import { SCALE_STREAMS, withOpenStreams } from './sse-scale.js';
  * resolves a change of a few hundred bytes per stream; it does not see memory outside the JS heap
  * (socket buffers, malloc). Used by bench/sse-heap.ts and the full proxy bench.
  */
-/** The rig module of a checkout (bench/proxy-rig.ts, this one or a baseline's). */
-export type RigModule = Pick<typeof import('./proxy-rig.js'), 'setup' | 'auth'>;
+import { readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { RigModule } from './ab-baseline.js';
+import { SCALE_STREAMS, withOpenStreams } from './sse-scale.js';
 
 export interface HeapSummary {
   bytes: number;
@@ -75,6 +73,8 @@ async function snapshot(pid: number): Promise<HeapSummary> {
  * two summaries come back for a look at what grew.
  */
 export async function liveHeapPerOpenStream(rig: RigModule): Promise<{ perStream: number; idle: HeapSummary; open: HeapSummary }> {
+  // Through the variable every checkout's rig reads, not a setup() option: a baseline's rig predates
+  // any such option.
   const variable = 'CYBERUN_BENCH_AGENT_NODE_ARGS';
   const before = process.env[variable];
   process.env[variable] = `${before ?? ''} --heapsnapshot-signal=SIGUSR2`.trim();

@@ -1,4 +1,4 @@
-import { baselineModule, baselineRoot, spread } from './ab-baseline.js';
+import { baselineModule, baselineRoot, inRoundOrder, spread, type RigModule as RigSetup } from './ab-baseline.js';
 import { processCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS } from './proxy-client.js';
 import * as own from './proxy-rig.js';
@@ -23,7 +23,7 @@ const rounds = Number(process.argv[3] ?? 8);
 const bulk = process.argv[4] === 'bulk';
 const WARMUP = 2;
 
-type RigModule = Pick<typeof own, 'setup' | 'measure' | 'auth'>;
+type RigModule = RigSetup & Pick<typeof own, 'measure'>;
 const base = await baselineModule<RigModule>(baseRoot, 'proxy-rig.js');
 
 interface Round {
@@ -51,8 +51,7 @@ const [rateUnit, perUnit, load] = bulk ? ['MB/s', 'MiB', `${BULK_BYTES / 2 ** 20
 
 try {
   for (let i = 0; i < rounds + WARMUP; i++) {
-    const order = i % 2 === 0 ? variants : [...variants].reverse();
-    for (const v of order) {
+    for (const v of inRoundOrder(variants, i + 1)) {
       const r = await oneRound(v);
       if (i >= WARMUP) v.rounds.push(r);
       process.stdout.write(`round ${i + 1} ${v.name}: ${r.rate} ${rateUnit}, ${load}; CPU per ${perUnit}: gateway ${r.gatewayUs} µs, agent ${r.agentUs} µs${i < WARMUP ? ' (warm-up)' : ''}\n`);

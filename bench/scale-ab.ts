@@ -1,4 +1,4 @@
-import { baselineModule, baselineRoot, spread } from './ab-baseline.js';
+import { baselineModule, baselineRoot, inRoundOrder, spread, type RigModule } from './ab-baseline.js';
 import * as own from './proxy-rig.js';
 import * as ownScale from './sse-scale.js';
 
@@ -16,7 +16,6 @@ import * as ownScale from './sse-scale.js';
 const baseRoot = baselineRoot('scale-ab.js');
 const rounds = Number(process.argv[3] ?? 3);
 
-type RigModule = Pick<typeof own, 'setup' | 'auth'>;
 type ScaleModule = Pick<typeof ownScale, 'rssPerOpenStream'>;
 const variants = [
   { name: 'baseline', rig: await baselineModule<RigModule>(baseRoot, 'proxy-rig.js'), scale: await baselineModule<ScaleModule>(baseRoot, 'sse-scale.js'), kib: [] as number[] },
@@ -24,8 +23,7 @@ const variants = [
 ];
 
 for (let round = 1; round <= rounds; round++) {
-  const order = round % 2 === 1 ? variants : [...variants].reverse();
-  for (const v of order) {
+  for (const v of inRoundOrder(variants, round)) {
     const rig = await v.rig.setup();
     try {
       const kib = await v.scale.rssPerOpenStream(`${rig.tunnel}/sse`, v.rig.auth, async () => [rig.pids.agent]);

@@ -1,5 +1,5 @@
-import { baselineModule, spread } from './ab-baseline.js';
-import { liveHeapPerOpenStream, type HeapSummary, type RigModule } from './heap-snapshot.js';
+import { baselineModule, inRoundOrder, spread, type RigModule } from './ab-baseline.js';
+import { liveHeapPerOpenStream, type HeapSummary } from './heap-snapshot.js';
 import * as own from './proxy-rig.js';
 import { SCALE_STREAMS } from './sse-scale.js';
 
@@ -22,7 +22,7 @@ const variants = [
 ];
 let last: { idle: HeapSummary; open: HeapSummary } | undefined;
 for (let round = 1; round <= rounds; round++) {
-  for (const v of round % 2 === 1 ? variants : [...variants].reverse()) {
+  for (const v of inRoundOrder(variants, round)) {
     const m = await liveHeapPerOpenStream(v.rig);
     v.kib.push(m.perStream);
     if (v.rig === own) last = m;
