@@ -1,4 +1,5 @@
 import { cpuUsage, memoryUsage } from 'node:process';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
@@ -163,6 +164,28 @@ export class AgentMetrics implements ProxyMetrics {
     const started = Date.now() / 1000 - process.uptime();
     new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since the epoch in seconds.', registers }).set(started);
     new Gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', registers, collect() { this.set(memoryUsage.rss()); } });
+    // V8's heap by space (prom-client's default names), so that RSS can be told apart: the young
+    // generation ("new_space") grows to its bound under sustained traffic and shrinks only after
+    // the process has gone quiet (docs/proxy-performance.md, scale row).
+    new Gauge({
+      name: 'nodejs_heap_space_size_total_bytes',
+      help: 'Process heap space size total from Node.js in bytes.',
+      labelNames: ['space'],
+      registers,
+      collect() {
+        for (const s of getHeapSpaceStatistics()) this.set({ space: heapSpaceLabel(s.space_name) }, s.space_size);
+      },
+    });
+    new Gauge({
+      name: 'nodejs_heap_space_size_used_bytes',
+      help: 'Process heap space size used from Node.js in bytes.',
+      labelNames: ['space'],
+      registers,
+      collect() {
+        for (const s of getHeapSpaceStatistics()) this.set({ space: heapSpaceLabel(s.space_name) }, s.space_used_size);
+      },
+    });
+    new Gauge({ name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', registers, collect() { this.set(memoryUsage().external); } });
     new Counter({
       name: 'process_cpu_seconds_total',
       help: 'Total user and system CPU time spent in seconds.',
@@ -299,3 +322,7 @@ class ProxyRequestFamilies {
   }
 }
 
+/** `new_space` → `new`, as prom-client's default collector labels V8's heap spaces. */
+function heapSpaceLabel(spaceName: string): string {
+  return spaceName.replace(/_space$/, '');
+}

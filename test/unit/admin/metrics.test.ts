@@ -1,3 +1,5 @@
+import { memoryUsage } from 'node:process';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../../src/admin/metrics.js';
 import type { ReplicaStatus, ServiceStatusReport } from '../../../src/domain/status-types.js';
@@ -52,11 +54,33 @@ describe('AgentMetrics', () => {
       'cyberun_proxy_request_duration_seconds',
       'process_resident_memory_bytes',
       'process_cpu_seconds_total',
+      'nodejs_heap_space_size_total_bytes',
+      'nodejs_heap_space_size_used_bytes',
+      'nodejs_external_memory_bytes',
     ]) {
       expect(m.types.has(family), family).toBe(true);
     }
     expect(m.value('cyberun_agent_info', { agent_id: 'gpu-01', version: '9.9.9' })).toBe(1);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
+  });
+
+  it("shows V8's heap by space, as V8 reports it at the scrape", async () => {
+    const { scrape } = setup();
+    const m = await scrape();
+    const spaces = getHeapSpaceStatistics();
+    const labels = m.samples.filter((s) => s.name === 'nodejs_heap_space_size_total_bytes').map((s) => s.labels['space']);
+    expect(labels.sort()).toEqual(spaces.map((s) => s.space_name.replace(/_space$/, '')).sort());
+    for (const space of ['new', 'old', 'code']) {
+      const total = m.value('nodejs_heap_space_size_total_bytes', { space }) ?? 0;
+      const used = m.value('nodejs_heap_space_size_used_bytes', { space }) ?? 0;
+      expect(used, space).toBeGreaterThan(0);
+      expect(used, space).toBeLessThanOrEqual(total);
+    }
+    // The spaces' used bytes add up to the heap in use (allocations between the two reads aside).
+    const used = m.samples.filter((s) => s.name === 'nodejs_heap_space_size_used_bytes').reduce((sum, s) => sum + s.value, 0);
+    expect(used / memoryUsage().heapUsed).toBeGreaterThan(0.8);
+    expect(used / memoryUsage().heapUsed).toBeLessThan(1.25);
+    expect(m.value('nodejs_external_memory_bytes')).toBeGreaterThan(0);
   });
 
   it('counts restarts by positive deltas of restartCount, per replica', async () => {
