@@ -11,7 +11,7 @@ import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
 import { REPO_ROOT } from '../test/helpers/repo-root.js';
 import type { GcTotals } from './gc-probe.js';
-import type { Measure } from './proxy-client.js';
+import { quantile, type Measure } from './proxy-client.js';
 import { startSshPeer } from './ssh-peer.js';
 
 const SK = 'sk-bench-proxy-kkkkkkkkkkkk';
@@ -22,14 +22,24 @@ const BIN = path.join(REPO_ROOT, 'bin', 'cyberun-agent.js');
 
 /**
  * One client on one connection, `n` requests one after another; resolves with the milliseconds
- * per request (each request wakes every process on its way alone).
+ * per request (each request wakes every process on its way alone). With `gapMs`, the client
+ * pauses that long after each answer, so every process on the way has gone back to sleep (as
+ * between the events of an SSE stream), and the result is the median request's time.
  */
-export async function oneByOne(url: string, headers: Record<string, string>, n: number): Promise<number> {
+export async function oneByOne(url: string, headers: Record<string, string>, n: number, gapMs = 0): Promise<number> {
   const dispatcher = new Agent({ connections: 1 });
+  const times: number[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) await (await request(url, { headers, dispatcher })).body.text();
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await (await request(url, { headers, dispatcher })).body.text();
+    if (gapMs === 0) continue;
+    times.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  const total = performance.now() - t0;
   await dispatcher.close();
-  return (performance.now() - t0) / n;
+  return gapMs === 0 ? total / n : quantile(times, 0.5);
 }
 
 /** Runs one measurement in a worker thread (bench/proxy-client.ts). */
@@ -91,6 +101,8 @@ export interface Rig {
   minTunnelPids: number[];
   /** Processes whose CPU time is the tunnel's cost. */
   pids: { gateway: number; agent: number };
+  /** The agent's admin endpoint (unix socket in its state dir): /metrics shows its V8 heap by space. */
+  agentAdminSocket: string;
   containerId: string;
   /** GC totals of gateway and agent so far; only with `setup({ gcProbe: true })` (bench/gc-probe.ts). */
   gcTotals(): Promise<{ gateway: GcTotals; agent: GcTotals }>;
@@ -244,6 +256,7 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     let gcDumps = 0;
     const pids = { gateway: gateway.child.pid ?? 0, agent: agent.pid ?? 0 };
     return {
+      agentAdminSocket: path.join(stateDir, 'agent', 'admin.sock'),
       ssh: ssh.url,
       sshPids: () => ssh.cpuPids(),
       minProxy: `http://127.0.0.1:${minPort}`,

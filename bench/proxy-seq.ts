@@ -6,12 +6,17 @@ import { oneByOne, rigPaths, setup } from './proxy-rig.js';
  * ssh -L, the minimal one-process Node proxy, the minimal two-process tunnel and the tunnel. Each round prints, per path, the
  * time per small GET, the service's CPU per request (its container's cgroup) and the proxy's own
  * (ssh + sshd, min-proxy, gateway + agent), which shows what a request costs when every process
- * on its way sleeps between requests:
+ * on its way sleeps between requests, and each path's time over direct's:
  *
- *   npm run bench -- none && node dist-bench/bench/proxy-seq.js [rounds] [requests per path]
+ *   npm run bench -- none && node dist-bench/bench/proxy-seq.js [rounds] [requests per path] [gap ms]
+ *
+ * With a gap the client pauses that long after each answer, as between the events of an SSE
+ * stream (the bench's first-event row waits 20 ms for the second event before the next request),
+ * and the time per request is the median's instead of the mean's.
  */
 const rounds = Number(process.argv[2] ?? 4);
 const perPath = Number(process.argv[3] ?? 1000);
+const gapMs = Number(process.argv[4] ?? 0);
 const rig = await setup();
 
 const all = rigPaths(rig);
@@ -20,15 +25,18 @@ const paths = [all.direct, all.ssh, all.minProxy, all.minTunnel, all.tunnel];
 try {
   for (let i = 0; i < rounds; i++) {
     const parts: string[] = [];
+    let direct = 0;
     for (const p of paths) {
       const pids = await p.pids();
       const [s0, c0] = [await containerCpuSeconds(rig.containerId), await processesCpuSeconds(pids)];
-      const ms = await oneByOne(`${p.url}/health`, p.headers, perPath);
+      const ms = await oneByOne(`${p.url}/health`, p.headers, perPath, gapMs);
       const [s1, c1] = [await containerCpuSeconds(rig.containerId), await processesCpuSeconds(pids)];
       const us = (s: number) => Math.round((s / perPath) * 1e6);
-      parts.push(`${p.name} ${ms.toFixed(3)} ms (service ${us(s1 - s0)} µs${pids.length > 0 ? `, proxy ${us(c1 - c0)} µs` : ''})`);
+      if (p === all.direct) direct = ms;
+      const added = p === all.direct ? '' : `, +${(ms - direct).toFixed(3)}`;
+      parts.push(`${p.name} ${ms.toFixed(3)} ms${added} (service ${us(s1 - s0)} µs${pids.length > 0 ? `, proxy ${us(c1 - c0)} µs` : ''})`);
     }
-    process.stdout.write(`round ${i + 1}, 1 client, per request: ${parts.join('; ')}\n`);
+    process.stdout.write(`round ${i + 1}, 1 client${gapMs > 0 ? `, ${gapMs} ms between requests` : ''}, per request: ${parts.join('; ')}\n`);
   }
 } finally {
   await rig.cleanup();

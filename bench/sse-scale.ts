@@ -94,7 +94,41 @@ async function settledRss(pids: () => Promise<number[]>): Promise<number> {
  * `pids()` gained per open stream, in KiB, against their settled idle RSS (settledRss).
  */
 export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
+  return (await openStreamGrowth(url, headers, pids)).rss;
+}
+
+/**
+ * rssPerOpenStream, and with `adminSocket` (an agent's) the part of it that is V8's young
+ * generation: its two semi-spaces as the agent's /metrics shows them at the same two readings,
+ * grown per open stream in KiB. The young generation grows to its bound (`--max-semi-space-size`)
+ * when scavenges keep finding survivors, as while a thousand streams open, and goes back only
+ * when the process is quiet: a size the agent has under any sustained traffic, which the
+ * per-stream figure spreads over the streams.
+ */
+export async function openStreamGrowth(
+  url: string,
+  headers: Record<string, string>,
+  pids: () => Promise<number[]>,
+  adminSocket?: string,
+): Promise<{ rss: number; young: number | undefined }> {
+  const young = async () => (adminSocket === undefined ? Number.NaN : await youngGenerationKiB(adminSocket));
   const before = await settledRss(pids);
-  const after = await withOpenStreams(url, headers, async () => sumRss(await pids()));
-  return (after - before) / SCALE_STREAMS;
+  const youngBefore = await young();
+  const [after, youngAfter] = await withOpenStreams(url, headers, async () => [await sumRss(await pids()), await young()] as const);
+  const youngGrowth = (youngAfter - youngBefore) / SCALE_STREAMS;
+  return { rss: (after - before) / SCALE_STREAMS, young: Number.isNaN(youngGrowth) ? undefined : youngGrowth };
+}
+
+/** The young generation's size ("new" space) in KiB, from an agent's /metrics on its admin socket. */
+async function youngGenerationKiB(adminSocket: string): Promise<number> {
+  const dispatcher = new Dispatcher({ connect: { socketPath: adminSocket } });
+  try {
+    const res = await request('http://agent/metrics', { dispatcher });
+    const text = await res.body.text();
+    const bytes = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text)?.[1];
+    if (bytes === undefined) throw new Error(`the agent's /metrics (${adminSocket}) shows no young generation: HTTP ${res.statusCode}`);
+    return Number(bytes) / 1024;
+  } finally {
+    await dispatcher.close();
+  }
 }
