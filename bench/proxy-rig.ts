@@ -23,8 +23,9 @@ const BIN = path.join(REPO_ROOT, 'bin', 'cyberun-agent.js');
 /**
  * One client on one connection, `n` requests one after another; resolves with the milliseconds
  * per request (each request wakes every process on its way alone). With `gapMs`, the client
- * pauses that long after each answer, so every process on the way has gone back to sleep (as
- * between the events of an SSE stream), and the result is the median request's time.
+ * pauses that long after each answer, so every process on the way has gone back to sleep (as a
+ * polling client's requests, or a slow SSE stream's events, find them), and the result is the
+ * median request's time.
  */
 export async function oneByOne(url: string, headers: Record<string, string>, n: number, gapMs = 0): Promise<number> {
   const dispatcher = new Agent({ connections: 1 });

@@ -10,9 +10,9 @@ import { oneByOne, rigPaths, setup } from './proxy-rig.js';
  *
  *   npm run bench -- none && node dist-bench/bench/proxy-seq.js [rounds] [requests per path] [gap ms]
  *
- * With a gap the client pauses that long after each answer, as between the events of an SSE
- * stream (the bench's first-event row waits 20 ms for the second event before the next request),
- * and the time per request is the median's instead of the mean's.
+ * With a gap the client pauses that long after each answer, so that every process on the way has
+ * gone back to sleep before the next request (a client that polls, the events of a slow SSE
+ * stream), and the time per request is the median's instead of the mean's.
  */
 const rounds = Number(process.argv[2] ?? 4);
 const perPath = Number(process.argv[3] ?? 1000);
