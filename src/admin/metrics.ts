@@ -1,5 +1,5 @@
 import { cpuUsage, memoryUsage } from 'node:process';
-import { getHeapSpaceStatistics } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { GpuClaim } from '../domain/gpu-allocator.js';
 import type { ServiceStatusReport } from '../domain/status-types.js';
@@ -185,7 +185,7 @@ export class AgentMetrics implements ProxyMetrics {
         for (const s of getHeapSpaceStatistics()) this.set({ space: heapSpaceLabel(s.space_name) }, s.space_used_size);
       },
     });
-    new Gauge({ name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', registers, collect() { this.set(memoryUsage().external); } });
+    new Gauge({ name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', registers, collect() { this.set(getHeapStatistics().external_memory); } });
     new Counter({
       name: 'process_cpu_seconds_total',
       help: 'Total user and system CPU time spent in seconds.',
