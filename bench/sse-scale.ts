@@ -1,6 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { Agent as Dispatcher, request } from 'undici';
+import { adminGet } from '../src/admin/admin-client.js';
+import { parsePromText } from '../test/helpers/prom-text.js';
 
 /** How many SSE streams the scale row holds open at once through one agent. */
 export const SCALE_STREAMS = 1000;
@@ -111,24 +113,19 @@ export async function openStreamGrowth(
   pids: () => Promise<number[]>,
   adminSocket?: string,
 ): Promise<{ rss: number; young: number | undefined }> {
-  const young = async () => (adminSocket === undefined ? Number.NaN : await youngGenerationKiB(adminSocket));
-  const before = await settledRss(pids);
-  const youngBefore = await young();
-  const [after, youngAfter] = await withOpenStreams(url, headers, async () => [await sumRss(await pids()), await young()] as const);
-  const youngGrowth = (youngAfter - youngBefore) / SCALE_STREAMS;
-  return { rss: (after - before) / SCALE_STREAMS, young: Number.isNaN(youngGrowth) ? undefined : youngGrowth };
+  const young = async () => (adminSocket === undefined ? undefined : await youngGenerationKiB(adminSocket));
+  const before = { rss: await settledRss(pids), young: await young() };
+  const after = await withOpenStreams(url, headers, async () => ({ rss: await sumRss(await pids()), young: await young() }));
+  return {
+    rss: (after.rss - before.rss) / SCALE_STREAMS,
+    young: after.young === undefined || before.young === undefined ? undefined : (after.young - before.young) / SCALE_STREAMS,
+  };
 }
 
 /** The young generation's size ("new" space) in KiB, from an agent's /metrics on its admin socket. */
 async function youngGenerationKiB(adminSocket: string): Promise<number> {
-  const dispatcher = new Dispatcher({ connect: { socketPath: adminSocket } });
-  try {
-    const res = await request('http://agent/metrics', { dispatcher });
-    const text = await res.body.text();
-    const bytes = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text)?.[1];
-    if (bytes === undefined) throw new Error(`the agent's /metrics (${adminSocket}) shows no young generation: HTTP ${res.statusCode}`);
-    return Number(bytes) / 1024;
-  } finally {
-    await dispatcher.close();
-  }
+  const { status, body } = await adminGet({ kind: 'unix', path: adminSocket }, '/metrics');
+  const bytes = status === 200 ? parsePromText(body).value('nodejs_heap_space_size_total_bytes', { space: 'new' }) : undefined;
+  if (bytes === undefined) throw new Error(`the agent's /metrics (${adminSocket}) shows no young generation: HTTP ${status}`);
+  return bytes / 1024;
 }
