@@ -67,6 +67,8 @@ function directHost(sink: (head: ResponseHead, body: Buffer | undefined) => void
     chunkBytes: 16 * 1024,
     windowBytes: 1024 * 1024,
     combinedResponses: true,
+    reserveWindow: (wanted) => wanted,
+    releaseWindow: () => undefined,
     sendControl: () => undefined,
     retire: () => undefined,
     sendWholeNow: (_stream, head, body) => {

@@ -31,6 +31,14 @@ export const STREAM_INITIAL_WINDOW = 256 * 1024;
  */
 export const STREAM_DEFAULT_WINDOW = 4 * 1024 * 1024;
 /**
+ * Receive credit a side keeps open above the initial windows across all streams of one connection
+ * (the receiver's choice too): 16 streams at the full window, the others stay at the initial one.
+ * What bounds a side's buffering for readers that stall: every stream's initial window plus this,
+ * 2.5 GiB + 64 MiB at 10,000 streams, where 4 MiB per stream alone allowed 40 GiB. (HTTP/2 has a
+ * connection window for the same reason.)
+ */
+export const STREAM_RECEIVE_BUDGET = 64 * 1024 * 1024;
+/**
  * Largest payload of one binary data frame a sender produces (fair scheduling across streams).
  * 16 KiB: several frames fit one 64 KiB socket read, so the receiving ws hands most of them over
  * as slices of that read instead of joining a frame that spans two reads into a fresh buffer

@@ -6,6 +6,7 @@ import {
   STREAM_INITIAL_WINDOW,
   STREAM_ID_BYTES,
   STREAM_MAX_CHUNK,
+  STREAM_RECEIVE_BUDGET,
   decodeDataFrame,
   decodeResponseFrame,
   encodeDataFrame,
@@ -44,6 +45,11 @@ export interface StreamMuxOptions {
   socketHighWaterBytes?: number;
   /** Most concurrent streams accepted from the peer; default 10 000. */
   maxStreams?: number;
+  /**
+   * Receive credit this side's streams may keep open above their initial windows, together;
+   * default STREAM_RECEIVE_BUDGET, 64 MiB (16 streams at the full 4 MiB window, the rest at 256 KiB).
+   */
+  receiveBudgetBytes?: number;
 }
 
 export type StreamFrame = StreamResponseFrame | StreamWindowFrame | StreamEndFrame | StreamResetFrame;
@@ -65,6 +71,8 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
   readonly windowBytes: number;
   private readonly highWater: number;
   private readonly maxStreams: number;
+  /** What is left of the receive budget (options.receiveBudgetBytes). */
+  private budgetLeft: number;
   /**
    * Open exchanges by id: streams, and bodiless requests without one yet (opener side: a
    * PendingResponse; acceptor side: a BodilessExchange).
@@ -92,6 +100,7 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     this.windowBytes = Math.max(STREAM_INITIAL_WINDOW, options.windowBytes ?? STREAM_DEFAULT_WINDOW);
     this.highWater = options.socketHighWaterBytes ?? 1024 * 1024;
     this.maxStreams = options.maxStreams ?? 10_000;
+    this.budgetLeft = options.receiveBudgetBytes ?? STREAM_RECEIVE_BUDGET;
     // Enough buffers for everything the mux lets into the socket at once (highWater + one turn).
     this.framePool = new FramePool(STREAM_ID_BYTES + this.chunkBytes, Math.ceil(this.highWater / this.chunkBytes) + 2);
     this.sink = {
@@ -336,6 +345,16 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     if (this.closed || this.pumping || this.ready.length > 0 || this.inflight >= this.highWater) return false;
     this.sendResponse(id, head, body, true);
     return true;
+  }
+
+  reserveWindow(wanted: number): number {
+    const got = Math.min(wanted, this.budgetLeft);
+    this.budgetLeft -= got;
+    return got;
+  }
+
+  releaseWindow(bytes: number): void {
+    this.budgetLeft += bytes;
   }
 
   retire(stream: TunnelStream): void {

@@ -19,6 +19,13 @@ export interface StreamHost {
   /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
   readonly windowBytes: number;
   /**
+   * Takes up to `wanted` bytes of the connection's receive budget, the credit its streams may hold
+   * above the initial window together; returns how many it got (0 when the budget is spent).
+   */
+  reserveWindow(wanted: number): number;
+  /** Gives bytes taken with reserveWindow back to the budget. */
+  releaseWindow(bytes: number): void;
+  /**
    * Whether the peer takes response frames (protocol version 3): then a response head waits for
    * its first body chunk and end (at most one event-loop turn) and leaves with them in one frame.
    */
@@ -73,6 +80,8 @@ export class TunnelStream extends Duplex {
   /** Total bytes we allowed the peer to send, and bytes it sent. */
   private granted = STREAM_INITIAL_WINDOW;
   private received = 0;
+  /** Of the window we keep open for the peer, the part above the initial one taken from the connection's budget. */
+  private extraWindow = 0;
   private readonly queue: Outgoing[] = [];
   private localEnded = false;
   private remoteEnded = false;
@@ -385,9 +394,12 @@ export class TunnelStream extends Duplex {
   private grant(): void {
     if (this.remoteEnded || this.destroyed) return;
     // Keep the peer's outstanding credit topped up to the target minus what still sits unread.
-    // The target is the initial window until the peer sent half of it, then windowBytes: small
-    // exchanges never cost a stream.window frame, bulk ones get a larger window.
-    const target = this.received >= STREAM_INITIAL_WINDOW / 2 ? this.host.windowBytes : STREAM_INITIAL_WINDOW;
+    // The target is the initial window until the peer sent half of it, then up to windowBytes, as
+    // far as the connection's receive budget allows: small exchanges never cost a stream.window
+    // frame, bulk ones get a larger window, and a connection's streams together never hold more
+    // than the budget above their initial windows (a side buffers at most that for stalled readers).
+    if (this.received >= STREAM_INITIAL_WINDOW / 2 && STREAM_INITIAL_WINDOW + this.extraWindow < this.host.windowBytes) this.growWindow();
+    const target = STREAM_INITIAL_WINDOW + this.extraWindow;
     const outstanding = this.granted - this.received;
     const room = target - this.readableLength - outstanding;
     // Credit goes out in steps of 64 KiB (a quarter of the initial window): larger steps (a
@@ -399,6 +411,20 @@ export class TunnelStream extends Duplex {
       this.granted += room;
       this.host.sendControl({ type: 'stream.window', stream_id: this.id, credit: room });
     }
+  }
+
+  private growWindow(): void {
+    const had = this.extraWindow;
+    this.extraWindow += this.host.reserveWindow(this.host.windowBytes - STREAM_INITIAL_WINDOW - had);
+    // What it holds goes back once the consumer read everything (the credit is spent and its bytes
+    // left) or the stream is destroyed; not at stream.end, while unread bytes may still sit here.
+    if (had === 0 && this.extraWindow > 0) this.once('end', () => this.giveBackWindow());
+  }
+
+  private giveBackWindow(): void {
+    if (this.extraWindow === 0) return;
+    this.host.releaseWindow(this.extraWindow);
+    this.extraWindow = 0;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -439,6 +465,7 @@ export class TunnelStream extends Duplex {
     }
     this.retired = true;
     this.host.retire(this);
+    this.giveBackWindow();
     callback(err);
   }
 

@@ -5,7 +5,7 @@ import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
 
 /** Two muxes joined by an in-memory "socket" that delivers frames asynchronously, in order. */
-function pair(): { opener: StreamMux; acceptor: StreamMux; accepted: TunnelStream[]; sentBytes: () => number; frames: Array<Record<string, unknown>> } {
+function pair(acceptorOptions: { receiveBudgetBytes?: number } = {}): { opener: StreamMux; acceptor: StreamMux; accepted: TunnelStream[]; sentBytes: () => number; frames: Array<Record<string, unknown>> } {
   const accepted: TunnelStream[] = [];
   const frames: Array<Record<string, unknown>> = [];
   let bytes = 0;
@@ -34,6 +34,7 @@ function pair(): { opener: StreamMux; acceptor: StreamMux; accepted: TunnelStrea
   a = new StreamMux({ transport: deliver(() => b, undefined) });
   b = new StreamMux({
     transport: deliver(() => a, undefined),
+    ...acceptorOptions,
   });
   // The opener's stream.open goes to the acceptor, which creates the stream.
   const openerTransport = deliver(() => b, (id) => {
@@ -118,6 +119,55 @@ describe('StreamMux / TunnelStream', () => {
     p.accepted[0]!.resume();
     await until('more credit used', () => p.sentBytes() > stalled + STREAM_INITIAL_WINDOW);
   });
+
+  it("streams whose readers stall hold no more than their initial windows plus the connection's receive budget, and a finished stream's share goes to the next", async () => {
+    const MiB = 1024 * 1024;
+    const extra = STREAM_DEFAULT_WINDOW - STREAM_INITIAL_WINDOW;
+    // Room for two streams at the full window and half a MiB more.
+    const p = pair({ receiveBudgetBytes: 2 * extra + MiB / 2 });
+    // 8 MiB and the end, as fast as backpressure lets it; a reset from the reader ends it early.
+    const writeFast = (s: TunnelStream) => {
+      s.on('error', () => undefined);
+      void (async () => {
+        for (let i = 0; i < 128 && !s.destroyed; i++) if (!s.write(Buffer.alloc(64 * 1024))) await new Promise((r) => s.once('drain', r));
+        s.end();
+      })();
+    };
+    const settle = async () => {
+      for (let i = 0; i < 3000; i++) await tick();
+    };
+    const opened = [0, 1, 2, 3].map(() => openStream(p));
+    await until('accepted', () => p.accepted.length === 4);
+    opened.forEach(writeFast);
+    await settle();
+    // Nobody reads: each stream stalls at what its receiver granted.
+    const held = p.accepted.map((s) => s.readableLength);
+    expect([...held].sort((x, y) => x - y)).toEqual([STREAM_INITIAL_WINDOW, STREAM_INITIAL_WINDOW + MiB / 2, STREAM_DEFAULT_WINDOW, STREAM_DEFAULT_WINDOW]);
+    expect(p.sentBytes()).toBe(held.reduce((x, y) => x + y, 0));
+
+    // The budget is spent: a fifth stream keeps the initial window.
+    const fifth = openStream(p);
+    await until('accepted', () => p.accepted.length === 5);
+    writeFast(fifth);
+    await settle();
+    expect(p.accepted[4]!.readableLength).toBe(STREAM_INITIAL_WINDOW);
+
+    // One full-window stream is reset, another is read to its end: both shares go back, and the
+    // next streams get the full window again.
+    const big = held.map((h, i) => (h === STREAM_DEFAULT_WINDOW ? i : -1)).filter((i) => i >= 0);
+    p.accepted[big[0]!]!.destroy();
+    const drained = p.accepted[big[1]!]!;
+    drained.resume();
+    await until('drained', () => drained.readableEnded);
+    const later = [openStream(p), openStream(p)];
+    await until('accepted', () => p.accepted.length === 7);
+    later.forEach(writeFast);
+    await settle();
+    expect(p.accepted.slice(5).map((s) => s.readableLength)).toEqual([STREAM_DEFAULT_WINDOW, STREAM_DEFAULT_WINDOW]);
+    for (const s of p.accepted) s.on('error', () => undefined);
+    for (const s of [...opened, fifth, ...later]) s.destroy();
+    await settle();
+  }, 30_000);
 
   it('interleaves streams: a small message is not queued behind a large body', async () => {
     const p = pair();
