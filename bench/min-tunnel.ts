@@ -69,6 +69,7 @@ function directHost(sink: (head: ResponseHead, body: Buffer | undefined) => void
     combinedResponses: true,
     reserveWindow: (wanted) => wanted,
     releaseWindow: () => undefined,
+    parked: () => 0,
     sendControl: () => undefined,
     retire: () => undefined,
     sendWholeNow: (_stream, head, body) => {

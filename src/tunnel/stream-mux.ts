@@ -24,6 +24,9 @@ import { BodilessExchange, type BodilessHost } from './bodiless-exchange.js';
 import { PendingResponse, type PendingHost, type ResponseWaiter } from './pending-response.js';
 import { TunnelStream, peerResetError, type StreamHost, type TurnSink } from './tunnel-stream.js';
 
+/** How often a mux looks for parked bytes to compact (StreamMux.sweep). */
+const PARK_SWEEP_MS = 1000;
+
 /** How the mux reaches the WebSocket of one connection. */
 export interface MuxTransport {
   /** Sends a JSON text frame. A no-op once the socket is closing. */
@@ -73,6 +76,10 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
   private readonly maxStreams: number;
   /** What is left of the receive budget (options.receiveBudgetBytes). */
   private budgetLeft: number;
+  /** Streams with parked bytes, swept every PARK_SWEEP_MS while there are any (see sweep). */
+  private readonly parkers = new Set<TunnelStream>();
+  private sweeps = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
   /**
    * Open exchanges by id: streams, and bodiless requests without one yet (opener side: a
    * PendingResponse; acceptor side: a BodilessExchange).
@@ -292,6 +299,8 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     const entries = [...this.streams.values()];
     this.streams.clear();
     this.ready = [];
+    this.parkers.clear();
+    this.stopSweeping();
     for (const entry of entries) {
       if (entry instanceof PendingResponse) entry.waiter.failed(err);
       else if (entry instanceof BodilessExchange) entry.onPeerGone();
@@ -355,6 +364,32 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
 
   releaseWindow(bytes: number): void {
     this.budgetLeft += bytes;
+  }
+
+  parked(stream: TunnelStream): number {
+    this.parkers.add(stream);
+    this.sweepTimer ??= setInterval(() => this.sweep(), PARK_SWEEP_MS).unref();
+    return this.sweeps;
+  }
+
+  /**
+   * Compacts the parked bytes of each stream whose consumer left them there since before the
+   * previous sweep (one to two PARK_SWEEP_MS): a stalled reader then holds its bytes in one buffer
+   * of its own instead of slices that keep whole socket reads alive. A flowing stream's bytes are
+   * asked for within milliseconds and never copied.
+   */
+  private sweep(): void {
+    this.sweeps++;
+    for (const stream of this.parkers) {
+      if (!stream.hasParked) this.parkers.delete(stream);
+      else if (stream.parkedAt <= this.sweeps - 2) stream.compactParked();
+    }
+    if (this.parkers.size === 0) this.stopSweeping();
+  }
+
+  private stopSweeping(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 
   retire(stream: TunnelStream): void {

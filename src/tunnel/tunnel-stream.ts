@@ -26,6 +26,12 @@ export interface StreamHost {
   /** Gives bytes taken with reserveWindow back to the budget. */
   releaseWindow(bytes: number): void;
   /**
+   * The stream's parked bytes (peer data its consumer has not asked for) went from none to some:
+   * the host compacts them if they are still there after a while (compactParked). Returns the
+   * host's clock for `parkedAt`.
+   */
+  parked(stream: TunnelStream): number;
+  /**
    * Whether the peer takes response frames (protocol version 3): then a response head waits for
    * its first body chunk and end (at most one event-loop turn) and leaves with them in one frame.
    */
@@ -52,9 +58,11 @@ export type SendTurn = 'more' | 'blocked' | 'idle';
  * One proxied exchange as a Node Duplex: the readable side yields the peer's body bytes, the
  * writable side sends ours. Flow control is credit based in both directions:
  *
- * - receiving: the peer may send only what we granted. We grant more (stream.window) from
- *   `_read()`, i.e. when our consumer has drained the buffer, so a slow consumer stops the sender
- *   and this side buffers at most `windowBytes` per stream.
+ * - receiving: the peer may send only what we granted. We grant more (stream.window) as our
+ *   consumer drains what we hold, so a slow consumer stops the sender and this side buffers at
+ *   most `windowBytes` per stream. Node's readable buffer holds at most one chunk; what the
+ *   consumer has not asked for yet waits in `parked`, where the host compacts it when it stays
+ *   (a chunk is a slice of the socket read it came in, and would keep that whole read alive).
  * - sending: `_write` cuts data into chunks of at most `chunkBytes` and queues them; the mux sends
  *   one chunk per stream per turn (round robin) while credit lasts. A write completes when its last
  *   chunk was handed to the socket, so a producer piping into the stream is paused by credit and by
@@ -82,6 +90,13 @@ export class TunnelStream extends Duplex {
   private received = 0;
   /** Of the window we keep open for the peer, the part above the initial one taken from the connection's budget. */
   private extraWindow = 0;
+  /** Peer bytes behind the one chunk Node's buffer holds, in arrival order (see onPeerData). */
+  private parkedChunks: Buffer[] = [];
+  private parkedBytes = 0;
+  /** The peer's end came behind parked bytes: it follows them into Node's buffer. */
+  private endParked = false;
+  /** The host's clock when `parkedChunks` last went from empty to not (StreamHost.parked). */
+  parkedAt = 0;
   private readonly queue: Outgoing[] = [];
   private localEnded = false;
   private remoteEnded = false;
@@ -122,7 +137,8 @@ export class TunnelStream extends Duplex {
     // `readable` and `writable` are Duplex options since Node.js 15 that @types/node 20 lacks.
     const options: DuplexOptions & { readable: boolean; writable: boolean } = {
       allowHalfOpen: true,
-      readableHighWaterMark: host.windowBytes,
+      // Node's buffer takes one chunk at a time (see onPeerData); the window bounds what we hold.
+      readableHighWaterMark: 1,
       writableHighWaterMark: host.chunkBytes,
       readable: halfClosed !== 'remote',
       writable: halfClosed !== 'local',
@@ -227,6 +243,11 @@ export class TunnelStream extends Duplex {
       return kept;
     }
     if (!this.remoteEnded || this.destroyed || this.readableFlowing !== null || this.readableEnded) return undefined;
+    // The parked bytes and the end join Node's buffer, and one read takes them all.
+    for (const chunk of this.parkedChunks) this.push(chunk);
+    this.parkedChunks = [];
+    this.parkedBytes = 0;
+    if (this.endParked) this.push(null);
     const body = this.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
   }
@@ -240,8 +261,59 @@ export class TunnelStream extends Duplex {
       return false;
     }
     this.received += payload.byteLength;
-    if (payload.byteLength > 0) this.push(payload);
+    if (payload.byteLength === 0) return true;
+    // Into Node's buffer when it is empty (to a flowing consumer at once), else parked until the
+    // consumer asks (_read).
+    if (this.parkedChunks.length === 0 && this.readableLength === 0) this.push(payload);
+    else {
+      if (this.parkedChunks.length === 0) this.parkedAt = this.host.parked(this);
+      this.parkedChunks.push(payload);
+      this.parkedBytes += payload.byteLength;
+    }
+    this.scheduleGrant();
     return true;
+  }
+
+  /** Peer bytes received and not yet read: Node's buffer and the parked ones. */
+  get unreadBytes(): number {
+    return this.readableLength + this.parkedBytes;
+  }
+
+  /** Whether peer bytes wait in `parked` (see onPeerData). */
+  get hasParked(): boolean {
+    return this.parkedChunks.length > 0;
+  }
+
+  /**
+   * Copies parked chunks that are slices of larger buffers into buffers of their own (each run of
+   * them into one), so that they no longer keep the socket reads they came in alive (each shared
+   * with other streams' frames). The host calls it for a stream whose bytes stayed parked (its
+   * consumer stalled), never on the way of a flowing one; chunks already of their own stay as they are.
+   */
+  compactParked(): void {
+    const compacted: Buffer[] = [];
+    let run: Buffer[] = [];
+    let runBytes = 0;
+    const endRun = () => {
+      if (run.length === 0) return;
+      const own = Buffer.allocUnsafeSlow(runBytes);
+      let offset = 0;
+      for (const chunk of run) offset += chunk.copy(own, offset);
+      compacted.push(own);
+      run = [];
+      runBytes = 0;
+    };
+    for (const chunk of this.parkedChunks) {
+      if (chunk.buffer.byteLength === chunk.byteLength) {
+        endRun();
+        compacted.push(chunk);
+      } else {
+        run.push(chunk);
+        runBytes += chunk.byteLength;
+      }
+    }
+    endRun();
+    this.parkedChunks = compacted;
   }
 
   onPeerWindow(credit: number): void {
@@ -252,7 +324,8 @@ export class TunnelStream extends Duplex {
   onPeerEnd(): void {
     if (this.remoteEnded) return;
     this.remoteEnded = true;
-    this.push(null);
+    if (this.parkedChunks.length === 0) this.push(null);
+    else this.endParked = true;
     this.maybeRetire();
   }
 
@@ -381,8 +454,19 @@ export class TunnelStream extends Duplex {
   // ── Duplex implementation ─────────────────────────────────────────────────────────────────────
 
   override _read(): void {
-    // Node calls _read from read() *before* it removes the bytes being read from the buffer, and
-    // not again until we push. Deciding after the current read finished sees the real buffer.
+    // The consumer wants more: the next parked chunk (and the end, behind the last).
+    const next = this.parkedChunks.shift();
+    if (next !== undefined) {
+      this.parkedBytes -= next.byteLength;
+      this.push(next);
+      if (this.endParked && this.parkedChunks.length === 0) this.push(null);
+    }
+    this.scheduleGrant();
+  }
+
+  private scheduleGrant(): void {
+    // Node calls _read from read() *before* it removes the bytes being read from the buffer.
+    // Deciding after the current read finished sees the real buffer.
     if (this.grantQueued) return;
     this.grantQueued = true;
     queueMicrotask(() => {
@@ -401,7 +485,7 @@ export class TunnelStream extends Duplex {
     if (this.received >= STREAM_INITIAL_WINDOW / 2 && STREAM_INITIAL_WINDOW + this.extraWindow < this.host.windowBytes) this.growWindow();
     const target = STREAM_INITIAL_WINDOW + this.extraWindow;
     const outstanding = this.granted - this.received;
-    const room = target - this.readableLength - outstanding;
+    const room = target - this.unreadBytes - outstanding;
     // Credit goes out in steps of 64 KiB (a quarter of the initial window): larger steps (a
     // quarter of the bulk window, 256 KiB) saved window frames but left the sender out of credit
     // more often, and measured 20-30% slower downloads (docs/proxy-performance.md). Node calls
@@ -454,6 +538,8 @@ export class TunnelStream extends Duplex {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     // Queued chunks are dropped; their write callbacks are moot once the stream is destroyed.
     this.queue.length = 0;
+    this.parkedChunks = [];
+    this.parkedBytes = 0;
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
       this.host.sendControl({

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { STREAM_DEFAULT_WINDOW, STREAM_INITIAL_WINDOW, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
 import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
@@ -112,7 +112,7 @@ describe('StreamMux / TunnelStream', () => {
     expect(p.acceptor.windowBytes).toBe(STREAM_DEFAULT_WINDOW);
     expect(stalled).toBeGreaterThan(1024 * 1024);
     expect(stalled).toBeLessThanOrEqual(STREAM_DEFAULT_WINDOW);
-    expect(p.accepted[0]!.readableLength).toBe(stalled);
+    expect(p.accepted[0]!.unreadBytes).toBe(stalled);
     for (let i = 0; i < 2000; i++) await tick();
     expect(p.sentBytes()).toBe(stalled);
     // Reading grants more, in window-sized steps.
@@ -141,7 +141,7 @@ describe('StreamMux / TunnelStream', () => {
     opened.forEach(writeFast);
     await settle();
     // Nobody reads: each stream stalls at what its receiver granted.
-    const held = p.accepted.map((s) => s.readableLength);
+    const held = p.accepted.map((s) => s.unreadBytes);
     expect([...held].sort((x, y) => x - y)).toEqual([STREAM_INITIAL_WINDOW, STREAM_INITIAL_WINDOW + MiB / 2, STREAM_DEFAULT_WINDOW, STREAM_DEFAULT_WINDOW]);
     expect(p.sentBytes()).toBe(held.reduce((x, y) => x + y, 0));
 
@@ -150,7 +150,7 @@ describe('StreamMux / TunnelStream', () => {
     await until('accepted', () => p.accepted.length === 5);
     writeFast(fifth);
     await settle();
-    expect(p.accepted[4]!.readableLength).toBe(STREAM_INITIAL_WINDOW);
+    expect(p.accepted[4]!.unreadBytes).toBe(STREAM_INITIAL_WINDOW);
 
     // One full-window stream is reset, another is read to its end: both shares go back, and the
     // next streams get the full window again.
@@ -163,11 +163,47 @@ describe('StreamMux / TunnelStream', () => {
     await until('accepted', () => p.accepted.length === 7);
     later.forEach(writeFast);
     await settle();
-    expect(p.accepted.slice(5).map((s) => s.readableLength)).toEqual([STREAM_DEFAULT_WINDOW, STREAM_DEFAULT_WINDOW]);
+    expect(p.accepted.slice(5).map((s) => s.unreadBytes)).toEqual([STREAM_DEFAULT_WINDOW, STREAM_DEFAULT_WINDOW]);
     for (const s of p.accepted) s.on('error', () => undefined);
     for (const s of [...opened, fifth, ...later]) s.destroy();
     await settle();
   }, 30_000);
+
+  it("a stalled reader's unread bytes are compacted into buffers of their own after a sweep; a flowing reader's are never copied", async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const p = pair();
+      const stalled = openStream(p);
+      const flowing = openStream(p);
+      await until('accepted', () => p.accepted.length === 2);
+      const [stalledIn, flowingIn] = p.accepted as [TunnelStream, TunnelStream];
+      const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251));
+      // The flowing reader takes what comes: the frames' payloads as they arrived, slices of them.
+      const flowed: Buffer[] = [];
+      flowingIn.on('data', (c: Buffer) => flowed.push(c));
+      flowing.end(pattern(512 * 1024));
+      stalled.write(pattern(512 * 1024));
+      await until('flowed', () => flowingIn.readableEnded);
+      await until('all of it arrived, unread', () => stalledIn.unreadBytes === 512 * 1024);
+      expect(flowed.every((c) => c.buffer.byteLength > c.byteLength)).toBe(true);
+
+      vi.advanceTimersByTime(2_000); // two sweeps: the bytes stayed parked since before the first
+      const read: Buffer[] = [];
+      stalledIn.on('data', (c: Buffer) => read.push(c));
+      await until('read', () => read.reduce((n, c) => n + c.byteLength, 0) === 512 * 1024);
+      // Node's buffer keeps its one chunk; everything parked behind it is now one buffer of its own.
+      expect(read.length).toBeGreaterThanOrEqual(2);
+      const compacted = read[1]!;
+      expect(read.length).toBe(2);
+      expect(compacted.byteLength).toBe(512 * 1024 - read[0]!.byteLength);
+      expect(compacted.buffer.byteLength).toBe(compacted.byteLength);
+      stalled.end();
+      await until('ended', () => stalledIn.readableEnded);
+      expect(Buffer.concat(read).equals(pattern(512 * 1024))).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('interleaves streams: a small message is not queued behind a large body', async () => {
     const p = pair();
