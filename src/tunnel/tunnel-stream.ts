@@ -51,6 +51,9 @@ type Outgoing =
   | { kind: 'response'; head: ResponseHead }
   | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
 
+/** How soon half the initial window must arrive for a stream to grow its window (TunnelStream.sendsFast). */
+const GROW_WINDOW_MS = 50;
+
 /** Result of one scheduling turn. */
 export type SendTurn = 'more' | 'blocked' | 'idle';
 
@@ -90,6 +93,9 @@ export class TunnelStream extends Duplex {
   private received = 0;
   /** Of the window we keep open for the peer, the part above the initial one taken from the connection's budget. */
   private extraWindow = 0;
+  /** `received` when the current rate reading began, and when (performance.now(); 0: not yet). */
+  private rateMark = 0;
+  private rateMarkAt = 0;
   /** Peer bytes behind the one chunk Node's buffer holds, in arrival order (see onPeerData). */
   private parkedChunks: Buffer[] = [];
   private parkedBytes = 0;
@@ -478,11 +484,12 @@ export class TunnelStream extends Duplex {
   private grant(): void {
     if (this.remoteEnded || this.destroyed) return;
     // Keep the peer's outstanding credit topped up to the target minus what still sits unread.
-    // The target is the initial window until the peer sent half of it, then up to windowBytes, as
-    // far as the connection's receive budget allows: small exchanges never cost a stream.window
-    // frame, bulk ones get a larger window, and a connection's streams together never hold more
+    // The target is the initial window until the peer sends fast (sendsFast), then up to
+    // windowBytes, as far as the connection's receive budget allows: small exchanges never cost a
+    // stream.window frame, bulk ones get a larger window, slow long-lived ones (SSE, most
+    // WebSockets) leave the budget to them, and a connection's streams together never hold more
     // than the budget above their initial windows (a side buffers at most that for stalled readers).
-    if (this.received >= STREAM_INITIAL_WINDOW / 2 && STREAM_INITIAL_WINDOW + this.extraWindow < this.host.windowBytes) this.growWindow();
+    if (STREAM_INITIAL_WINDOW + this.extraWindow < this.host.windowBytes && this.sendsFast()) this.growWindow();
     const target = STREAM_INITIAL_WINDOW + this.extraWindow;
     const outstanding = this.granted - this.received;
     const room = target - this.unreadBytes - outstanding;
@@ -495,6 +502,22 @@ export class TunnelStream extends Duplex {
       this.granted += room;
       this.host.sendControl({ type: 'stream.window', stream_id: this.id, credit: room });
     }
+  }
+
+  /**
+   * Whether the peer sent half the initial window within GROW_WINDOW_MS (≥ 2.6 MB/s): then the
+   * initial window, not the consumer, may be what limits it. Credit once granted cannot be taken
+   * back, so a stream that grew holds its share of the budget until it ends; a slow stream (an
+   * SSE feed, an idle WebSocket) that only added up to that much over minutes never takes it.
+   */
+  private sendsFast(): boolean {
+    if (this.rateMarkAt === 0) this.rateMarkAt = performance.now();
+    if (this.received - this.rateMark < STREAM_INITIAL_WINDOW / 2) return false;
+    const now = performance.now();
+    const fast = now - this.rateMarkAt <= GROW_WINDOW_MS;
+    this.rateMark = this.received;
+    this.rateMarkAt = now;
+    return fast;
   }
 
   private growWindow(): void {

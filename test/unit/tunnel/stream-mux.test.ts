@@ -51,6 +51,22 @@ function openStream(p: ReturnType<typeof pair>): TunnelStream {
   return s;
 }
 
+/** Two streams opened and accepted: the opener's ends, then the acceptor's. */
+async function twoStreams(p: ReturnType<typeof pair>): Promise<[[TunnelStream, TunnelStream], [TunnelStream, TunnelStream]]> {
+  const opened: [TunnelStream, TunnelStream] = [openStream(p), openStream(p)];
+  await until('accepted', () => p.accepted.length === 2);
+  return [opened, p.accepted as [TunnelStream, TunnelStream]];
+}
+
+async function withFakeTimers(toFake: Array<'performance' | 'setInterval' | 'clearInterval'>, body: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake });
+  try {
+    await body();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 const tick = () => new Promise((r) => setImmediate(r));
 const until = async (what: string, check: () => boolean, max = 20_000) => {
   for (let i = 0; i < max; i++) {
@@ -169,14 +185,25 @@ describe('StreamMux / TunnelStream', () => {
     await settle();
   }, 30_000);
 
+  it('a stream grows past the initial window only when its peer sends fast: a slow feed leaves the budget alone', async () => {
+    await withFakeTimers(['performance'], async () => {
+      const [[slow, fast], [slowIn, fastIn]] = await twoStreams(pair());
+      // 1 MiB each, nobody reading: the slow one 16 KiB every 20 ms (0.8 MB/s), the fast one at once.
+      for (let i = 0; i < 64; i++) {
+        slow.write(Buffer.alloc(16 * 1024));
+        for (let t = 0; t < 20; t++) await tick();
+        vi.advanceTimersByTime(20);
+      }
+      fast.write(Buffer.alloc(1024 * 1024));
+      await until('the fast one arrived whole', () => fastIn.unreadBytes === 1024 * 1024);
+      for (let t = 0; t < 200; t++) await tick();
+      expect(slowIn.unreadBytes).toBe(STREAM_INITIAL_WINDOW);
+    });
+  });
+
   it("a stalled reader's unread bytes are compacted into buffers of their own after a sweep; a flowing reader's are never copied", async () => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-    try {
-      const p = pair();
-      const stalled = openStream(p);
-      const flowing = openStream(p);
-      await until('accepted', () => p.accepted.length === 2);
-      const [stalledIn, flowingIn] = p.accepted as [TunnelStream, TunnelStream];
+    await withFakeTimers(['setInterval', 'clearInterval'], async () => {
+      const [[stalled, flowing], [stalledIn, flowingIn]] = await twoStreams(pair());
       const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => i % 251));
       // The flowing reader takes what comes: the frames' payloads as they arrived, slices of them.
       const flowed: Buffer[] = [];
@@ -200,9 +227,7 @@ describe('StreamMux / TunnelStream', () => {
       stalled.end();
       await until('ended', () => stalledIn.readableEnded);
       expect(Buffer.concat(read).equals(pattern(512 * 1024))).toBe(true);
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it('interleaves streams: a small message is not queued behind a large body', async () => {
