@@ -167,6 +167,22 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     expect(w.problems).toEqual([]);
   });
 
+  it("takeWholeBody reads out a version-2 agent's body of several frames, all of it in order, once its end arrived", async () => {
+    const w = wire(false);
+    const { gw, ag } = await w.open();
+    const body = Buffer.from(Array.from({ length: 2.5 * STREAM_MAX_CHUNK }, (_, i) => i % 251));
+    ag.sendResponse(200, { 'content-length': String(body.byteLength) });
+    ag.end(body);
+    let whole: Buffer | undefined;
+    for (let i = 0; i < 1000 && whole === undefined; i++) {
+      await tick();
+      whole = gw.takeWholeBody();
+    }
+    expect(w.agentSent).toEqual(['text:stream.response', 'binary:data', 'binary:data', 'binary:data', 'text:stream.end']);
+    expect(whole?.equals(body)).toBe(true);
+    expect(w.problems).toEqual([]);
+  });
+
   it('a stream that takes whole responses keeps a whole one for takeWholeBody without reading it, and retires at once', async () => {
     const w = wire(true);
     const whole = await w.open();
