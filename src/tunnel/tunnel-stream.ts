@@ -51,6 +51,10 @@ type Outgoing =
   | { kind: 'response'; head: ResponseHead }
   | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
 
+/** Parked chunks up to this size are coalesced into buffers of COALESCE_BYTES (TunnelStream.park). */
+const SMALL_CHUNK_BYTES = 1024;
+const COALESCE_BYTES = 16 * 1024;
+
 /** How soon half the initial window must arrive for a stream to grow its window (TunnelStream.sendsFast). */
 const GROW_WINDOW_MS = 50;
 
@@ -99,6 +103,11 @@ export class TunnelStream extends Duplex {
   /** Peer bytes behind the one chunk Node's buffer holds, in arrival order (see onPeerData). */
   private parkedChunks: Buffer[] = [];
   private parkedBytes = 0;
+  /**
+   * Free bytes behind the last parked chunk when it is a view into a buffer of our own that
+   * coalesces small chunks (see park); 0 otherwise.
+   */
+  private tailRoom = 0;
   /** The peer's end came behind parked bytes: it follows them into Node's buffer. */
   private endParked = false;
   /** The host's clock when `parkedChunks` last went from empty to not (StreamHost.parked). */
@@ -253,6 +262,7 @@ export class TunnelStream extends Duplex {
     for (const chunk of this.parkedChunks) this.push(chunk);
     this.parkedChunks = [];
     this.parkedBytes = 0;
+    this.tailRoom = 0;
     if (this.endParked) this.push(null);
     const body = this.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
@@ -271,13 +281,38 @@ export class TunnelStream extends Duplex {
     // Into Node's buffer when it is empty (to a flowing consumer at once), else parked until the
     // consumer asks (_read).
     if (this.parkedChunks.length === 0 && this.readableLength === 0) this.push(payload);
-    else {
-      if (this.parkedChunks.length === 0) this.parkedAt = this.host.parked(this);
-      this.parkedChunks.push(payload);
-      this.parkedBytes += payload.byteLength;
-    }
+    else this.park(payload);
     this.scheduleGrant();
     return true;
+  }
+
+  /**
+   * Parks a chunk until the consumer asks for it. Small chunks are copied together into buffers
+   * of our own (COALESCE_BYTES each): a peer that sends its credit as tiny frames would otherwise
+   * make a stalled reader hold one Buffer object (~80 bytes of heap) per byte or so.
+   */
+  private park(payload: Buffer): void {
+    const chunks = this.parkedChunks;
+    if (chunks.length === 0) this.parkedAt = this.host.parked(this);
+    this.parkedBytes += payload.byteLength;
+    if (payload.byteLength > SMALL_CHUNK_BYTES) {
+      chunks.push(payload);
+      this.tailRoom = 0;
+      return;
+    }
+    const size = payload.byteLength;
+    if (this.tailRoom >= size) {
+      const tail = chunks[chunks.length - 1]!;
+      const grown = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength + size);
+      payload.copy(grown, tail.byteLength);
+      chunks[chunks.length - 1] = grown;
+      this.tailRoom -= size;
+      return;
+    }
+    const own = Buffer.allocUnsafeSlow(COALESCE_BYTES);
+    payload.copy(own);
+    chunks.push(own.subarray(0, size));
+    this.tailRoom = COALESCE_BYTES - size;
   }
 
   /** Peer bytes received and not yet read: Node's buffer and the parked ones. */
@@ -320,6 +355,7 @@ export class TunnelStream extends Duplex {
     }
     endRun();
     this.parkedChunks = compacted;
+    this.tailRoom = 0;
   }
 
   onPeerWindow(credit: number): void {
@@ -464,6 +500,7 @@ export class TunnelStream extends Duplex {
     const next = this.parkedChunks.shift();
     if (next !== undefined) {
       this.parkedBytes -= next.byteLength;
+      if (this.parkedChunks.length === 0) this.tailRoom = 0;
       this.push(next);
       if (this.endParked && this.parkedChunks.length === 0) this.push(null);
     }
@@ -563,6 +600,7 @@ export class TunnelStream extends Duplex {
     this.queue.length = 0;
     this.parkedChunks = [];
     this.parkedBytes = 0;
+    this.tailRoom = 0;
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
       this.host.sendControl({

@@ -201,6 +201,21 @@ describe('StreamMux / TunnelStream', () => {
     });
   });
 
+  it('tiny frames for a stalled reader are coalesced into buffers of their own, not kept as one Buffer each', async () => {
+    const [[sender], [receiver]] = await twoStreams(pair());
+    const frames = 20_000;
+    for (let i = 0; i < frames; i++) sender.write(Buffer.from([i % 251]));
+    sender.end();
+    await until('all arrived', () => receiver.unreadBytes === frames, 200_000);
+    const read: Buffer[] = [];
+    receiver.on('data', (c: Buffer) => read.push(c));
+    await until('read', () => receiver.readableEnded);
+    // Node's buffer held the first byte; the rest came in 16 KiB buffers of their own.
+    expect(read.length).toBeLessThanOrEqual(1 + Math.ceil(frames / (16 * 1024)));
+    expect(read.slice(1).every((c) => c.buffer.byteLength === 16 * 1024)).toBe(true);
+    expect(Buffer.concat(read).equals(Buffer.from(Array.from({ length: frames }, (_, i) => i % 251)))).toBe(true);
+  }, 30_000);
+
   it("a stalled reader's unread bytes are compacted into buffers of their own after a sweep; a flowing reader's are never copied", async () => {
     await withFakeTimers(['setInterval', 'clearInterval'], async () => {
       const [[stalled, flowing], [stalledIn, flowingIn]] = await twoStreams(pair());
