@@ -1,6 +1,6 @@
 import { baselineModule, baselineRoot, inRoundOrder, spread, type RigModule as RigSetup } from './ab-baseline.js';
 import { processCpuSeconds } from './process-cpu.js';
-import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS } from './proxy-client.js';
+import { BULK_BYTES, CONCURRENCY, SMALL_SECONDS, SSE_SAMPLES } from './proxy-client.js';
 import * as own from './proxy-rig.js';
 
 /**
@@ -11,16 +11,18 @@ import * as own from './proxy-rig.js';
  * baseline, run back to back):
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run bench -- none)
- *   npm run bench -- none && node dist-bench/bench/proxy-ab.js /tmp/base [rounds] [bulk]
+ *   npm run bench -- none && node dist-bench/bench/proxy-ab.js /tmp/base [rounds] [bulk|sse]
  *
  * With `bulk`, each round is one download of BULK_BYTES instead (MB/s, and each process's CPU
- * per MiB relayed).
+ * per MiB relayed). With `sse`, each round times SSE_SAMPLES streams' first events through the
+ * tunnel and then directly, and reports the median's difference (ms the tunnel adds; lower is
+ * better) and each process's CPU per stream.
  *
  * The baseline's own bench/proxy-rig.ts sets up its rig (its gateway, agent and replica).
  */
-const baseRoot = baselineRoot('proxy-ab.js', '[rounds] [bulk]');
+const baseRoot = baselineRoot('proxy-ab.js', '[rounds] [bulk|sse]');
 const rounds = Number(process.argv[3] ?? 8);
-const bulk = process.argv[4] === 'bulk';
+const mode = process.argv[4] === 'bulk' || process.argv[4] === 'sse' ? process.argv[4] : 'small';
 const WARMUP = 2;
 
 type RigModule = RigSetup & Pick<typeof own, 'measure'>;
@@ -37,17 +39,31 @@ const variants = [
   { name: 'this checkout', module: own as RigModule, rig: await own.setup(), rounds: [] as Round[] },
 ];
 
-/** One round: req/s and CPU µs per request, or with `bulk` MB/s and CPU µs per MiB. */
+/**
+ * One round: req/s and CPU µs per request; with `bulk` MB/s and CPU µs per MiB; with `sse` the ms
+ * the tunnel adds to the first event (over direct's, measured right after) and CPU µs per stream.
+ */
 async function oneRound(v: (typeof variants)[number]): Promise<Round> {
   const cpu = async () => [await processCpuSeconds(v.rig.pids.gateway), await processCpuSeconds(v.rig.pids.agent)] as const;
   const [g0, a0] = await cpu();
-  const rate = bulk ? await v.module.measure<number>('bulk', `${v.rig.tunnel}/bytes`, v.module.auth) : await v.module.measure<number>('throughput', `${v.rig.tunnel}/health`, v.module.auth);
+  const rate =
+    mode === 'bulk'
+      ? await v.module.measure<number>('bulk', `${v.rig.tunnel}/bytes`, v.module.auth)
+      : mode === 'sse'
+        ? await v.module.measure<number>('firstEvent', `${v.rig.tunnel}/sse`, v.module.auth)
+        : await v.module.measure<number>('throughput', `${v.rig.tunnel}/health`, v.module.auth);
   const [g1, a1] = await cpu();
-  const units = bulk ? BULK_BYTES / 2 ** 20 : rate * SMALL_SECONDS;
-  return { rate: Math.round(rate), gatewayUs: Math.round(((g1 - g0) / units) * 1e6), agentUs: Math.round(((a1 - a0) / units) * 1e6) };
+  const relayed = mode === 'bulk' ? BULK_BYTES / 2 ** 20 : mode === 'sse' ? SSE_SAMPLES : rate * SMALL_SECONDS;
+  const added = mode === 'sse' ? rate - (await v.module.measure<number>('firstEvent', `${v.rig.direct}/sse`, {})) : rate;
+  return { rate: mode === 'sse' ? Number(added.toFixed(3)) : Math.round(rate), gatewayUs: Math.round(((g1 - g0) / relayed) * 1e6), agentUs: Math.round(((a1 - a0) / relayed) * 1e6) };
 }
 
-const [rateUnit, perUnit, load] = bulk ? ['MB/s', 'MiB', `${BULK_BYTES / 2 ** 20} MiB download`] : ['req/s', 'request', `${CONCURRENCY} clients`];
+const units = {
+  small: ['req/s', 'request', `${CONCURRENCY} clients`],
+  bulk: ['MB/s', 'MiB', `${BULK_BYTES / 2 ** 20} MiB download`],
+  sse: ['ms added to the first event', 'stream', `${SSE_SAMPLES} streams one by one`],
+} as const;
+const [rateUnit, perUnit, load] = units[mode];
 
 try {
   for (let i = 0; i < rounds + WARMUP; i++) {
@@ -64,6 +80,7 @@ try {
   }
   // Each round's two runs follow each other, so their ratio cancels what drifts slower than a
   // round (another tenant's load): the paired ratios resolve smaller changes than the medians.
+  // (With `sse` the ratio is of ms added: below 1 is this checkout adding less.)
   const [baseRounds, ownRounds] = [variants[0]?.rounds ?? [], variants[1]?.rounds ?? []];
   const paired = (pick: (r: Round) => number) => {
     const ratios = ownRounds.map((r, i) => pick(r) / pick(baseRounds[i] as Round));

@@ -14,7 +14,7 @@ export const CONCURRENCY = 64;
 export const LATENCY_CONCURRENCY = 4;
 const LATENCY_SAMPLES = 200;
 export const BULK_BYTES = 512 * 1024 * 1024;
-const SSE_SAMPLES = 40;
+export const SSE_SAMPLES = 40;
 
 export const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
