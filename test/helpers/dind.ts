@@ -14,6 +14,8 @@ const exec = promisify(execFile);
 const ROOT = REPO_ROOT;
 /** Label of the agent image built by agentImage(): the content hash it was built from. */
 export const CONTENT_HASH_LABEL = 'cloud.cyberun.test-content-hash';
+/** The label the .ci/build-*-image.sh scripts give every test base image (and what is built on them). */
+const TEST_IMAGE_LABEL = 'cloud.cyberun.test-image';
 
 export async function docker(args: string[], timeoutMs = 120_000, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const { stdout } = await exec('docker', args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env });
@@ -128,9 +130,13 @@ export async function agentImage(): Promise<string> {
   } finally {
     await rm(context, { recursive: true, force: true });
   }
-  // Older builds of the test image are garbage now; one still in use by a container stays.
+  // Older builds of the test image are garbage now; one still in use by a container stays. So is
+  // the build stage of each build, which the classic builder leaves as an untagged image (135 MB
+  // each, 22 of them after a day of test runs): untagged images that carry the test label of the
+  // node base they were built on are such leftovers.
   for (const old of (await docker(['images', '--format', '{{.Repository}}:{{.Tag}}', 'cyberun-test/agent'])).split('\n')) {
     if (old !== '' && old !== ref) await docker(['rmi', old]).catch(() => undefined);
   }
+  await docker(['image', 'prune', '--force', '--filter', `label=${TEST_IMAGE_LABEL}`]).catch(() => undefined);
   return ref;
 }
