@@ -134,10 +134,14 @@ describe.skipIf(!docker)('proxy e2e: 1 GiB through the tunnel with bounded memor
     process.stderr.write(`[bulk] ${clients} stalled clients: ${(held / 1e6).toFixed(1)} MB of buffers held (readings ${readings.map((r) => (r / 1e6).toFixed(0)).join(', ')} MB)\n`);
     expect(held).toBeGreaterThan(clients * 128 * 1024);
     expect(held).toBeLessThan(clients * STREAM_INITIAL_WINDOW + STREAM_RECEIVE_BUDGET + 32 * 1024 * 1024);
-    // The streams were reset: a download after them runs to its end.
+    // The streams were reset: a download after them runs to its end, and what they held is freed.
     const res = await request(`${base}/bytes?n=${64 * 1024 * 1024}`, { headers: auth });
     let received = 0;
     for await (const chunk of res.body) received += (chunk as Buffer).byteLength;
     expect(received).toBe(64 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 2_500)); // the mux's sweep lets go of the reset streams
+    const left = liveBuffers() - before;
+    process.stderr.write(`[bulk] after the resets: ${(left / 1e6).toFixed(1)} MB of buffers held\n`);
+    expect(left).toBeLessThan(16 * 1024 * 1024);
   }, 60_000);
 });
