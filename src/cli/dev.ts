@@ -51,7 +51,7 @@ export async function startDev(options: { port: number; dataDir: string; agentAr
     dataDir: gatewayDir,
     apiKeys: api.keys,
     agentKeys: [{ key: agentKey, agentId: loaded.config.agentId }],
-    logger: logger.child({ component: 'gateway' }),
+    logger: logger.child({ role: 'gateway' }),
   });
   let agent: Agent;
   try {

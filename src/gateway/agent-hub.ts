@@ -242,7 +242,7 @@ export class AgentHub {
     session.warnings.flush();
     session.mux.closeAll(`agent connection closed (code ${code})`);
     this.all.delete(session);
-    session.log.info({ agentId: session.agentId, code, reason }, 'agent disconnected');
+    session.log.info({ code, reason }, 'agent disconnected');
     if (this.roster.onClose(session, this.closing)) this.reschedule();
   }
 
