@@ -108,6 +108,8 @@ export class TunnelStream extends Duplex {
    * coalesces small chunks (see park); 0 otherwise.
    */
   private tailRoom = 0;
+  /** The size of the buffer the last parked chunk coalesces into; 0 when it is not such a view. */
+  private coalescing = 0;
   /** The peer's end came behind parked bytes: it follows them into Node's buffer. */
   private endParked = false;
   /** The host's clock when `parkedChunks` last went from empty to not (StreamHost.parked). */
@@ -263,6 +265,7 @@ export class TunnelStream extends Duplex {
     this.parkedChunks = [];
     this.parkedBytes = 0;
     this.tailRoom = 0;
+    this.coalescing = 0;
     if (this.endParked) this.push(null);
     const body = this.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
@@ -288,8 +291,10 @@ export class TunnelStream extends Duplex {
 
   /**
    * Parks a chunk until the consumer asks for it. Small chunks are copied together into buffers
-   * of our own (COALESCE_BYTES each): a peer that sends its credit as tiny frames would otherwise
-   * make a stalled reader hold one Buffer object (~80 bytes of heap) per byte or so.
+   * of our own: a peer that sends its credit as tiny frames would otherwise make a stalled reader
+   * hold one Buffer object (~80 bytes of heap) per byte or so. Each such buffer is twice the size
+   * of the one before it (from 1 KiB, at most COALESCE_BYTES), so a stream with a few small chunks
+   * parked (an SSE client that paused) holds about their size, not 16 KiB.
    */
   private park(payload: Buffer): void {
     const chunks = this.parkedChunks;
@@ -298,6 +303,7 @@ export class TunnelStream extends Duplex {
     if (payload.byteLength > SMALL_CHUNK_BYTES) {
       chunks.push(payload);
       this.tailRoom = 0;
+      this.coalescing = 0;
       return;
     }
     const size = payload.byteLength;
@@ -309,10 +315,12 @@ export class TunnelStream extends Duplex {
       this.tailRoom -= size;
       return;
     }
-    const own = Buffer.allocUnsafeSlow(COALESCE_BYTES);
+    const capacity = this.coalescing === 0 ? SMALL_CHUNK_BYTES : Math.min(COALESCE_BYTES, 2 * this.coalescing);
+    this.coalescing = capacity;
+    const own = Buffer.allocUnsafeSlow(capacity);
     payload.copy(own);
     chunks.push(own.subarray(0, size));
-    this.tailRoom = COALESCE_BYTES - size;
+    this.tailRoom = capacity - size;
   }
 
   /** Peer bytes received and not yet read: Node's buffer and the parked ones. */
@@ -356,6 +364,7 @@ export class TunnelStream extends Duplex {
     endRun();
     this.parkedChunks = compacted;
     this.tailRoom = 0;
+    this.coalescing = 0;
   }
 
   onPeerWindow(credit: number): void {
@@ -500,7 +509,10 @@ export class TunnelStream extends Duplex {
     const next = this.parkedChunks.shift();
     if (next !== undefined) {
       this.parkedBytes -= next.byteLength;
-      if (this.parkedChunks.length === 0) this.tailRoom = 0;
+      if (this.parkedChunks.length === 0) {
+        this.tailRoom = 0;
+        this.coalescing = 0;
+      }
       this.push(next);
       if (this.endParked && this.parkedChunks.length === 0) this.push(null);
     }
@@ -601,6 +613,7 @@ export class TunnelStream extends Duplex {
     this.parkedChunks = [];
     this.parkedBytes = 0;
     this.tailRoom = 0;
+    this.coalescing = 0;
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
       this.host.sendControl({
