@@ -51,7 +51,7 @@ type Outgoing =
   | { kind: 'response'; head: ResponseHead }
   | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
 
-/** Parked chunks up to this size are coalesced into buffers of COALESCE_BYTES (TunnelStream.park). */
+/** Parked chunks up to this size are coalesced into buffers of our own, of at most COALESCE_BYTES (TunnelStream.park). */
 const SMALL_CHUNK_BYTES = 1024;
 const COALESCE_BYTES = 16 * 1024;
 
