@@ -110,9 +110,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // What clients cause is logged rate-limited: a flood of bad requests is no flood of log lines.
+  const edgeLog = new LogThrottle(() => logger, 20, 10_000, now);
+
   const routes: Route[] = [
     ...containerRoutes({ store, status: hub, logger: logger.child({ component: 'containers' }), now }),
-    ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }) }),
+    ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }), sendStallTimeoutMs: http.sendStallTimeoutMs, clientLog: edgeLog }),
     ...logsRoutes({ store, hub, logger: logger.child({ component: 'logs' }) }),
     ...agentRoutes({
       agents: () => hub.agents(),
@@ -122,9 +125,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       now,
     }),
   ];
-
-  // What clients cause is logged rate-limited: a flood of bad requests is no flood of log lines.
-  const edgeLog = new LogThrottle(() => logger, 20, 10_000, now);
 
   /**
    * One request: the target is parsed first (400), the key checked before routing (no key: 401
@@ -201,7 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
   );
-  const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys });
+  const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys, sendStallTimeoutMs: http.sendStallTimeoutMs, clientLog: edgeLog });
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
     socket.on('error', () => undefined);
     try {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { rejectUpgrade } from './http-io.js';
 
 /**
@@ -13,6 +13,12 @@ export interface HttpEdgeLimits {
   keepAliveTimeoutMs: number;
   /** A request body from which no byte arrived for this, while the gateway was reading it, is cut off. */
   bodyIdleTimeoutMs: number;
+  /**
+   * A proxied response or upgraded connection whose client took no byte for this, while bytes
+   * waited for it, is cut off (as nginx's send_timeout, 60 s): a reader that stalls stops holding
+   * what its stream was granted. 0: never.
+   */
+  sendStallTimeoutMs: number;
   /** Largest request head; larger: 431. */
   maxHeadBytes: number;
   /** On close, requests in progress get this long to finish before tunnels and connections are cut. */
@@ -23,6 +29,7 @@ export const DEFAULT_HTTP_EDGE_LIMITS: HttpEdgeLimits = {
   headTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   bodyIdleTimeoutMs: 60_000,
+  sendStallTimeoutMs: 60_000,
   maxHeadBytes: 16 * 1024,
   shutdownDrainMs: 5_000,
 };
@@ -157,6 +164,31 @@ export function guardBodyIdle(req: IncomingMessage, res: ServerResponse, ms: num
     onIdle();
   });
   req.once('end', disarm);
+}
+
+/**
+ * Cuts off a relay whose client stopped reading: when `source`, piped into `dest` (the client's
+ * response or socket), was paused by that pipe and stayed paused with `dest` still full for `ms`,
+ * `onStall` runs; it is expected to destroy `dest`. A client that reads slowly but keeps reading,
+ * and a stream with nothing to send (an idle SSE feed), never stall. Per pause it costs a clock
+ * read; a relay has at most one timer, set at the first pause and re-set only while it stays paused.
+ */
+export function guardSendStall(source: Readable, dest: Writable, ms: number, onStall: () => void): void {
+  if (ms <= 0) return;
+  let pausedAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    timer = undefined;
+    if (source.destroyed || dest.destroyed || source.readableFlowing !== false || !dest.writableNeedDrain) return;
+    const waited = performance.now() - pausedAt;
+    if (waited >= ms) onStall();
+    else timer = setTimeout(check, ms - waited);
+  };
+  source.on('pause', () => {
+    pausedAt = performance.now();
+    timer ??= setTimeout(check, ms);
+  });
+  source.once('close', () => clearTimeout(timer));
 }
 
 /** Whether a request carries a body (Content-Length above 0, or Transfer-Encoding). */

@@ -6,6 +6,7 @@ import type { PendingResponse, ResponseWaiter } from '../tunnel/pending-response
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';
 import { edgeFacts, forwardedHeaders, withEdgeHeaders } from './forwarded-headers.js';
+import { DEFAULT_HTTP_EDGE_LIMITS, guardSendStall } from './http-edge.js';
 import { STREAMED, fail, ok, sendJson, type HttpResult } from './http-io.js';
 import { parseInvokeRequest } from './invoke-request.js';
 import { chooseProxyTarget } from './proxy-target.js';
@@ -27,6 +28,22 @@ export interface ProxyRoutesDeps {
   logger: Logger;
   /** Largest response body invoke buffers into its JSON answer; default 10 MiB. */
   invokeMaxResponseBytes?: number;
+  /** A streamed response whose client takes no byte for this while bytes wait is cut off (http-edge.ts guardSendStall); default 60 s, 0: never. */
+  sendStallTimeoutMs?: number;
+  /** Where lines caused by clients go, rate-limited (the gateway's edge log); default `logger`. */
+  clientLog?: ClientLog;
+}
+
+/** A log for lines that clients cause (LogThrottle in connection-limits.ts). */
+export interface ClientLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/** What relaying a streamed answer needs besides the exchange; one per set of routes. */
+interface RelaySettings {
+  logger: Logger;
+  sendStallTimeoutMs: number;
+  clientLog: ClientLog;
 }
 
 /** Where the transparent proxy lives; `/{slug}/…` follows. */
@@ -41,6 +58,7 @@ export const RUNTIME = '/api/v1/r/containers';
  */
 export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
   const maxInvoke = deps.invokeMaxResponseBytes ?? 10 * 1024 * 1024;
+  const relay: RelaySettings = { logger: deps.logger, sendStallTimeoutMs: deps.sendStallTimeoutMs ?? DEFAULT_HTTP_EDGE_LIMITS.sendStallTimeoutMs, clientLog: deps.clientLog ?? deps.logger };
 
   const transparent = (ctx: RouteContext): HttpResult | Promise<HttpResult> => {
     const { req } = ctx;
@@ -70,7 +88,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
    */
   const relayBodiless = (ctx: RouteContext, slug: string, agentId: string, request: StreamRequest & { has_body: false }): HttpResult => {
     const { req, res } = ctx;
-    const pending = deps.hub.request(agentId, request, new BodilessAnswer(res, slug, deps.logger));
+    const pending = deps.hub.request(agentId, request, new BodilessAnswer(res, slug, relay));
     if (pending === undefined) return agentGone(slug);
     // `on`: 'close' comes once, and once() would wrap and then remove the listener per request.
     res.on('close', () => {
@@ -99,7 +117,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
         stream.destroy();
       }
     };
-    relayStreamed(res, slug, stream, head, stopUpload, deps.logger);
+    relayStreamed(res, slug, stream, head, stopUpload, relay);
     return STREAMED;
   };
 
@@ -134,7 +152,7 @@ export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
  * response came with it, else head first and the body piped as it comes. `stopUpload` runs once
  * the response is complete.
  */
-function relayStreamed(res: ServerResponse, slug: string, stream: TunnelStream, head: StreamResponseFrame, stopUpload: (() => void) | undefined, logger: Logger): void {
+function relayStreamed(res: ServerResponse, slug: string, stream: TunnelStream, head: StreamResponseFrame, stopUpload: (() => void) | undefined, relay: RelaySettings): void {
   const whole = stream.takeWholeBody();
   if (whole !== undefined) {
     stopUpload?.();
@@ -152,10 +170,14 @@ function relayStreamed(res: ServerResponse, slug: string, stream: TunnelStream, 
   });
   stream.on('error', (err) => {
     // The head is out (or corked): the client can only see the connection cut, so say why here.
-    logger.warn({ slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
+    relay.logger.warn({ slug, status: head.status, problem: err.message.slice(0, 300) }, 'proxied response cut off after its head');
     res.destroy();
   });
   if (stopUpload !== undefined) stream.once('end', stopUpload);
+  guardSendStall(stream, res, relay.sendStallTimeoutMs, () => {
+    relay.clientLog.warn({ slug, remote: res.socket?.remoteAddress, stalledMs: relay.sendStallTimeoutMs }, 'client stopped reading the response: connection closed');
+    res.destroy();
+  });
   stream.pipe(res);
 }
 
@@ -164,7 +186,7 @@ class BodilessAnswer implements ResponseWaiter {
   constructor(
     private readonly res: ServerResponse,
     private readonly slug: string,
-    private readonly logger: Logger,
+    private readonly relay: RelaySettings,
   ) {}
 
   whole(head: StreamResponseFrame, body: Buffer): void {
@@ -178,7 +200,7 @@ class BodilessAnswer implements ResponseWaiter {
     stream.on('error', ignore);
     void responseHead(stream).then((head) => {
       if ('error' in head) sendJson(this.res, agentFailed(head.error));
-      else relayStreamed(this.res, this.slug, stream, head, undefined, this.logger);
+      else relayStreamed(this.res, this.slug, stream, head, undefined, this.relay);
     });
   }
 

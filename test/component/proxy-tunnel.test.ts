@@ -16,11 +16,7 @@ describe('proxy data path: gateway → ws streams → agent proxy → upstream (
   beforeAll(async () => {
     up = await startUpstream();
     rig = await startProxyRig();
-    await rig.deploy(
-      { service_slug: 'echo', display_name: 'echo', docker_image: 'busybox:1' },
-      [{ serviceId: '', replicaIndex: 0, containerId: 'c0', host: '127.0.0.1', port: up.port }],
-    );
-    base = `${rig.gateway.url}/api/v1/r/containers/echo`;
+    base = await rig.deployLocal('echo', up.port);
   });
 
   afterAll(async () => {

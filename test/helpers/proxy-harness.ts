@@ -146,6 +146,8 @@ export interface ProxyRig {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Creates and deploys a service; resolves with its id once the gateway shows it running. */
   deploy(definition: Record<string, unknown>, endpoints?: ReadyEndpoint[]): Promise<string>;
+  /** Deploys `slug` served by one replica at 127.0.0.1:`port`; resolves with its proxy base URL. */
+  deployLocal(slug: string, port: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -206,6 +208,10 @@ export async function startProxyRig(proxy: ProxyOptions = {}, gatewayOver: Parti
       core.emit(statusReport(id, slug, { readyReplicas: 1, state: 'running' }));
       await waitFor(`${slug} running`, async () => (await api('GET', `/r/containers/${slug}`)).body['service_status'] === 'running', 5_000);
       return id;
+    },
+    async deployLocal(this: ProxyRig, slug, port) {
+      await this.deploy({ service_slug: slug, display_name: slug, docker_image: 'busybox:1' }, [{ serviceId: '', replicaIndex: 0, containerId: `c-${slug}`, host: '127.0.0.1', port }]);
+      return `${gateway.url}/api/v1/r/containers/${slug}`;
     },
     async close() {
       await client.close();
