@@ -123,7 +123,7 @@ describe('StreamMux / TunnelStream', () => {
     })();
     for (let i = 0; i < 2000; i++) await tick();
     // The receiver buffers at most its window (4 MiB by default), then the sender stalls; the
-    // window is used once the stream carried half the initial one (more than the old 1 MiB).
+    // window is used once the sender delivered half the initial one fast (more than the old 1 MiB).
     const stalled = p.sentBytes();
     expect(p.acceptor.windowBytes).toBe(STREAM_DEFAULT_WINDOW);
     expect(stalled).toBeGreaterThan(1024 * 1024);
