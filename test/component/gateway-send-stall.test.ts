@@ -55,14 +55,14 @@ describe('a client that stops reading a proxied response is cut off after the se
   }, 30_000);
 
   it('keeps a client that reads slowly but keeps reading, to the last byte', async () => {
-    const n = 96 * 1024 * 1024;
+    const n = 160 * 1024 * 1024;
     const res = await get(`${base}/bytes?n=${n}`);
     let received = 0;
     let pauses = 0;
     res.on('data', (chunk: Buffer) => (received += chunk.byteLength));
     res.pause();
-    // Reads in bursts: 600 ms paused (under STALL_MS, long enough to fill every buffer on the
-    // way), then 100 ms of reading.
+    // Reads in bursts: 500 ms paused (half of STALL_MS, long enough to fill every buffer on the
+    // way), then 200 ms of reading.
     const done = new Promise<void>((resolve, reject) => {
       res.once('end', resolve);
       res.once('close', () => (res.complete ? resolve() : reject(new Error(`cut off after ${received} bytes`))));
@@ -70,9 +70,9 @@ describe('a client that stops reading a proxied response is cut off after the se
     let over = false;
     void done.finally(() => (over = true)).catch(() => undefined);
     while (!over) {
-      await new Promise((r) => setTimeout(r, 600));
+      await new Promise((r) => setTimeout(r, 500));
       res.resume();
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 200));
       if (!over) {
         res.pause();
         pauses++;
