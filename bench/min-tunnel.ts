@@ -69,7 +69,7 @@ function directHost(sink: (head: ResponseHead, body: Buffer | undefined) => void
     combinedResponses: true,
     reserveWindow: (wanted) => wanted,
     releaseWindow: () => undefined,
-    parked: () => 0,
+    parked: () => undefined,
     sendControl: () => undefined,
     retire: () => undefined,
     sendWholeNow: (_stream, head, body) => {

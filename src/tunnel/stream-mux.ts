@@ -76,8 +76,11 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
   private readonly maxStreams: number;
   /** What is left of the receive budget (options.receiveBudgetBytes). */
   private budgetLeft: number;
-  /** Streams with parked bytes, swept every PARK_SWEEP_MS while there are any (see sweep). */
-  private readonly parkers = new Set<TunnelStream>();
+  /**
+   * Streams with parked bytes, by the sweep count when their bytes last started to wait; swept every
+   * PARK_SWEEP_MS while there are any (see sweep).
+   */
+  private readonly parkers = new Map<TunnelStream, number>();
   private sweeps = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   /**
@@ -366,10 +369,9 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     this.budgetLeft += bytes;
   }
 
-  parked(stream: TunnelStream): number {
-    this.parkers.add(stream);
+  parked(stream: TunnelStream): void {
+    this.parkers.set(stream, this.sweeps);
     this.sweepTimer ??= setInterval(() => this.sweep(), PARK_SWEEP_MS).unref();
-    return this.sweeps;
   }
 
   /**
@@ -380,9 +382,9 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
    */
   private sweep(): void {
     this.sweeps++;
-    for (const stream of this.parkers) {
+    for (const [stream, since] of this.parkers) {
       if (!stream.hasParked) this.parkers.delete(stream);
-      else if (stream.parkedAt <= this.sweeps - 2) stream.compactParked();
+      else if (since <= this.sweeps - 2) stream.compactParked();
     }
     if (this.parkers.size === 0) this.stopSweeping();
   }

@@ -1,5 +1,6 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
+import { ParkedChunks } from './parked-chunks.js';
 import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
 
 /** What a stream needs from its multiplexer (stream-mux.ts). */
@@ -27,10 +28,9 @@ export interface StreamHost {
   releaseWindow(bytes: number): void;
   /**
    * The stream's parked bytes (peer data its consumer has not asked for) went from none to some:
-   * the host compacts them if they are still there after a while (compactParked). Returns the
-   * host's clock for `parkedAt`.
+   * the host compacts them if they are still there after a while (compactParked).
    */
-  parked(stream: TunnelStream): number;
+  parked(stream: TunnelStream): void;
   /**
    * Whether the peer takes response frames (protocol version 3): then a response head waits for
    * its first body chunk and end (at most one event-loop turn) and leaves with them in one frame.
@@ -50,10 +50,6 @@ type Outgoing =
   | { kind: 'data'; buf: Buffer; done: ((err?: Error | null) => void) | undefined }
   | { kind: 'response'; head: ResponseHead }
   | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
-
-/** Parked chunks up to this size are coalesced into buffers of our own, of at most COALESCE_BYTES (TunnelStream.park). */
-const SMALL_CHUNK_BYTES = 1024;
-const COALESCE_BYTES = 16 * 1024;
 
 /** How soon half the initial window must arrive for a stream to grow its window (TunnelStream.sendsFast). */
 const GROW_WINDOW_MS = 50;
@@ -100,20 +96,10 @@ export class TunnelStream extends Duplex {
   /** `received` when the current rate reading began, and when (performance.now(); 0: not yet). */
   private rateMark = 0;
   private rateMarkAt = 0;
-  /** Peer bytes behind the one chunk Node's buffer holds, in arrival order (see onPeerData). */
-  private parkedChunks: Buffer[] = [];
-  private parkedBytes = 0;
-  /**
-   * Free bytes behind the last parked chunk when it is a view into a buffer of our own that
-   * coalesces small chunks (see park); 0 otherwise.
-   */
-  private tailRoom = 0;
-  /** The size of the buffer the last parked chunk coalesces into; 0 when it is not such a view. */
-  private coalescing = 0;
+  /** Peer bytes behind the one chunk Node's buffer holds (see onPeerData). */
+  private readonly parked = new ParkedChunks();
   /** The peer's end came behind parked bytes: it follows them into Node's buffer. */
   private endParked = false;
-  /** The host's clock when `parkedChunks` last went from empty to not (StreamHost.parked). */
-  parkedAt = 0;
   private readonly queue: Outgoing[] = [];
   private localEnded = false;
   private remoteEnded = false;
@@ -261,11 +247,7 @@ export class TunnelStream extends Duplex {
     }
     if (!this.remoteEnded || this.destroyed || this.readableFlowing !== null || this.readableEnded) return undefined;
     // The parked bytes and the end join Node's buffer, and one read takes them all.
-    for (const chunk of this.parkedChunks) this.push(chunk);
-    this.parkedChunks = [];
-    this.parkedBytes = 0;
-    this.tailRoom = 0;
-    this.coalescing = 0;
+    for (const chunk of this.parked.takeAll()) this.push(chunk);
     if (this.endParked) this.push(null);
     const body = this.read() as Buffer | null;
     return body ?? Buffer.alloc(0);
@@ -283,88 +265,32 @@ export class TunnelStream extends Duplex {
     if (payload.byteLength === 0) return true;
     // Into Node's buffer when it is empty (to a flowing consumer at once), else parked until the
     // consumer asks (_read).
-    if (this.parkedChunks.length === 0 && this.readableLength === 0) this.push(payload);
-    else this.park(payload);
+    if (this.parked.isEmpty && this.readableLength === 0) this.push(payload);
+    else {
+      if (this.parked.isEmpty) this.host.parked(this);
+      this.parked.push(payload);
+    }
     this.scheduleGrant();
     return true;
   }
 
-  /**
-   * Parks a chunk until the consumer asks for it. Small chunks are copied together into buffers
-   * of our own: a peer that sends its credit as tiny frames would otherwise make a stalled reader
-   * hold one Buffer object (~80 bytes of heap) per byte or so. Each such buffer is twice the size
-   * of the one before it (from 1 KiB, at most COALESCE_BYTES), so a stream with a few small chunks
-   * parked (an SSE client that paused) holds about their size, not 16 KiB.
-   */
-  private park(payload: Buffer): void {
-    const chunks = this.parkedChunks;
-    if (chunks.length === 0) this.parkedAt = this.host.parked(this);
-    this.parkedBytes += payload.byteLength;
-    if (payload.byteLength > SMALL_CHUNK_BYTES) {
-      chunks.push(payload);
-      this.tailRoom = 0;
-      this.coalescing = 0;
-      return;
-    }
-    const size = payload.byteLength;
-    if (this.tailRoom >= size) {
-      const tail = chunks[chunks.length - 1]!;
-      const grown = Buffer.from(tail.buffer, tail.byteOffset, tail.byteLength + size);
-      payload.copy(grown, tail.byteLength);
-      chunks[chunks.length - 1] = grown;
-      this.tailRoom -= size;
-      return;
-    }
-    const capacity = this.coalescing === 0 ? SMALL_CHUNK_BYTES : Math.min(COALESCE_BYTES, 2 * this.coalescing);
-    this.coalescing = capacity;
-    const own = Buffer.allocUnsafeSlow(capacity);
-    payload.copy(own);
-    chunks.push(own.subarray(0, size));
-    this.tailRoom = capacity - size;
-  }
-
   /** Peer bytes received and not yet read: Node's buffer and the parked ones. */
   get unreadBytes(): number {
-    return this.readableLength + this.parkedBytes;
+    return this.readableLength + this.parked.bytes;
   }
 
-  /** Whether peer bytes wait in `parked` (see onPeerData). */
+  /** Whether peer bytes wait behind Node's buffer (see onPeerData). */
   get hasParked(): boolean {
-    return this.parkedChunks.length > 0;
+    return !this.parked.isEmpty;
   }
 
   /**
-   * Copies parked chunks that are slices of larger buffers into buffers of their own (each run of
-   * them into one), so that they no longer keep the socket reads they came in alive (each shared
-   * with other streams' frames). The host calls it for a stream whose bytes stayed parked (its
-   * consumer stalled), never on the way of a flowing one; chunks already of their own stay as they are.
+   * Copies the parked bytes that are slices of the socket reads they came in (each shared with other
+   * streams' frames) into buffers of their own. The host calls it for a stream whose bytes stayed
+   * parked (its consumer stalled), never on the way of a flowing one.
    */
   compactParked(): void {
-    const compacted: Buffer[] = [];
-    let run: Buffer[] = [];
-    let runBytes = 0;
-    const endRun = () => {
-      if (run.length === 0) return;
-      const own = Buffer.allocUnsafeSlow(runBytes);
-      let offset = 0;
-      for (const chunk of run) offset += chunk.copy(own, offset);
-      compacted.push(own);
-      run = [];
-      runBytes = 0;
-    };
-    for (const chunk of this.parkedChunks) {
-      if (chunk.buffer.byteLength === chunk.byteLength) {
-        endRun();
-        compacted.push(chunk);
-      } else {
-        run.push(chunk);
-        runBytes += chunk.byteLength;
-      }
-    }
-    endRun();
-    this.parkedChunks = compacted;
-    this.tailRoom = 0;
-    this.coalescing = 0;
+    this.parked.compact();
   }
 
   onPeerWindow(credit: number): void {
@@ -375,7 +301,7 @@ export class TunnelStream extends Duplex {
   onPeerEnd(): void {
     if (this.remoteEnded) return;
     this.remoteEnded = true;
-    if (this.parkedChunks.length === 0) this.push(null);
+    if (this.parked.isEmpty) this.push(null);
     else this.endParked = true;
     this.maybeRetire();
   }
@@ -506,15 +432,10 @@ export class TunnelStream extends Duplex {
 
   override _read(): void {
     // The consumer wants more: the next parked chunk (and the end, behind the last).
-    const next = this.parkedChunks.shift();
+    const next = this.parked.shift();
     if (next !== undefined) {
-      this.parkedBytes -= next.byteLength;
-      if (this.parkedChunks.length === 0) {
-        this.tailRoom = 0;
-        this.coalescing = 0;
-      }
       this.push(next);
-      if (this.endParked && this.parkedChunks.length === 0) this.push(null);
+      if (this.endParked && this.parked.isEmpty) this.push(null);
     }
     this.scheduleGrant();
   }
@@ -610,10 +531,7 @@ export class TunnelStream extends Duplex {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     // Queued chunks are dropped; their write callbacks are moot once the stream is destroyed.
     this.queue.length = 0;
-    this.parkedChunks = [];
-    this.parkedBytes = 0;
-    this.tailRoom = 0;
-    this.coalescing = 0;
+    this.parked.takeAll();
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
       this.host.sendControl({
