@@ -8,7 +8,7 @@ import { AgentHub } from './agent-hub.js';
 import { AgentKeyring, ConnectionAuth, KeySet, authenticateAgent } from './auth.js';
 import { DEFAULT_CONNECTION_LIMITS, LogThrottle, type ConnectionLimits } from './connection-limits.js';
 import { CredentialsStore } from './credentials-store.js';
-import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, inFlightRequests, parseRequestTarget, type HttpEdgeLimits } from './http-edge.js';
+import { DEFAULT_HTTP_EDGE_LIMITS, answerClientError, guardBodyIdle, hasRequestBody, inFlightRequests, parseRequestTarget, sendStallGuard, type HttpEdgeLimits } from './http-edge.js';
 import { STREAMED, fail, readJsonBody, rejectUpgrade, sendJson, type BodyResult, type HttpResult } from './http-io.js';
 import { sharedKeyWarning } from './key-files.js';
 import { AGENT_KEY_PREFIXES, API_KEY_PREFIXES, checkKey, type AgentKeyEntry } from './key-material.js';
@@ -112,10 +112,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // What clients cause is logged rate-limited: a flood of bad requests is no flood of log lines.
   const edgeLog = new LogThrottle(() => logger, 20, 10_000, now);
+  const guardStall = sendStallGuard(http.sendStallTimeoutMs, edgeLog);
 
   const routes: Route[] = [
     ...containerRoutes({ store, status: hub, logger: logger.child({ component: 'containers' }), now }),
-    ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }), sendStallTimeoutMs: http.sendStallTimeoutMs, clientLog: edgeLog }),
+    ...proxyRoutes({ store, hub, logger: logger.child({ component: 'proxy' }), guardStall }),
     ...logsRoutes({ store, hub, logger: logger.child({ component: 'logs' }) }),
     ...agentRoutes({
       agents: () => hub.agents(),
@@ -201,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
   );
-  const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys, sendStallTimeoutMs: http.sendStallTimeoutMs, clientLog: edgeLog });
+  const proxyUpgrade = proxyUpgradeHandler({ store, hub, apiKeys, guardStall });
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => {
     socket.on('error', () => undefined);
     try {

@@ -166,6 +166,29 @@ export function guardBodyIdle(req: IncomingMessage, res: ServerResponse, ms: num
   req.once('end', disarm);
 }
 
+/** Where lines caused by clients go, rate-limited (LogThrottle in connection-limits.ts). */
+export interface ClientLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Guards one relay to a client (sendStallGuard): `source` is piped into `dest`, the client's
+ * response or socket; `facts` go into the log line when the client is cut off.
+ */
+export type StallGuard = (source: Readable, dest: Writable, facts: Record<string, unknown>) => void;
+
+/**
+ * The gateway's StallGuard: a client that takes no byte for `ms` while bytes wait for it has its
+ * connection destroyed, with one line in `log`. 0: never.
+ */
+export function sendStallGuard(ms: number, log: ClientLog): StallGuard {
+  return (source, dest, facts) =>
+    guardSendStall(source, dest, ms, () => {
+      log.warn({ ...facts, stalledMs: ms }, 'client stopped reading: connection closed');
+      dest.destroy();
+    });
+}
+
 /**
  * Cuts off a relay whose client stopped reading: when `source`, piped into `dest` (the client's
  * response or socket), was paused by that pipe and stayed paused with `dest` still full for `ms`,
@@ -173,7 +196,7 @@ export function guardBodyIdle(req: IncomingMessage, res: ServerResponse, ms: num
  * and a stream with nothing to send (an idle SSE feed), never stall. Per pause it costs a clock
  * read; a relay has at most one timer, set at the first pause and re-set only while it stays paused.
  */
-export function guardSendStall(source: Readable, dest: Writable, ms: number, onStall: () => void): void {
+function guardSendStall(source: Readable, dest: Writable, ms: number, onStall: () => void): void {
   if (ms <= 0) return;
   let pausedAt = 0;
   let timer: NodeJS.Timeout | undefined;

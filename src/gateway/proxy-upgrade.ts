@@ -3,12 +3,11 @@ import type { Duplex } from 'node:stream';
 import { stripHopByHop, type WireHeaders } from '../tunnel/http-headers.js';
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import { authenticateApi, type KeySet } from './auth.js';
-import { DEFAULT_HTTP_EDGE_LIMITS, guardSendStall } from './http-edge.js';
 import { rejectUpgrade } from './http-io.js';
 import { forwardedHeaders } from './forwarded-headers.js';
 import { RUNTIME, openProxyStream, responseHead, runtimeTarget, type ProxyRoutesDeps } from './routes-proxy.js';
 
-export interface ProxyUpgradeDeps extends Pick<ProxyRoutesDeps, 'store' | 'hub' | 'sendStallTimeoutMs' | 'clientLog'> {
+export interface ProxyUpgradeDeps extends Pick<ProxyRoutesDeps, 'store' | 'hub' | 'guardStall'> {
   apiKeys: KeySet;
 }
 
@@ -38,12 +37,8 @@ export function proxyUpgradeHandler(deps: ProxyUpgradeDeps): (req: IncomingMessa
     if ('result' in opened) return rejectUpgrade(socket, opened.result.status, errorText(opened.result.body), opened.result.headers);
     const { stream } = opened;
     socket.once('close', () => stream.destroy());
-    const stallMs = deps.sendStallTimeoutMs ?? DEFAULT_HTTP_EDGE_LIMITS.sendStallTimeoutMs;
     // A client that stops reading its WebSocket is cut off as a stalled response is.
-    guardSendStall(stream, socket, stallMs, () => {
-      deps.clientLog?.warn({ slug, remote: req.socket.remoteAddress, stalledMs: stallMs }, 'client stopped reading its WebSocket: connection closed');
-      socket.destroy();
-    });
+    deps.guardStall(stream, socket, { slug, relay: 'websocket', remote: req.socket.remoteAddress });
     relay(stream, socket, head).catch(() => {
       stream.destroy();
       socket.destroy();

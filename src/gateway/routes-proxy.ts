@@ -6,7 +6,7 @@ import type { PendingResponse, ResponseWaiter } from '../tunnel/pending-response
 import type { TunnelStream } from '../tunnel/tunnel-stream.js';
 import type { StreamRequest } from './agent-hub.js';
 import { edgeFacts, forwardedHeaders, withEdgeHeaders } from './forwarded-headers.js';
-import { DEFAULT_HTTP_EDGE_LIMITS, guardSendStall } from './http-edge.js';
+import type { StallGuard } from './http-edge.js';
 import { STREAMED, fail, ok, sendJson, type HttpResult } from './http-io.js';
 import { parseInvokeRequest } from './invoke-request.js';
 import { chooseProxyTarget } from './proxy-target.js';
@@ -28,23 +28,12 @@ export interface ProxyRoutesDeps {
   logger: Logger;
   /** Largest response body invoke buffers into its JSON answer; default 10 MiB. */
   invokeMaxResponseBytes?: number;
-  /** A streamed response whose client takes no byte for this while bytes wait is cut off (http-edge.ts guardSendStall); default 60 s, 0: never. */
-  sendStallTimeoutMs?: number;
-  /** Where lines caused by clients go, rate-limited (the gateway's edge log); default `logger`. */
-  clientLog?: ClientLog;
-}
-
-/** A log for lines that clients cause (LogThrottle in connection-limits.ts). */
-export interface ClientLog {
-  warn(fields: Record<string, unknown>, message: string): void;
+  /** Cuts off a streamed response whose client stopped reading (http-edge.ts sendStallGuard). */
+  guardStall: StallGuard;
 }
 
 /** What relaying a streamed answer needs besides the exchange; one per set of routes. */
-interface RelaySettings {
-  logger: Logger;
-  sendStallTimeoutMs: number;
-  clientLog: ClientLog;
-}
+type RelaySettings = Pick<ProxyRoutesDeps, 'logger' | 'guardStall'>;
 
 /** Where the transparent proxy lives; `/{slug}/…` follows. */
 export const RUNTIME = '/api/v1/r/containers';
@@ -58,7 +47,7 @@ export const RUNTIME = '/api/v1/r/containers';
  */
 export function proxyRoutes(deps: ProxyRoutesDeps): Route[] {
   const maxInvoke = deps.invokeMaxResponseBytes ?? 10 * 1024 * 1024;
-  const relay: RelaySettings = { logger: deps.logger, sendStallTimeoutMs: deps.sendStallTimeoutMs ?? DEFAULT_HTTP_EDGE_LIMITS.sendStallTimeoutMs, clientLog: deps.clientLog ?? deps.logger };
+  const relay: RelaySettings = { logger: deps.logger, guardStall: deps.guardStall };
 
   const transparent = (ctx: RouteContext): HttpResult | Promise<HttpResult> => {
     const { req } = ctx;
@@ -174,10 +163,7 @@ function relayStreamed(res: ServerResponse, slug: string, stream: TunnelStream, 
     res.destroy();
   });
   if (stopUpload !== undefined) stream.once('end', stopUpload);
-  guardSendStall(stream, res, relay.sendStallTimeoutMs, () => {
-    relay.clientLog.warn({ slug, remote: res.socket?.remoteAddress, stalledMs: relay.sendStallTimeoutMs }, 'client stopped reading the response: connection closed');
-    res.destroy();
-  });
+  relay.guardStall(stream, res, { slug, relay: 'response', remote: res.socket?.remoteAddress });
   stream.pipe(res);
 }
 

@@ -40,9 +40,9 @@ describe('a client that stops reading a proxied response is cut off after the se
     // Cut off once the kernel's buffers filled and the stall lasted STALL_MS: the gateway resets
     // the stream, and the service sees its request close.
     await waitFor('the service saw its request close', () => up.written.closed, 15_000);
-    const said = lines.filter((l) => l.msg === 'client stopped reading the response: connection closed');
+    const said = lines.filter((l) => l.msg === 'client stopped reading: connection closed');
     expect(said).toHaveLength(1);
-    expect(said[0]).toMatchObject({ slug: 'stall', stalledMs: STALL_MS });
+    expect(said[0]).toMatchObject({ slug: 'stall', relay: 'response', stalledMs: STALL_MS });
     // The client, reading again, gets what was on its way and then the cut: no complete response.
     let received = 0;
     res.on('data', (chunk: Buffer) => (received += chunk.byteLength));
@@ -121,7 +121,7 @@ describe('a client that stops reading a proxied response is cut off after the se
       // The client stops reading its socket.
       (client as unknown as { _socket: { pause(): void } })._socket.pause();
       await waitFor('the service saw its socket close', () => serviceClosed, 15_000);
-      expect(lines.filter((l) => l.msg === 'client stopped reading its WebSocket: connection closed')).toHaveLength(1);
+      expect(lines.filter((l) => l.msg === 'client stopped reading: connection closed' && l['relay'] === 'websocket')).toHaveLength(1);
       client.terminate();
     } finally {
       for (const c of wss.clients) c.terminate();
