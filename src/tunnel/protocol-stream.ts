@@ -24,10 +24,11 @@ export const STREAM_INITIAL_WINDOW = 256 * 1024;
 /**
  * Receive credit a side keeps open per stream once its sender delivered half the initial window
  * within 50 ms, as far as the connection's STREAM_RECEIVE_BUDGET allows (the receiver's choice:
- * senders only follow the credit they are granted, so it needs no negotiation). 4 MiB, as Go's HTTP/2 transport grants per stream (OpenSSH: 2 MiB per channel):
- * against 1 MiB a 512 MiB download through the tunnel ran ×1.18–1.36 faster in three paired A/B runs,
- * 2 MiB made no difference (docs/proxy-performance.md, Bulk). It is also what a side may buffer
- * for a stream whose reader stalls.
+ * senders only follow the credit they are granted, so it needs no negotiation). 4 MiB, as Go's
+ * HTTP/2 transport grants per stream (OpenSSH: 2 MiB per channel): against 1 MiB a 512 MiB
+ * download through the tunnel ran ×1.18–1.36 faster in three paired A/B runs, 2 MiB made no
+ * difference (docs/proxy-performance.md, Bulk). It is also what a side may buffer for a stream
+ * whose reader stalls.
  */
 export const STREAM_DEFAULT_WINDOW = 4 * 1024 * 1024;
 /**
