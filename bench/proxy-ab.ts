@@ -45,17 +45,15 @@ const variants = [
  */
 async function oneRound(v: (typeof variants)[number]): Promise<Round> {
   const cpu = async () => [await processCpuSeconds(v.rig.pids.gateway), await processCpuSeconds(v.rig.pids.agent)] as const;
+  const tunnel = (kind: 'bulk' | 'firstEvent' | 'throughput', path: string) => v.module.measure<number>(kind, `${v.rig.tunnel}${path}`, v.module.auth);
   const [g0, a0] = await cpu();
-  const rate =
-    mode === 'bulk'
-      ? await v.module.measure<number>('bulk', `${v.rig.tunnel}/bytes`, v.module.auth)
-      : mode === 'sse'
-        ? await v.module.measure<number>('firstEvent', `${v.rig.tunnel}/sse`, v.module.auth)
-        : await v.module.measure<number>('throughput', `${v.rig.tunnel}/health`, v.module.auth);
+  const measured = mode === 'bulk' ? await tunnel('bulk', '/bytes') : mode === 'sse' ? await tunnel('firstEvent', '/sse') : await tunnel('throughput', '/health');
   const [g1, a1] = await cpu();
-  const relayed = mode === 'bulk' ? BULK_BYTES / 2 ** 20 : mode === 'sse' ? SSE_SAMPLES : rate * SMALL_SECONDS;
-  const added = mode === 'sse' ? rate - (await v.module.measure<number>('firstEvent', `${v.rig.direct}/sse`, {})) : rate;
-  return { rate: mode === 'sse' ? Number(added.toFixed(3)) : Math.round(rate), gatewayUs: Math.round(((g1 - g0) / relayed) * 1e6), agentUs: Math.round(((a1 - a0) / relayed) * 1e6) };
+  const relayed = mode === 'bulk' ? BULK_BYTES / 2 ** 20 : mode === 'sse' ? SSE_SAMPLES : measured * SMALL_SECONDS;
+  const perUnit = (seconds: number) => Math.round((seconds / relayed) * 1e6);
+  // With `sse`, direct's first event right after (outside the CPU bracket) is subtracted.
+  const rate = mode === 'sse' ? Number((measured - (await v.module.measure<number>('firstEvent', `${v.rig.direct}/sse`, {}))).toFixed(3)) : Math.round(measured);
+  return { rate, gatewayUs: perUnit(g1 - g0), agentUs: perUnit(a1 - a0) };
 }
 
 const units = {

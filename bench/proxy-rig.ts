@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { removeTestNetwork } from '../test/helpers/docker.js';
 import { inspect, listByLabel, sweepByLabel } from '../test/helpers/engine.js';
+import { gatewayClient } from '../test/helpers/gateway-client.js';
 import { ensureNodeTestImage } from '../test/helpers/node-image.js';
 import { REPO_ROOT } from '../test/helpers/repo-root.js';
 import type { GcTotals } from './gc-probe.js';
@@ -231,17 +232,7 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     undo.push(() => stop(agent));
-    const api = async (method: string, p: string, body?: unknown) => {
-      const res = await request(`${gateway.url}/api/v1${p}`, { method: method as 'GET', headers: { ...auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-      return (await res.body.json()) as Record<string, unknown>;
-    };
-    const { id } = (await api('POST', '/containers', { service_slug: slug, display_name: 'bench', docker_image: 'cyberun-test/node-http:1' })) as { id: string };
-    await api('POST', `/containers/${id}/deploy`);
-    const deadline = Date.now() + 60_000;
-    while ((await api('GET', `/r/containers/${slug}`))['service_status'] !== 'running') {
-      if (Date.now() > deadline) throw new Error(`${slug} did not become running`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const id = await gatewayClient(gateway.url, SK).deployRunning({ service_slug: slug, display_name: 'bench', docker_image: 'cyberun-test/node-http:1' });
     const [containerId] = await listByLabel(`cloud.cyberun.service-id=${id}`);
     const ip = containerId === undefined ? undefined : (await inspect(containerId))?.NetworkSettings.Networks[network]?.IPAddress;
     if (containerId === undefined || ip === undefined) throw new Error('no ready replica to measure directly');
