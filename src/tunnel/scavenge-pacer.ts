@@ -18,7 +18,7 @@ import { runInNewContext } from 'node:vm';
 export const PACE_BYTES = 4 * 1024 * 1024;
 
 /** V8's `gc`: a full GC without options, a scavenge with `{ type: 'minor' }`. */
-export type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'async' | 'sync' }) => unknown;
+type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'async' | 'sync' }) => unknown;
 
 let relayed = 0;
 /** undefined: not looked up yet (no context is made until a process relays PACE_BYTES). */
