@@ -24,19 +24,19 @@ const sumRss = async (pids: number[]): Promise<number> => {
 };
 
 /**
- * Opens SCALE_STREAMS SSE streams at `url` (one event a second each, for longer than the
- * measurement), waits until every one delivered its first event and a few more seconds passed
- * (every stream's buffers at their steady size), and returns what `whileOpen` returns. Every stream
- * is closed before it returns.
+ * Opens `count` SSE streams (SCALE_STREAMS unless given) at `url` (one event a second each, for
+ * longer than the measurement), waits until every one delivered its first event and a few more
+ * seconds passed (every stream's buffers at their steady size), and returns what `whileOpen`
+ * returns. Every stream is closed before it returns; a call inside `whileOpen` opens more beside them.
  */
-export async function withOpenStreams<T>(url: string, headers: Record<string, string>, whileOpen: () => Promise<T>): Promise<T> {
-  const dispatcher = new Dispatcher({ connections: SCALE_STREAMS + 16, pipelining: 1 });
+export async function withOpenStreams<T>(url: string, headers: Record<string, string>, whileOpen: () => Promise<T>, count = SCALE_STREAMS): Promise<T> {
+  const dispatcher = new Dispatcher({ connections: count + 16, pipelining: 1 });
   const aborts = new AbortController();
-  setMaxListeners(SCALE_STREAMS + 10, aborts.signal); // one listener per request
+  setMaxListeners(count + 10, aborts.signal); // one listener per request
   let opened = 0;
   let failed: unknown;
   const allOpen = new Promise<void>((resolve) => {
-    for (let i = 0; i < SCALE_STREAMS; i++) {
+    for (let i = 0; i < count; i++) {
       void (async () => {
         try {
           const res = await request(`${url}?n=600&ms=1000`, { headers, dispatcher, signal: aborts.signal });
@@ -45,7 +45,7 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
           for await (const chunk of res.body) {
             if (first && String(chunk).includes('\n\n')) {
               first = false;
-              if (++opened === SCALE_STREAMS) resolve();
+              if (++opened === count) resolve();
             }
           }
         } catch (err) {
@@ -61,7 +61,7 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
   try {
     await allOpen;
     if (failed !== undefined) throw failed;
-    if (opened < SCALE_STREAMS) throw new Error(`only ${opened} of ${SCALE_STREAMS} SSE streams delivered an event within 120 s`);
+    if (opened < count) throw new Error(`only ${opened} of ${count} SSE streams delivered an event within 120 s`);
     await new Promise((r) => setTimeout(r, 3_000));
     return await whileOpen();
   } finally {
@@ -96,30 +96,48 @@ async function settledRss(pids: () => Promise<number[]>): Promise<number> {
  * `pids()` gained per open stream, in KiB, against their settled idle RSS (settledRss).
  */
 export async function rssPerOpenStream(url: string, headers: Record<string, string>, pids: () => Promise<number[]>): Promise<number> {
-  return (await openStreamGrowth(url, headers, pids)).rss;
+  const idle = await settledRss(pids);
+  const open = await withOpenStreams(url, headers, async () => sumRss(await pids()));
+  return (open - idle) / SCALE_STREAMS;
+}
+
+/** RSS and V8's young generation grown per stream, in KiB, over one step of SCALE_STREAMS streams. */
+export interface StreamStep {
+  rss: number;
+  /** Only with an agent's admin socket. */
+  young: number | undefined;
 }
 
 /**
- * rssPerOpenStream, and with `adminSocket` (an agent's) the part of it that is V8's young
- * generation: its two semi-spaces as the agent's /metrics shows them at the same two readings,
- * grown per open stream in KiB. The young generation grows to its bound (`--max-semi-space-size`)
- * when scavenges keep finding survivors, as while a thousand streams open, and goes back only
- * when the process is quiet: a size the agent has under any sustained traffic, which the
- * per-stream figure spreads over the streams.
+ * The scale row, and what the streams after it cost. `first`: from the settled idle RSS to
+ * SCALE_STREAMS open streams, as rssPerOpenStream; `added`: from there to twice as many, the first
+ * ones still open. With `adminSocket` (an agent's), each step's young generation too: its two
+ * semi-spaces as the agent's /metrics shows them at the same readings.
+ *
+ * The first step spreads sizes of the process over its streams: the young generation grows to its
+ * bound (`--max-semi-space-size`) when scavenges keep finding survivors, as while a thousand streams
+ * open, and goes back only when the process is quiet (a size it has under any sustained traffic),
+ * and the code the streams run is compiled on first use. `added` is what one more open stream costs
+ * a process that serves streams at all (docs/proxy-performance.md).
  */
 export async function openStreamGrowth(
   url: string,
   headers: Record<string, string>,
   pids: () => Promise<number[]>,
   adminSocket?: string,
-): Promise<{ rss: number; young: number | undefined }> {
+): Promise<{ first: StreamStep; added: StreamStep }> {
   const young = async () => (adminSocket === undefined ? undefined : await youngGenerationKiB(adminSocket));
-  const before = { rss: await settledRss(pids), young: await young() };
-  const after = await withOpenStreams(url, headers, async () => ({ rss: await sumRss(await pids()), young: await young() }));
-  return {
-    rss: (after.rss - before.rss) / SCALE_STREAMS,
-    young: after.young === undefined || before.young === undefined ? undefined : (after.young - before.young) / SCALE_STREAMS,
-  };
+  const reading = async () => ({ rss: await sumRss(await pids()), young: await young() });
+  const idle = { rss: await settledRss(pids), young: await young() };
+  const [one, two] = await withOpenStreams(url, headers, async () => {
+    const atOne = await reading();
+    return [atOne, await withOpenStreams(url, headers, reading)] as const;
+  });
+  const step = (from: typeof idle, to: typeof idle): StreamStep => ({
+    rss: (to.rss - from.rss) / SCALE_STREAMS,
+    young: to.young === undefined || from.young === undefined ? undefined : (to.young - from.young) / SCALE_STREAMS,
+  });
+  return { first: step(idle, one), added: step(one, two) };
 }
 
 /** The young generation's size ("new" space) in KiB, from an agent's /metrics on its admin socket. */
