@@ -70,9 +70,14 @@ async function snapshot(pid: number): Promise<HeapSummary> {
 /**
  * Live JS heap per open SSE stream, in KiB: a fresh rig of `rig` whose agent writes heap snapshots
  * on SIGUSR2, one snapshot idle and one with SCALE_STREAMS streams open (withOpenStreams). The
- * two summaries come back for a look at what grew.
+ * two summaries come back for a look at what grew. With `added`, a third snapshot with twice as
+ * many open, the first ones still open: `addedPerStream` is what one more stream holds once the
+ * agent serves streams at all (the first step also counts the code compiled on first use).
  */
-export async function liveHeapPerOpenStream(rig: RigModule): Promise<{ perStream: number; idle: HeapSummary; open: HeapSummary }> {
+export async function liveHeapPerOpenStream(
+  rig: RigModule,
+  options: { added?: boolean } = {},
+): Promise<{ perStream: number; idle: HeapSummary; open: HeapSummary; addedPerStream?: number; twice?: HeapSummary }> {
   // Through the variable every checkout's rig reads, not a setup() option: a baseline's rig predates
   // any such option.
   const variable = 'CYBERUN_BENCH_AGENT_NODE_ARGS';
@@ -82,10 +87,15 @@ export async function liveHeapPerOpenStream(rig: RigModule): Promise<{ perStream
     if (before === undefined) delete process.env[variable];
     else process.env[variable] = before;
   });
+  const url = `${r.tunnel}/sse`;
   try {
     const idle = await snapshot(r.pids.agent);
-    const open = await withOpenStreams(`${r.tunnel}/sse`, rig.auth, () => snapshot(r.pids.agent));
-    return { perStream: (open.bytes - idle.bytes) / SCALE_STREAMS / 1024, idle, open };
+    const [open, twice] = await withOpenStreams(url, rig.auth, async () => {
+      const atOne = await snapshot(r.pids.agent);
+      return [atOne, options.added === true ? await withOpenStreams(url, rig.auth, () => snapshot(r.pids.agent)) : undefined] as const;
+    });
+    const perStream = (a: HeapSummary, b: HeapSummary) => (b.bytes - a.bytes) / SCALE_STREAMS / 1024;
+    return { perStream: perStream(idle, open), idle, open, ...(twice === undefined ? {} : { addedPerStream: perStream(open, twice), twice }) };
   } finally {
     await r.cleanup();
   }
