@@ -2,11 +2,14 @@ import { Duplex, type DuplexOptions } from 'node:stream';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
 import { ParkedChunks } from './parked-chunks.js';
 import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
+import { SendQueue, type SendTurn, type Sender, type SendQueueOwner, type TurnSink } from './send-queue.js';
+
+export type { SendTurn, TurnSink } from './send-queue.js';
 
 /** What a stream needs from its multiplexer (stream-mux.ts). */
 export interface StreamHost {
   /** Puts the stream on the fair send queue (idempotent). */
-  schedule(stream: TunnelStream): void;
+  schedule(stream: Sender): void;
   /** Sends a control frame now, ahead of any queued data (stream.window, stream.reset). */
   sendControl(frame: Record<string, unknown> & { type: string }): void;
   /** The stream is finished in both directions or reset: forget its id. */
@@ -38,24 +41,8 @@ export interface StreamHost {
   readonly combinedResponses: boolean;
 }
 
-/** How one scheduling turn hands frames to the mux. */
-export interface TurnSink {
-  control(frame: Record<string, unknown> & { type: string }): void;
-  data(payload: Buffer): void;
-  /** A response frame: head, first body bytes (may be empty) and whether the end follows. */
-  response(head: ResponseHead, body: Buffer | undefined, end: boolean): void;
-}
-
-type Outgoing =
-  | { kind: 'data'; buf: Buffer; done: ((err?: Error | null) => void) | undefined }
-  | { kind: 'response'; head: ResponseHead }
-  | { kind: 'frame'; frame: Record<string, unknown> & { type: string }; done: ((err?: Error | null) => void) | undefined };
-
 /** How soon half the initial window must arrive for a stream to grow its window (TunnelStream.sendsFast). */
 const GROW_WINDOW_MS = 50;
-
-/** Result of one scheduling turn. */
-export type SendTurn = 'more' | 'blocked' | 'idle';
 
 /**
  * One proxied exchange as a Node Duplex: the readable side yields the peer's body bytes, the
@@ -66,28 +53,22 @@ export type SendTurn = 'more' | 'blocked' | 'idle';
  *   most `windowBytes` per stream. Node's readable buffer holds at most one chunk; what the
  *   consumer has not asked for yet waits in `parked`, where the host compacts it when it stays
  *   (a chunk is a slice of the socket read it came in, and would keep that whole read alive).
- * - sending: `_write` cuts data into chunks of at most `chunkBytes` and queues them; the mux sends
- *   one chunk per stream per turn (round robin) while credit lasts. A write completes when its last
- *   chunk was handed to the socket, so a producer piping into the stream is paused by credit and by
- *   the socket's backpressure.
+ * - sending: `_write` cuts data into chunks of at most `chunkBytes` and queues them (a SendQueue,
+ *   with the response head and the end in the same order: response frames and their held head are
+ *   described there); the mux sends one chunk per stream per turn (round robin) while credit
+ *   lasts. A write completes when its last chunk was handed to the socket, so a producer piping
+ *   into the stream is paused by credit and by the socket's backpressure.
  *
- * Ordering: `stream.response` and `stream.end` travel through the same queue as data, so they
- * never overtake it. `stream.reset` is sent at once by `destroy(err)` unless both halves finished.
- *
- * Response frames (protocol 3, `host.combinedResponses`): a queued response head is held until the
- * end is queued, a chunk's worth of body is queued, or — unless its content-length says the body
- * fits one frame, when it waits for the end — the next event-loop turn (setImmediate), whichever
- * comes first, and then leaves with the body queued behind it (≤ chunkBytes) and the end in one
- * frame. Writes behind a held head complete at once, so `write(); end()` of a small body
- * reaches `_final` in the same turn. A small response is then one WebSocket message, delivered
- * whole or lost whole when the connection drops; a streamed one (SSE) waits one turn at most.
+ * `stream.reset` is sent at once by `destroy(err)` unless both halves finished. A response head
+ * whose content-length does not say the body fits one frame is released at the next event-loop
+ * turn (setImmediate) at the latest.
  *
  *   open ──▶ (data…) ──▶ end sent ┐
  *            (data…) ──▶ end recv ┴─▶ retired          any ──reset (either side)──▶ destroyed
  */
-export class TunnelStream extends Duplex {
-  /** Bytes we may still send (credit granted by the peer). */
-  private sendCredit = STREAM_INITIAL_WINDOW;
+export class TunnelStream extends Duplex implements Sender, SendQueueOwner {
+  /** What we send, in order, and the credit for it. */
+  private readonly out: SendQueue;
   /** Total bytes we allowed the peer to send, and bytes it sent. */
   private granted = STREAM_INITIAL_WINDOW;
   private received = 0;
@@ -100,7 +81,6 @@ export class TunnelStream extends Duplex {
   private readonly parked = new ParkedChunks();
   /** The peer's end came behind parked bytes: it follows them into Node's buffer. */
   private endParked = false;
-  private readonly queue: Outgoing[] = [];
   private localEnded = false;
   private remoteEnded = false;
   private resetByPeer = false;
@@ -114,8 +94,6 @@ export class TunnelStream extends Duplex {
   response: StreamResponseFrame | undefined;
   /** The code our stream.reset carries when destroyed (`reset()` sets it). */
   private resetCode: StreamResetCode = StreamResetCodes.CANCELLED;
-  /** A queued response head waits (combined responses only) until this turns true. */
-  private headReleased = false;
   /**
    * Opener side, set by a consumer that answers whole responses in one write (the gateway's
    * transparent proxy) before the response can arrive: a response frame that carries head, body
@@ -147,6 +125,7 @@ export class TunnelStream extends Duplex {
       writable: halfClosed !== 'local',
     };
     super(options);
+    this.out = new SendQueue(id, host);
     if (halfClosed === 'local') this.localEnded = true;
     else if (halfClosed === 'remote') this.remoteEnded = true;
   }
@@ -166,12 +145,12 @@ export class TunnelStream extends Duplex {
   sendResponse(status: number, headers: Record<string, string | string[]>): void {
     if (this.destroyed || this.localEnded) return;
     if (this.sentStatus === 0) this.sentStatus = status;
-    this.queue.push({ kind: 'response', head: { status, headers } });
+    this.out.pushResponse({ status, headers });
     // A body declared to fit one frame is waited for whole: its head never travels alone.
     if (this.host.combinedResponses && !(declaredLength(headers) <= this.host.chunkBytes)) {
       setImmediate(() => {
-        this.headReleased = true;
-        if (!this.destroyed && this.queue.length > 0) this.host.schedule(this);
+        this.out.releaseHead();
+        if (!this.destroyed && !this.out.isEmpty) this.host.schedule(this);
       });
     }
     this.host.schedule(this);
@@ -188,7 +167,7 @@ export class TunnelStream extends Duplex {
       this.remoteEnded &&
       !this.localEnded &&
       this.sentStatus === 0 &&
-      this.queue.length === 0 &&
+      this.out.isEmpty &&
       !this.destroyed &&
       !this.writableEnded &&
       declaredLength(headers) <= this.host.chunkBytes
@@ -220,15 +199,15 @@ export class TunnelStream extends Duplex {
     // Nothing queued ahead of it (canAnswerWhole): straight to the socket when the mux can take it,
     // without queue entries, a send turn or a splice of the queue.
     if (this.host.sendWholeNow(this.id, head, body)) {
-      if (body !== undefined) this.sendCredit -= body.byteLength;
+      if (body !== undefined) this.out.credit -= body.byteLength;
       this.localEnded = true;
       this.maybeRetire();
       this.destroy();
       return;
     }
-    this.queue.push({ kind: 'response', head });
-    if (body !== undefined && body.byteLength > 0) this.queue.push({ kind: 'data', buf: body, done: undefined });
-    this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: undefined });
+    this.out.pushResponse(head);
+    if (body !== undefined && body.byteLength > 0) this.out.pushData(body, undefined);
+    this.out.pushEnd(undefined);
     this.host.schedule(this);
   }
 
@@ -294,8 +273,8 @@ export class TunnelStream extends Duplex {
   }
 
   onPeerWindow(credit: number): void {
-    this.sendCredit += credit;
-    if (this.queue.length > 0) this.host.schedule(this);
+    this.out.credit += credit;
+    if (!this.out.isEmpty) this.host.schedule(this);
   }
 
   onPeerEnd(): void {
@@ -338,94 +317,20 @@ export class TunnelStream extends Duplex {
 
   /** One scheduling turn: sends at most one chunk or one ordered frame. Called by the mux only. */
   sendTurn(sink: TurnSink): SendTurn {
-    const head = this.queue[0];
-    if (head === undefined || this.destroyed) return 'idle';
-    if (head.kind === 'response') {
-      if (!this.host.combinedResponses) {
-        this.queue.shift();
-        sink.control({ type: 'stream.response', stream_id: this.id, status: head.head.status, headers: head.head.headers });
-      } else if (!this.sendCombinedResponse(head.head, sink)) {
-        return 'blocked';
-      }
-    } else if (head.kind === 'frame') {
-      this.queue.shift();
-      sink.control(head.frame);
-      if (head.frame.type === 'stream.end') {
-        this.localEnded = true;
-        this.maybeRetire();
-      }
-      head.done?.();
-      if (this.answeredWhole && this.localEnded) {
-        this.destroy();
-        return 'idle';
-      }
-    } else {
-      if (this.sendCredit <= 0) return 'blocked';
-      const n = Math.min(head.buf.byteLength, this.sendCredit);
-      const piece = n === head.buf.byteLength ? head.buf : head.buf.subarray(0, n);
-      this.sendCredit -= n;
-      sink.data(piece);
-      if (piece === head.buf) {
-        this.queue.shift();
-        head.done?.();
-      } else {
-        head.buf = head.buf.subarray(n);
-      }
-    }
-    if (this.queue.length === 0) return 'idle';
-    return this.queue[0]?.kind === 'data' && this.sendCredit <= 0 ? 'blocked' : 'more';
-  }
-
-  /** True while the queue starts with a response head that still waits for its body and end. */
-  private holdingHead(): boolean {
-    return !this.headReleased && this.host.combinedResponses && this.queue[0]?.kind === 'response';
-  }
-
-  /**
-   * Sends the head at the front of the queue as a response frame with the data and end behind it,
-   * or returns false to keep holding it (see the class comment).
-   */
-  private sendCombinedResponse(head: ResponseHead, sink: TurnSink): boolean {
-    const limit = Math.min(this.host.chunkBytes, this.sendCredit);
-    let taken = 0;
-    let bytes = 0;
-    let queuedData = 0;
-    for (let i = 1; i < this.queue.length; i++) {
-      const item = this.queue[i] as Outgoing;
-      if (item.kind !== 'data') break;
-      queuedData += item.buf.byteLength;
-      if (taken === i - 1 && bytes + item.buf.byteLength <= limit) {
-        taken = i;
-        bytes += item.buf.byteLength;
-      }
-    }
-    const after = this.queue[taken + 1];
-    const end = after?.kind === 'frame' && after.frame.type === 'stream.end';
-    if (!this.headReleased && !end && queuedData < this.host.chunkBytes) return false;
-    this.headReleased = true;
-    // The head, `taken` data items and maybe the end leave the queue (one splice; the common small
-    // response is head + one chunk + end, so the body is that chunk itself).
-    const items = this.queue.splice(0, taken + 1 + (end ? 1 : 0));
-    let body: Buffer | undefined;
-    if (taken === 1) body = (items[1] as Extract<Outgoing, { kind: 'data' }>).buf;
-    else if (taken > 1) {
-      const chunks: Buffer[] = [];
-      for (let i = 1; i <= taken; i++) chunks.push((items[i] as Extract<Outgoing, { kind: 'data' }>).buf);
-      body = Buffer.concat(chunks, bytes);
-    }
-    this.sendCredit -= bytes;
-    sink.response(head, body, end);
-    if (end) {
-      this.localEnded = true;
-      this.maybeRetire();
-    }
-    for (let i = 1; i < items.length; i++) {
-      const item = items[i] as Outgoing;
-      if (item.kind !== 'response') item.done?.();
-    }
+    if (this.destroyed || this.out.isEmpty) return 'idle';
+    if (!this.out.turn(sink, this)) return 'blocked';
     // Answered whole and both halves done: close now (no writable end will come to do it).
-    if (end && this.answeredWhole) this.destroy();
-    return true;
+    if (this.answeredWhole && this.localEnded) {
+      this.destroy();
+      return 'idle';
+    }
+    return this.out.next();
+  }
+
+  /** Our stream.end left (SendQueueOwner). */
+  onEndSent(): void {
+    this.localEnded = true;
+    this.maybeRetire();
   }
 
   // ── Duplex implementation ─────────────────────────────────────────────────────────────────────
@@ -505,32 +410,18 @@ export class TunnelStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    const max = this.host.chunkBytes;
-    if (this.holdingHead() && this.queuedBytes() + chunk.byteLength < max) {
-      // Behind a held head: done at once, so an end() right after reaches _final this turn.
-      this.queue.push({ kind: 'data', buf: chunk, done: undefined });
-      callback();
-      return;
-    }
-    if (chunk.byteLength <= max) {
-      this.queue.push({ kind: 'data', buf: chunk, done: callback });
-    } else {
-      for (let off = 0; off < chunk.byteLength; off += max) {
-        const last = off + max >= chunk.byteLength;
-        this.queue.push({ kind: 'data', buf: chunk.subarray(off, off + max), done: last ? callback : undefined });
-      }
-    }
-    this.host.schedule(this);
+    // Behind a held head, a small chunk is done at once, so an end() right after reaches _final this turn.
+    if (this.out.write(chunk, callback)) this.host.schedule(this);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.queue.push({ kind: 'frame', frame: { type: 'stream.end', stream_id: this.id }, done: callback });
+    this.out.pushEnd(callback);
     this.host.schedule(this);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     // Queued chunks are dropped; their write callbacks are moot once the stream is destroyed.
-    this.queue.length = 0;
+    this.out.clear();
     this.parked.takeAll();
     const finishedCleanly = this.localEnded && this.remoteEnded;
     if (!this.resetByPeer && !this.retired && !finishedCleanly) {
@@ -545,12 +436,6 @@ export class TunnelStream extends Duplex {
     this.host.retire(this);
     this.giveBackWindow();
     callback(err);
-  }
-
-  private queuedBytes(): number {
-    let n = 0;
-    for (const item of this.queue) if (item.kind === 'data') n += item.buf.byteLength;
-    return n;
   }
 
   private maybeRetire(): void {
