@@ -112,15 +112,14 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
       this.sendHead(held.status, held.headers);
       chunk = held.chunks.length === 1 ? chunk : Buffer.concat(held.chunks, held.bytes);
     }
-    const stream = this.stream.toStream();
-    if (stream.write(chunk)) return;
+    if (this.stream.write(chunk)) return;
     controller.pause();
-    stream.once('drain', () => controller.resume());
+    this.stream.once('drain', () => controller.resume());
   }
 
   onResponseEnd(): void {
     const held = this.held;
-    if (held === undefined) this.stream.toStream().end();
+    if (held === undefined) this.stream.end();
     else {
       this.held = undefined;
       this.stream.sendWholeResponse(held.status, held.headers, held.chunks.length <= 1 ? held.chunks[0] : Buffer.concat(held.chunks, held.bytes));
@@ -132,7 +131,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     this.held = undefined;
     if (this.stream.destroyed) return this.finish({ relayed: true });
     if (!this.headSent) return this.finish({ relayed: false, error: translateUpstreamError(error) });
-    this.stream.toStream().reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
+    this.stream.reset(StreamResetCodes.UPSTREAM_FAILED, new AgentError(ErrorCodes.UPSTREAM, `the upstream failed while streaming its body: ${error.message}`, { cause: error }));
     this.finish({ relayed: true });
   }
 
@@ -152,7 +151,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   /** The head of a response that streams: the caller's part is done (see relayExchange). */
   private sendHead(status: number, headers: WireHeaders): void {
     this.headSent = true;
-    this.stream.toStream().sendResponse(status, headers);
+    this.stream.sendResponse(status, headers);
     this.settle({ relayed: true });
   }
 

@@ -22,7 +22,8 @@ import { checkResponseHead } from './stream-frame-check.js';
 import { noteRelayedBytes } from './scavenge-pacer.js';
 import { BodilessExchange, type BodilessHost } from './bodiless-exchange.js';
 import { PendingResponse, type PendingHost, type ResponseWaiter } from './pending-response.js';
-import { TunnelStream, peerResetError, type StreamHost, type TurnSink } from './tunnel-stream.js';
+import type { Sender, TurnSink } from './send-queue.js';
+import { TunnelStream, peerResetError, type StreamHost } from './tunnel-stream.js';
 
 /** How often a mux looks for parked bytes to compact (StreamMux.sweep). */
 const PARK_SWEEP_MS = 1000;
@@ -88,7 +89,8 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
    * PendingResponse; acceptor side: a BodilessExchange).
    */
   private readonly streams = new Map<number, TunnelStream | PendingResponse | BodilessExchange>();
-  private ready: TunnelStream[] = [];
+  /** Streams and exchanges with something to send, in turn order. */
+  private ready: Sender[] = [];
   private inflight = 0;
   private pumping = false;
   private nextId = 1;
@@ -196,7 +198,7 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     // Data for a stream we no longer know (reset or finished a moment ago) is dropped.
     const entry = this.streams.get(decoded.streamId);
     if (entry instanceof PendingResponse) this.promote(entry, (stream) => stream.onPeerData(decoded.payload));
-    else if (entry !== undefined) streamOf(entry).onPeerData(decoded.payload);
+    else if (entry !== undefined) entry.onPeerData(decoded.payload);
     return undefined;
   }
 
@@ -222,10 +224,10 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
       } else this.promote(entry, (stream) => feedResponse(stream, checked, body, end));
       return undefined;
     }
-    // Response frames come from the agent: one for an acceptor's exchange goes to its stream,
-    // whose checks refuse it.
+    // Response frames come from the agent. For an acceptor's exchange, whose peer half carries
+    // nothing, body bytes are a protocol error (a reset) and a head or an end is moot, as for a stream.
     if (entry instanceof BodilessExchange) {
-      feedResponse(entry.toStream(), checked, body, end);
+      if (body.byteLength > 0) entry.onPeerData(body);
       return undefined;
     }
     if (end && entry.takesWholeResponses && entry.response === undefined) {
@@ -240,8 +242,13 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
   handleFrame(frame: StreamFrame): void {
     const entry = this.streams.get(frame.stream_id);
     if (entry === undefined) return;
-    if (entry instanceof BodilessExchange && frame.type === 'stream.reset') return this.exchangeGone(entry);
-    if (!(entry instanceof PendingResponse)) return applyFrame(streamOf(entry), frame);
+    if (entry instanceof BodilessExchange) {
+      // The peer's half carries nothing: its stream.response and stream.end are moot, as a stream's would be.
+      if (frame.type === 'stream.reset') this.exchangeGone(entry);
+      else if (frame.type === 'stream.window') entry.onPeerWindow(frame.credit);
+      return;
+    }
+    if (!(entry instanceof PendingResponse)) return applyFrame(entry, frame);
     // Our half of a pending response carries nothing: credit for it is moot.
     if (frame.type === 'stream.window') return;
     if (frame.type === 'stream.reset') {
@@ -340,10 +347,10 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
 
   // ── StreamHost ─────────────────────────────────────────────────────────────────────────────────
 
-  schedule(stream: TunnelStream): void {
-    if (!stream.scheduled) {
-      stream.scheduled = true;
-      this.ready.push(stream);
+  schedule(sender: Sender): void {
+    if (!sender.scheduled) {
+      sender.scheduled = true;
+      this.ready.push(sender);
     }
     this.pump();
   }
@@ -404,11 +411,11 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     this.pumping = true;
     try {
       while (this.ready.length > 0 && this.inflight < this.highWater) {
-        const stream = this.ready.shift() as TunnelStream;
-        this.turnId = stream.id;
-        const turn = stream.sendTurn(this.sink);
-        if (turn === 'more') this.ready.push(stream);
-        else stream.scheduled = false;
+        const sender = this.ready.shift() as Sender;
+        this.turnId = sender.id;
+        const turn = sender.sendTurn(this.sink);
+        if (turn === 'more') this.ready.push(sender);
+        else sender.scheduled = false;
       }
     } finally {
       this.pumping = false;
@@ -444,11 +451,6 @@ export class StreamMux implements StreamHost, PendingHost, BodilessHost {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
-}
-
-/** The stream of an entry that is one or has one: a bodiless exchange becomes one here. */
-function streamOf(entry: TunnelStream | BodilessExchange): TunnelStream {
-  return entry instanceof BodilessExchange ? entry.toStream() : entry;
 }
 
 /** A stream control frame from the peer, to its stream. */

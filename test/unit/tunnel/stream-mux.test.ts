@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { STREAM_DEFAULT_WINDOW, STREAM_INITIAL_WINDOW, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
+import { STREAM_DEFAULT_WINDOW, STREAM_INITIAL_WINDOW, decodeDataFrame, decodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
 import type { ResponseWaiter } from '../../../src/tunnel/pending-response.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
@@ -572,6 +572,79 @@ describe('StreamMux.acceptBodiless: a bodiless request answered without a stream
     mux.closeAll('socket closed');
     expect(x.destroyed).toBe(true);
     await until('closed', () => c.closed);
+  });
+
+  /** Body bytes of the data frames captured, in order (response frames are not data frames). */
+  const dataOf = (binary: Buffer[]) => binary.filter((b) => b.readUInt32BE(0) !== 0).map((b) => decodeDataFrame(b)!.payload);
+
+  it('an answer that streams leaves from the exchange itself: head with the first event, events, end; no stream is made', async () => {
+    const { mux, text, binary, responses } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    const c = closed(x);
+    x.sendResponse(200, { 'content-type': 'text/event-stream' });
+    expect(x.write(Buffer.from('data: 1\n\n'))).toBe(true);
+    // The head is held for this event-loop turn, then leaves with the event behind it, in one response frame.
+    expect(responses()).toEqual([]);
+    await tick();
+    expect(responses()).toMatchObject([{ streamId: 1, end: false, head: { status: 200 }, body: Buffer.from('data: 1\n\n') }]);
+    expect(x.write(Buffer.from('data: 2\n\n'))).toBe(true);
+    x.end();
+    await until('closed', () => c.closed);
+    expect(dataOf(binary)).toEqual([Buffer.from('data: 2\n\n')]);
+    expect(text).toEqual([{ type: 'stream.end', stream_id: 1 }]);
+    expect([x.destroyed, x.sentStatus, mux.size]).toEqual([true, 200, 0]);
+    expect(() => x.toStream()).toThrow(/cannot become a stream/);
+  });
+
+  it("a streamed head leaves alone after one event-loop turn when no body comes", async () => {
+    const { mux, responses } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    x.sendResponse(200, { 'content-type': 'text/event-stream' });
+    expect(responses()).toEqual([]);
+    await tick();
+    expect(responses()).toMatchObject([{ streamId: 1, end: false, head: { status: 200 } }]);
+    x.destroy();
+  });
+
+  it('the answer follows the credit: it stops at the initial window, drains once stream.window came, and says drain', async () => {
+    const { mux, binary, responses } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    const sent = () => dataOf(binary).reduce((n, b) => n + b.byteLength, 0) + responses().reduce((n, f) => n + f.body.byteLength, 0);
+    let drained = 0;
+    x.sendResponse(200, {});
+    let ok = true;
+    for (let i = 0; i < 20; i++) ok = x.write(Buffer.alloc(16 * 1024, i));
+    expect(ok).toBe(false);
+    await tick();
+    expect(sent()).toBe(STREAM_INITIAL_WINDOW);
+    x.once('drain', () => drained++);
+    mux.handleFrame({ type: 'stream.window', stream_id: 1, credit: 64 * 1024 });
+    expect(sent()).toBe(20 * 16 * 1024);
+    expect(drained).toBe(1);
+    x.end();
+  });
+
+  it('data from the peer, whose half carries nothing, resets the exchange as a protocol error; reset() says its code', async () => {
+    const { mux, text } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    x.sendResponse(200, { 'content-type': 'text/event-stream' });
+    x.write(Buffer.from('data: 1\n\n'));
+    const frame = Buffer.alloc(6);
+    frame.writeUInt32BE(1, 0);
+    expect(mux.handleData(frame)).toBeUndefined();
+    expect(x.destroyed).toBe(true);
+    expect(text).toEqual([expect.objectContaining({ type: 'stream.reset', stream_id: 1, code: 'protocol_error' })]);
+    const y = mux.acceptBodiless(2)!;
+    y.sendResponse(200, { 'content-type': 'text/event-stream' });
+    y.reset('upstream_failed', new Error('replica died'));
+    expect(text.at(-1)).toEqual({ type: 'stream.reset', stream_id: 2, code: 'upstream_failed', message: 'replica died' });
+    // Nothing more leaves for either.
+    const before = text.length;
+    x.end();
+    y.write(Buffer.from('late'));
+    y.end();
+    await tick();
+    expect([text.length, mux.size]).toEqual([before, 0]);
   });
 });
 
