@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RESPONSE_FRAME_PREFIX, STREAM_INITIAL_WINDOW, STREAM_MAX_CHUNK, decodeResponseFrame, encodeResponseFrame } from '../../../src/tunnel/protocol-stream.js';
 import { StreamMux, type StreamFrame } from '../../../src/tunnel/stream-mux.js';
 import type { TunnelStream } from '../../../src/tunnel/tunnel-stream.js';
+import type { BodilessExchange } from '../../../src/tunnel/bodiless-exchange.js';
 
 interface Wire {
   gateway: StreamMux;
@@ -10,6 +11,8 @@ interface Wire {
   agentSent: string[];
   problems: string[];
   open(): Promise<{ gw: TunnelStream; ag: TunnelStream }>;
+  /** As open(), the agent taking the request as a bodiless exchange (StreamMux.acceptBodiless). */
+  openBodiless(): Promise<{ gw: TunnelStream; ex: BodilessExchange }>;
 }
 
 /** A gateway mux and an agent mux joined in memory, frames delivered asynchronously and in order. */
@@ -17,6 +20,8 @@ function wire(combined: boolean): Wire {
   const agentSent: string[] = [];
   const problems: string[] = [];
   let accepted: TunnelStream | undefined;
+  let acceptedExchange: BodilessExchange | undefined;
+  let bodiless = false;
   let gateway: StreamMux | undefined;
   const agent: StreamMux = new StreamMux({
     transport: {
@@ -42,7 +47,8 @@ function wire(combined: boolean): Wire {
       sendText(text) {
         const frame = JSON.parse(text) as { type: string; stream_id: number; has_body?: boolean };
         setImmediate(() => {
-          if (frame.type === 'stream.open') accepted = agent.accept(frame.stream_id, frame.has_body === false);
+          if (frame.type === 'stream.open' && bodiless) acceptedExchange = agent.acceptBodiless(frame.stream_id);
+          else if (frame.type === 'stream.open') accepted = agent.accept(frame.stream_id, frame.has_body === false);
           else agent.handleFrame(frame as StreamFrame);
         });
       },
@@ -61,6 +67,16 @@ function wire(combined: boolean): Wire {
     agent,
     agentSent,
     problems,
+    async openBodiless() {
+      bodiless = true;
+      const s = gw.open(true);
+      gw.sendControl({ type: 'stream.open', stream_id: s.id, has_body: false });
+      while (acceptedExchange === undefined) await tick();
+      const ex = acceptedExchange;
+      acceptedExchange = undefined;
+      bodiless = false;
+      return { gw: s, ex };
+    },
     async open() {
       const s = gw.open(true);
       gw.sendControl({ type: 'stream.open', stream_id: s.id, has_body: false });
@@ -317,5 +333,31 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     const failed = new Promise<Error>((r) => gw.once('error', r));
     expect(w.gateway.handleData(encodeResponseFrame(gw.id, { status: 200, headers: {} }, Buffer.alloc(STREAM_INITIAL_WINDOW + 1), false))).toBeUndefined();
     expect((await failed).message).toMatch(/beyond its credit/);
+  });
+  it.each([
+    [true, ['binary:response', 'binary:data', 'text:stream.end']],
+    [false, ['text:stream.response', 'binary:data', 'text:stream.end']],
+  ])('a bodiless exchange that streams its answer itself (combined responses: %s): head, every byte past the initial window in order, end', async (combined, frameKinds) => {
+    const w = wire(combined);
+    const { gw, ex } = await w.openBodiless();
+    const got = collect(gw);
+    const body = Buffer.from(Array.from({ length: STREAM_INITIAL_WINDOW + 3 * STREAM_MAX_CHUNK + 7 }, (_, i) => i % 253));
+    const closed = new Promise((r) => ex.once('close', r));
+    ex.sendResponse(200, { 'content-type': 'application/octet-stream' });
+    let drains = 0;
+    for (let off = 0; off < body.byteLength; off += 10_000) {
+      // As a writer that honours backpressure: wait for drain after a false.
+      if (!ex.write(body.subarray(off, off + 10_000))) await new Promise((r) => ex.once('drain', () => r(drains++)));
+    }
+    ex.end();
+    const r = await got;
+    await closed;
+    expect(r.status).toBe(200);
+    expect(r.body.equals(body)).toBe(true);
+    expect(drains).toBeGreaterThan(0);
+    // The kinds of frame the agent sent, in order of first appearance.
+    expect([...new Set(w.agentSent)]).toEqual(frameKinds);
+    expect(w.problems).toEqual([]);
+    expect([w.agent.size, ex.sentStatus]).toEqual([0, 200]);
   });
 });
