@@ -24,21 +24,27 @@ export class ReplicaPicker {
     return best[this.turn % best.length];
   }
 
-  /** Counts a request against `ep`; the returned function ends it (idempotent). */
-  begin(ep: ReadyEndpoint): (stream?: { once(event: 'close', fn: () => void): unknown; destroyed: boolean }) => void {
-    this.outstanding.set(ep.containerId, (this.outstanding.get(ep.containerId) ?? 0) + 1);
+  /**
+   * Counts a request against `ep`; the returned function ends it (idempotent), at once, or when
+   * `stream` closes if it is still open. What an open stream keeps for it is its container id and
+   * one listener: the endpoint object is not held, and `on` rather than `once` (a stream closes
+   * once) saves once()'s wrapper per request.
+   */
+  begin(ep: ReadyEndpoint): (stream?: { on(event: 'close', fn: () => void): unknown; destroyed: boolean }) => void {
+    const id = ep.containerId;
+    this.outstanding.set(id, (this.outstanding.get(id) ?? 0) + 1);
     let ended = false;
     const end = (): void => {
       if (ended) return;
       ended = true;
-      const n = (this.outstanding.get(ep.containerId) ?? 1) - 1;
-      if (n <= 0) this.outstanding.delete(ep.containerId);
-      else this.outstanding.set(ep.containerId, n);
+      const n = (this.outstanding.get(id) ?? 1) - 1;
+      if (n <= 0) this.outstanding.delete(id);
+      else this.outstanding.set(id, n);
     };
     return (stream) => {
       // The response may still be streaming when forward() resolves on close; count until close.
       if (stream === undefined || stream.destroyed) end();
-      else stream.once('close', end);
+      else stream.on('close', end);
     };
   }
 

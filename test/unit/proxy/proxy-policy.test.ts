@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { invokePathProblem, parseInvokeRequest } from '../../../src/gateway/invoke-request.js';
 import { joinUrl } from '../../../src/proxy/agent-proxy.js';
@@ -147,5 +148,19 @@ describe('ReplicaPicker', () => {
     expect(picker.inFlight(first.containerId)).toBe(0);
     expect(new Set([picker.pick(eps)!.containerId, picker.pick(eps)!.containerId]).size).toBe(2);
     expect(picker.pick([])).toBeUndefined();
+  });
+
+  it('counts a request whose stream is still open until that stream closes, once', () => {
+    const picker = new ReplicaPicker();
+    const stream = Object.assign(new EventEmitter(), { destroyed: false });
+    picker.begin(ep('a'))(stream);
+    picker.begin(ep('a'))();
+    expect(picker.inFlight('a')).toBe(1);
+    stream.emit('close');
+    stream.emit('close');
+    expect(picker.inFlight('a')).toBe(0);
+    const closed = Object.assign(new EventEmitter(), { destroyed: true });
+    picker.begin(ep('b'))(closed);
+    expect([picker.inFlight('b'), closed.listenerCount('close')]).toEqual([0, 0]);
   });
 });
