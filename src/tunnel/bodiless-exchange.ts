@@ -60,10 +60,10 @@ export interface BodilessHost {
  * (`sendWholeResponse` sends it at once when the mux is free); an answer that streams (SSE, a
  * body larger than one frame, or a whole answer behind a full socket) goes through a SendQueue of
  * the exchange's own, in turns of the mux's fair queue, with the peer's credit and a `drain` for
- * its writer, as a stream's writable half would (it takes ~1 KiB less per open exchange than a
- * TunnelStream, and no Writable per chunk). Only a consumer that needs a Node stream (the logs
- * relay) turns it into a TunnelStream (`toStream`, before anything was sent), which then carries
- * everything, its `close` and errors reported here too.
+ * its writer, as a stream's writable half would: ~0.9 KiB less held per open answer than through
+ * a TunnelStream (bench/held-heap.ts), and no Writable per chunk. Only a consumer that needs a
+ * Node stream (the logs relay) turns it into a TunnelStream (`toStream`, before anything was
+ * sent), which then carries everything, its `close` and errors reported here too.
  *
  *   open ──sendWholeResponse (mux free)──▶ done (close)      open ──destroy / reset / peer reset──▶ done (close)
  *     ├──sendResponse / write / end, or a whole answer that waits──▶ streaming ──end sent──▶ done (close)
