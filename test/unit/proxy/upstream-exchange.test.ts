@@ -46,8 +46,14 @@ afterEach(async () => {
   pool = undefined;
 });
 
+/** The agent's two kinds of accepted exchange for a bodiless request: a TunnelStream, and the BodilessExchange it uses. */
+const acceptors = [
+  ['a TunnelStream', (mux: StreamMux) => mux.accept(1, true)],
+  ['a BodilessExchange', (mux: StreamMux) => mux.acceptBodiless(1)],
+] as const;
+
 describe('relayExchange', () => {
-  it('a long answer: settles once its head is relayed and keeps neither undici\'s raw head nor the caller\'s callback, yet the client leaving still aborts the upstream request', async () => {
+  it.each(acceptors)('a long answer into %s: settles once its head is relayed and keeps neither undici\'s raw head nor the caller\'s callback, yet the client leaving still aborts the upstream request', async (_kind, accept) => {
     let upstreamClosed = false;
     server = createServer((_req, res) => {
       open.push(res);
@@ -77,7 +83,7 @@ describe('relayExchange', () => {
       }),
     );
     const { mux, sent, texts } = recordingMux();
-    const stream = mux.accept(1, true);
+    const stream = accept(mux);
     if (stream === undefined) throw new Error('the mux refused stream 1');
     stream.on('error', () => undefined);
     const results: ExchangeResult[] = [];
@@ -115,5 +121,29 @@ describe('relayExchange', () => {
     stream.destroy();
     await until('the upstream request is closed', () => upstreamClosed);
     expect(results).toEqual([{ relayed: true }]);
+  });
+  it.each(acceptors)('an upstream that fails in the middle of its answer into %s resets it as upstream_failed, once, and stops', async (_kind, accept) => {
+    server = createServer((_req, res) => {
+      open.push(res);
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: first\n\n');
+    });
+    await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    pool = new Pool(origin);
+    const { mux, sent, texts } = recordingMux();
+    const stream = accept(mux);
+    if (stream === undefined) throw new Error('the mux refused stream 1');
+    stream.on('error', () => undefined);
+    let closed = false;
+    stream.on('close', () => (closed = true));
+    const results: ExchangeResult[] = [];
+    relayExchange(pool, stream, { origin, path: '/events', method: 'GET', headers: {} }, (r) => results.push(r));
+    await until('the first event is relayed', () => sent.some((f) => f.includes('data: first')));
+    open[0]?.socket?.destroy();
+    await until('the exchange is reset', () => texts.length > 0 && closed);
+    expect(texts.map((t) => JSON.parse(t) as Record<string, unknown>)).toEqual([expect.objectContaining({ type: 'stream.reset', stream_id: 1, code: 'upstream_failed' })]);
+    expect(results).toEqual([{ relayed: true }]);
+    expect([stream.destroyed, mux.size]).toEqual([true, 0]);
   });
 });
