@@ -4,8 +4,6 @@ import { ParkedChunks } from './parked-chunks.js';
 import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
 import { SendQueue, type SendTurn, type Sender, type SendQueueOwner, type TurnSink } from './send-queue.js';
 
-export type { SendTurn, TurnSink } from './send-queue.js';
-
 /** What a stream needs from its multiplexer (stream-mux.ts). */
 export interface StreamHost {
   /** Puts the stream on the fair send queue (idempotent). */
