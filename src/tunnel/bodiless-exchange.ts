@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
 import type { ResponseHead } from './protocol-stream.js';
 import { SendQueue, type SendQueueOwner, type SendTurn, type Sender, type TurnSink } from './send-queue.js';
@@ -65,11 +64,15 @@ export interface BodilessHost {
  * Node stream (the logs relay) turns it into a TunnelStream (`toStream`, before anything was
  * sent), which then carries everything, its `close` and errors reported here too.
  *
+ * It is no EventEmitter: it keeps the few listeners an exchange gets (`close`, `error`, `drain`)
+ * in fields of its own. An emitter's listener store, a dictionary object, and its arrays were most
+ * of what the exchange of every small answer allocated and what an open one held beside its queue.
+ *
  *   open ──sendWholeResponse (mux free)──▶ done (close)      open ──destroy / reset / peer reset──▶ done (close)
  *     ├──sendResponse / write / end, or a whole answer that waits──▶ streaming ──end sent──▶ done (close)
  *     └──toStream()──▶ TunnelStream ──its close──▶ close
  */
-export class BodilessExchange extends EventEmitter implements AnswerableExchange, Sender, SendQueueOwner {
+export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOwner {
   readonly readableEnded = true;
   /** Set while the mux holds the exchange in its ready list. */
   scheduled = false;
@@ -82,12 +85,29 @@ export class BodilessExchange extends EventEmitter implements AnswerableExchange
   /** write() returned false: `drain` is due once the queued body left. */
   private needDrain = false;
   private status = 0;
+  /** Listeners (see the class comment); `close` runs once, `drain` listeners once each. */
+  private closeListeners: Array<() => void> | undefined;
+  private errorListeners: Array<(err: Error) => void> | undefined;
+  private drainListeners: Array<() => void> | undefined;
 
   constructor(
     readonly id: number,
     private readonly host: BodilessHost,
-  ) {
-    super();
+  ) {}
+
+  on(event: 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close' | 'error', listener: (() => void) | ((err: Error) => void)): this {
+    if (event === 'close') this.closeListeners = withListener(this.closeListeners, listener as () => void);
+    else this.errorListeners = withListener(this.errorListeners, listener);
+    return this;
+  }
+
+  /** `close` comes once, so once() is on() for it; a `drain` listener runs at the next drain only. */
+  once(event: 'close' | 'drain', listener: () => void): this {
+    if (event === 'close') this.closeListeners = withListener(this.closeListeners, listener);
+    else this.drainListeners = withListener(this.drainListeners, listener);
+    return this;
   }
 
   get destroyed(): boolean {
@@ -202,10 +222,10 @@ export class BodilessExchange extends EventEmitter implements AnswerableExchange
       if (this.out !== undefined || this.done) throw new Error(`stream ${this.id}: an exchange that answered or streams cannot become a stream`);
       const stream = this.host.streamFor(this);
       this.stream = stream;
-      stream.on('error', (err) => {
-        if (this.listenerCount('error') > 0) this.emit('error', err);
+      stream.on('error', (err: Error) => {
+        for (const listener of this.errorListeners ?? []) listener(err);
       });
-      stream.on('close', () => this.emit('close'));
+      stream.on('close', () => this.emitClose());
     }
     return this.stream;
   }
@@ -219,7 +239,9 @@ export class BodilessExchange extends EventEmitter implements AnswerableExchange
     if (this.done) return 'idle';
     if (this.needDrain && out.dataBytes === 0) {
       this.needDrain = false;
-      this.emit('drain');
+      const drained = this.drainListeners;
+      this.drainListeners = undefined;
+      for (const listener of drained ?? []) listener();
     }
     return this.done ? 'idle' : out.next();
   }
@@ -248,8 +270,23 @@ export class BodilessExchange extends EventEmitter implements AnswerableExchange
     // As a stream's: `close` comes after the current call stack, not inside it.
     process.nextTick(emitClose, this);
   }
+
+  /** Runs the `close` listeners, once. */
+  emitClose(): void {
+    const listeners = this.closeListeners;
+    this.closeListeners = undefined;
+    for (const listener of listeners ?? []) listener();
+  }
+}
+
+/**
+ * `listeners` with `listener` added, in a new array of exactly that length: an exchange gets one
+ * to three of each, and push() would give the array room for 17.
+ */
+function withListener<L>(listeners: L[] | undefined, listener: L): L[] {
+  return listeners === undefined ? [listener] : [...listeners, listener];
 }
 
 function emitClose(exchange: BodilessExchange): void {
-  exchange.emit('close');
+  exchange.emitClose();
 }

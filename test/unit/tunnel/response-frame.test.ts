@@ -342,7 +342,7 @@ describe('response frames (protocol 3): a head, its first body chunk and the end
     const { gw, ex } = await w.openBodiless();
     const got = collect(gw);
     const body = Buffer.from(Array.from({ length: STREAM_INITIAL_WINDOW + 3 * STREAM_MAX_CHUNK + 7 }, (_, i) => i % 253));
-    const closed = new Promise((r) => ex.once('close', r));
+    const closed = new Promise<void>((r) => ex.once('close', r));
     ex.sendResponse(200, { 'content-type': 'application/octet-stream' });
     let drains = 0;
     for (let off = 0; off < body.byteLength; off += 10_000) {

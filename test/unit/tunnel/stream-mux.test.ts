@@ -565,6 +565,31 @@ describe('StreamMux.acceptBodiless: a bodiless request answered without a stream
     await until('closed', () => c.closed);
   });
 
+  it("its listeners: every close listener runs once; a drain listener at the next drain only; a stream's errors reach it once it became one", async () => {
+    const { mux } = acceptor();
+    const calls: string[] = [];
+    const x = mux.acceptBodiless(1)!;
+    x.on('close', () => calls.push('close 1'));
+    x.once('close', () => calls.push('close 2'));
+    x.on('error', (err) => calls.push(`error ${err.message}`));
+    const stream = x.toStream();
+    stream.destroy(new Error('boom'));
+    await until('closed', () => calls.includes('close 2'));
+    await tick();
+    expect(calls).toEqual(['error boom', 'close 1', 'close 2']);
+
+    const y = mux.acceptBodiless(2)!;
+    let drains = 0;
+    y.once('drain', () => drains++);
+    y.sendResponse(200, {});
+    for (let i = 0; i < 20; i++) y.write(Buffer.alloc(16 * 1024));
+    mux.handleFrame({ type: 'stream.window', stream_id: 2, credit: 64 * 1024 });
+    y.write(Buffer.alloc(32 * 1024));
+    mux.handleFrame({ type: 'stream.window', stream_id: 2, credit: 64 * 1024 });
+    expect(drains).toBe(1);
+    y.destroy();
+  });
+
   it('a lost connection closes every bodiless exchange', async () => {
     const { mux } = acceptor();
     const x = mux.acceptBodiless(1)!;
