@@ -13,7 +13,8 @@ import * as ownPicker from '../src/proxy/replica-picker.js';
  * snapshots of bench/heap-snapshot.ts see the whole agent, where a change of ~0.2 KiB per stream
  * drowns in the rounds' spread):
  *
- * - a streamed answer (a head and one SSE event queued) sent by a bodiless exchange itself, and
+ * - a streamed answer (a head and one SSE event sent, the agent's four listeners on it) sent by a
+ *   bodiless exchange itself, and
  *   the same through the TunnelStream the exchange turns into (`toStream`, the way every streamed
  *   answer went before the eighth session);
  * - the replica picker's count of one request still open (`begin`, then a stream not closed yet),
@@ -64,9 +65,13 @@ const host: StreamHost & BodilessHost = {
 };
 
 const event = Buffer.from('data: {"n":1}\n\n');
+const listener = (): void => undefined;
 const streamedAnswer = (viaStream: boolean) => (i: number) => {
   const exchange = new BodilessExchange(i + 1, host);
-  exchange.on('close', () => undefined);
+  // The listeners the agent gives every exchange: an `error` sink, and on `close` its request
+  // metrics, the upstream exchange's abort and the replica picker's count.
+  exchange.on('error', listener);
+  for (let n = 0; n < 3; n++) exchange.on('close', () => listener());
   const writer = viaStream ? exchange.toStream() : exchange;
   writer.sendResponse(200, { 'content-type': 'text/event-stream' });
   writer.write(event);
