@@ -129,7 +129,8 @@ export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOw
 
   canAnswerWhole(headers: Record<string, string | string[]>): boolean {
     if (this.stream !== undefined) return this.stream.canAnswerWhole(headers);
-    return !this.done && this.status === 0 && this.out === undefined && this.host.combinedResponses && declaredLength(headers) <= this.host.chunkBytes;
+    // Nothing sent or queued yet (a queue may exist already, made by a stream.window that came first).
+    return !this.done && this.status === 0 && (this.out === undefined || this.out.isEmpty) && this.host.combinedResponses && declaredLength(headers) <= this.host.chunkBytes;
   }
 
   sendWholeResponse(status: number, headers: Record<string, string | string[]>, body: Buffer | undefined): void {

@@ -590,6 +590,16 @@ describe('StreamMux.acceptBodiless: a bodiless request answered without a stream
     y.destroy();
   });
 
+  it('a stream.window that comes before the answer leaves a small answer whole, at once', async () => {
+    const { mux, responses, text } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    mux.handleFrame({ type: 'stream.window', stream_id: 1, credit: 64 * 1024 });
+    expect(x.canAnswerWhole({ 'content-length': '2' })).toBe(true);
+    x.sendWholeResponse(200, { 'content-length': '2' }, Buffer.from('ok'));
+    expect(responses()).toMatchObject([{ streamId: 1, end: true, body: Buffer.from('ok') }]);
+    expect([x.destroyed, mux.size, text]).toEqual([true, 0, []]);
+  });
+
   it('a lost connection closes every bodiless exchange', async () => {
     const { mux } = acceptor();
     const x = mux.acceptBodiless(1)!;
