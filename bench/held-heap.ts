@@ -13,8 +13,8 @@ import * as ownPicker from '../src/proxy/replica-picker.js';
  * snapshots of bench/heap-snapshot.ts see the whole agent, where a change of ~0.2 KiB per stream
  * drowns in the rounds' spread):
  *
- * - a streamed answer (a head and one SSE event sent, the agent's four listeners on it) sent by a
- *   bodiless exchange itself, and
+ * - a streamed answer (a head with one SSE event, then a second event, the agent's four listeners
+ *   on it) sent by a bodiless exchange itself, and
  *   the same through the TunnelStream the exchange turns into (`toStream`, the way every streamed
  *   answer went before the eighth session);
  * - the replica picker's count of one request still open (`begin`, then a stream not closed yet),
@@ -32,13 +32,17 @@ const gc = vm.runInNewContext('gc') as () => void;
  * Heap bytes held per item while `make` builds COUNT items (kept alive until the reading, which
  * comes after the event-loop turns they scheduled: a streamed head leaves at the next one).
  */
-async function heldPerItem(make: (i: number) => unknown): Promise<number> {
-  const kept: unknown[] = new Array(COUNT);
+async function heldPerItem<T>(make: (i: number) => T, then?: (item: T) => void): Promise<number> {
+  const kept: T[] = new Array<T>(COUNT);
   gc();
   gc();
   const before = process.memoryUsage().heapUsed;
   for (let i = 0; i < COUNT; i++) kept[i] = make(i);
   await new Promise((resolve) => setTimeout(resolve, 50));
+  if (then !== undefined) {
+    for (const item of kept) then(item);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   gc();
   gc();
   const after = process.memoryUsage().heapUsed;
@@ -66,7 +70,7 @@ const host: StreamHost & BodilessHost = {
 
 const event = Buffer.from('data: {"n":1}\n\n');
 const listener = (): void => undefined;
-const streamedAnswer = (viaStream: boolean) => (i: number) => {
+const streamedAnswer = (viaStream: boolean) => (i: number): BodilessExchange => {
   const exchange = new BodilessExchange(i + 1, host);
   // The listeners the agent gives every exchange: an `error` sink, and on `close` its request
   // metrics, the upstream exchange's abort and the replica picker's count.
@@ -76,6 +80,10 @@ const streamedAnswer = (viaStream: boolean) => (i: number) => {
   writer.sendResponse(200, { 'content-type': 'text/event-stream' });
   writer.write(event);
   return exchange;
+};
+/** The next event of a streamed answer, after its head left with the first one. */
+const nextEvent = (viaStream: boolean) => (exchange: BodilessExchange): void => {
+  (viaStream ? exchange.toStream() : exchange).write(event);
 };
 
 type PickerModule = typeof ownPicker;
@@ -88,10 +96,10 @@ const openRequest = (picker: InstanceType<PickerModule['ReplicaPicker']>) => (i:
 
 const line = (what: string, bytes: number) => process.stdout.write(`${what}: ${bytes.toFixed(0)} B\n`);
 // Warm each path once, so that what it compiles is not counted.
-await heldPerItem(streamedAnswer(false));
-await heldPerItem(streamedAnswer(true));
-line('a streamed answer sent by its bodiless exchange', await heldPerItem(streamedAnswer(false)));
-line('the same through the TunnelStream it turns into', await heldPerItem(streamedAnswer(true)));
+await heldPerItem(streamedAnswer(false), nextEvent(false));
+await heldPerItem(streamedAnswer(true), nextEvent(true));
+line('a streamed answer sent by its bodiless exchange', await heldPerItem(streamedAnswer(false), nextEvent(false)));
+line('the same through the TunnelStream it turns into', await heldPerItem(streamedAnswer(true), nextEvent(true)));
 const streamAlone = await heldPerItem(() => Object.assign(new EventEmitter(), { destroyed: false }));
 const pickers: Array<[string, PickerModule]> = [['this checkout', ownPicker]];
 const base = process.argv[2];

@@ -32,10 +32,14 @@ export interface SendQueueOwner {
   onEndSent(): void;
 }
 
-type Outgoing =
+/** A queued item, linked to the one behind it. */
+type Outgoing = (
   | { kind: 'data'; buf: Buffer; done: ((err?: Error | null) => void) | undefined }
   | { kind: 'response'; head: ResponseHead }
-  | { kind: 'end'; done: ((err?: Error | null) => void) | undefined };
+  | { kind: 'end'; done: ((err?: Error | null) => void) | undefined }
+) & { next: Outgoing | undefined };
+
+type DataItem = Extract<Outgoing, { kind: 'data' }>;
 
 /**
  * What one end of an exchange sends, in order, and the credit the peer granted for it: a response
@@ -49,13 +53,18 @@ type Outgoing =
  * then leaves with the body queued behind it (≤ chunkBytes) and the end in one frame. A small
  * response is then one WebSocket message, delivered whole or lost whole when the connection drops;
  * a streamed one (SSE) waits one turn at most.
+ *
+ * The items are a linked list (each one is an object anyway): an empty queue holds nothing, where
+ * an array would keep the backing store of its largest moment (17 slots after its first push) for
+ * as long as its stream stays open.
  */
 export class SendQueue {
   /** Bytes we may still send (credit granted by the peer). */
   credit = STREAM_INITIAL_WINDOW;
   /** Body bytes queued and not sent yet. */
   dataBytes = 0;
-  private readonly items: Outgoing[] = [];
+  private first: Outgoing | undefined;
+  private last: Outgoing | undefined;
   /** A queued response head waits (combined responses only) until this turns true. */
   private headReleased = false;
 
@@ -65,11 +74,11 @@ export class SendQueue {
   ) {}
 
   get isEmpty(): boolean {
-    return this.items.length === 0;
+    return this.first === undefined;
   }
 
   pushResponse(head: ResponseHead): void {
-    this.items.push({ kind: 'response', head });
+    this.append({ kind: 'response', head, next: undefined });
   }
 
   /** The held head may leave alone from now on (the owner's next event-loop turn came). */
@@ -79,7 +88,7 @@ export class SendQueue {
 
   /** Queues a piece of body as it is (≤ chunkBytes); `done` runs once it left. */
   pushData(buf: Buffer, done: ((err?: Error | null) => void) | undefined): void {
-    this.items.push({ kind: 'data', buf, done });
+    this.append({ kind: 'data', buf, done, next: undefined });
     this.dataBytes += buf.byteLength;
   }
 
@@ -105,12 +114,13 @@ export class SendQueue {
   }
 
   pushEnd(done: ((err?: Error | null) => void) | undefined): void {
-    this.items.push({ kind: 'end', done });
+    this.append({ kind: 'end', done, next: undefined });
   }
 
   /** Drops everything queued; write callbacks are moot once the exchange is gone. */
   clear(): void {
-    this.items.length = 0;
+    this.first = undefined;
+    this.last = undefined;
     this.dataBytes = 0;
   }
 
@@ -120,14 +130,14 @@ export class SendQueue {
    * when the end left.
    */
   turn(sink: TurnSink, owner: SendQueueOwner): boolean {
-    const first = this.items[0];
+    const first = this.first;
     if (first === undefined) return false;
     if (first.kind === 'response') {
       if (this.host.combinedResponses) return this.sendCombinedResponse(first.head, sink, owner);
-      this.items.shift();
+      this.removeUpTo(first);
       sink.control({ type: 'stream.response', stream_id: this.id, status: first.head.status, headers: first.head.headers });
     } else if (first.kind === 'end') {
-      this.items.shift();
+      this.removeUpTo(first);
       sink.control({ type: 'stream.end', stream_id: this.id });
       owner.onEndSent();
       first.done?.();
@@ -139,7 +149,7 @@ export class SendQueue {
       this.dataBytes -= n;
       sink.data(piece);
       if (piece === first.buf) {
-        this.items.shift();
+        this.removeUpTo(first);
         first.done?.();
       } else {
         first.buf = first.buf.subarray(n);
@@ -150,14 +160,26 @@ export class SendQueue {
 
   /** After a turn: whether more can be sent now, waits for credit, or nothing is queued. */
   next(): SendTurn {
-    const first = this.items[0];
+    const first = this.first;
     if (first === undefined) return 'idle';
     return first.kind === 'data' && this.credit <= 0 ? 'blocked' : 'more';
   }
 
   /** True while the queue starts with a response head that still waits for its body and end. */
   private holdingHead(): boolean {
-    return !this.headReleased && this.host.combinedResponses && this.items[0]?.kind === 'response';
+    return !this.headReleased && this.host.combinedResponses && this.first?.kind === 'response';
+  }
+
+  private append(item: Outgoing): void {
+    if (this.last === undefined) this.first = item;
+    else this.last.next = item;
+    this.last = item;
+  }
+
+  /** Takes the items from the first up to `item` out of the queue. */
+  private removeUpTo(item: Outgoing): void {
+    this.first = item.next;
+    if (this.first === undefined) this.last = undefined;
   }
 
   /**
@@ -166,34 +188,37 @@ export class SendQueue {
    */
   private sendCombinedResponse(head: ResponseHead, sink: TurnSink, owner: SendQueueOwner): boolean {
     const limit = Math.min(this.host.chunkBytes, this.credit);
+    const headItem = this.first as Outgoing;
+    // The data items right behind the head that fit one frame (`lastTaken` the last of them), and
+    // what comes after them.
     let taken = 0;
     let bytes = 0;
-    for (let i = 1; i < this.items.length; i++) {
-      const item = this.items[i] as Outgoing;
-      if (item.kind !== 'data' || taken !== i - 1 || bytes + item.buf.byteLength > limit) break;
-      taken = i;
-      bytes += item.buf.byteLength;
+    let lastTaken: Outgoing = headItem;
+    let after = headItem.next;
+    while (after?.kind === 'data' && bytes + after.buf.byteLength <= limit) {
+      taken++;
+      bytes += after.buf.byteLength;
+      lastTaken = after;
+      after = after.next;
     }
-    const after = this.items[taken + 1];
     const end = after?.kind === 'end';
     if (!this.headReleased && !end && this.dataBytes < this.host.chunkBytes) return false;
     this.headReleased = true;
-    // The head, `taken` data items and maybe the end leave the queue (one splice; the common small
-    // response is head + one chunk + end, so the body is that chunk itself).
-    const items = this.items.splice(0, taken + 1 + (end ? 1 : 0));
+    // The head, `taken` data items and maybe the end leave the queue (the common small response is
+    // head + one chunk + end, so the body is that chunk itself).
+    this.removeUpTo(end ? (after as Outgoing) : lastTaken);
     let body: Buffer | undefined;
-    if (taken === 1) body = (items[1] as Extract<Outgoing, { kind: 'data' }>).buf;
+    if (taken === 1) body = (headItem.next as DataItem).buf;
     else if (taken > 1) {
       const chunks: Buffer[] = [];
-      for (let i = 1; i <= taken; i++) chunks.push((items[i] as Extract<Outgoing, { kind: 'data' }>).buf);
+      for (let item = headItem.next as DataItem, i = 0; i < taken; i++, item = item.next as DataItem) chunks.push(item.buf);
       body = Buffer.concat(chunks, bytes);
     }
     this.credit -= bytes;
     this.dataBytes -= bytes;
     sink.response(head, body, end);
     if (end) owner.onEndSent();
-    for (let i = 1; i < items.length; i++) {
-      const item = items[i] as Outgoing;
+    for (let item = headItem.next, i = 0; item !== undefined && i < taken + (end ? 1 : 0); item = item.next, i++) {
       if (item.kind !== 'response') item.done?.();
     }
     return true;
