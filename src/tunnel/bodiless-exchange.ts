@@ -1,7 +1,7 @@
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
 import type { ResponseHead } from './protocol-stream.js';
-import { SendQueue, type SendQueueOwner, type SendTurn, type Sender, type TurnSink } from './send-queue.js';
-import { declaredLength, type TunnelStream } from './tunnel-stream.js';
+import { SendQueue, declaredLength, type SendQueueHost, type SendQueueOwner, type SendTurn, type Sender, type TurnSink } from './send-queue.js';
+import type { TunnelStream } from './tunnel-stream.js';
 
 /**
  * An accepted exchange as the agent's proxy answers it: a TunnelStream, or a BodilessExchange
@@ -39,14 +39,10 @@ export interface AnswerableExchange {
 }
 
 /** What a BodilessExchange needs from its mux. */
-export interface BodilessHost {
-  readonly chunkBytes: number;
-  readonly combinedResponses: boolean;
+export interface BodilessHost extends SendQueueHost {
   /** Sends a complete response frame for `id` now, or returns false when it would have to queue. */
   sendWholeNow(id: number, head: ResponseHead, body: Buffer | undefined): boolean;
   sendControl(frame: Record<string, unknown> & { type: string }): void;
-  /** Puts a sender on the fair send queue (idempotent). */
-  schedule(sender: Sender): void;
   /** The exchange is over: forget its id. */
   forgetExchange(exchange: BodilessExchange): void;
   /** The TunnelStream that takes the exchange over (registered under its id). */
@@ -152,13 +148,6 @@ export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOw
     if (this.done || this.ending) return;
     if (this.status === 0) this.status = status;
     this.sending().pushResponse({ status, headers });
-    // As a stream's: a head whose body is not declared to fit one frame waits one turn at most.
-    if (this.host.combinedResponses && !(declaredLength(headers) <= this.host.chunkBytes)) {
-      setImmediate(() => {
-        this.out?.releaseHead();
-        if (!this.done && this.out?.isEmpty === false) this.host.schedule(this);
-      });
-    }
     this.host.schedule(this);
   }
 
@@ -253,7 +242,7 @@ export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOw
 
   /** The answer's queue, made when it first streams. */
   private sending(): SendQueue {
-    this.out ??= new SendQueue(this.id, this.host);
+    this.out ??= new SendQueue(this.id, this.host, this);
     return this.out;
   }
 

@@ -25,6 +25,8 @@ export interface SendQueueHost {
   readonly chunkBytes: number;
   /** Whether the peer takes response frames (protocol version 3): see SendQueue. */
   readonly combinedResponses: boolean;
+  /** Puts a sender on the fair send queue (idempotent). */
+  schedule(sender: Sender): void;
 }
 
 /** Told when the queue's stream.end left (before the write callbacks of what left with it run). */
@@ -48,9 +50,10 @@ type DataItem = Extract<Outgoing, { kind: 'data' }>;
  * overtake it.
  *
  * Response frames (protocol 3, `host.combinedResponses`): a queued response head is held until the
- * end is queued, a chunk's worth of body is queued, or `releaseHead()` (the owner's next event-loop
- * turn, unless the head's content-length says the body fits one frame), whichever comes first, and
- * then leaves with the body queued behind it (≤ chunkBytes) and the end in one frame. A small
+ * end is queued, a chunk's worth of body is queued, or — unless its content-length says the body
+ * fits one frame, when it waits for the end — the next event-loop turn (setImmediate, which then
+ * schedules the queue's sender), whichever comes first, and then leaves with the body queued behind
+ * it (≤ chunkBytes) and the end in one frame. A small
  * response is then one WebSocket message, delivered whole or lost whole when the connection drops;
  * a streamed one (SSE) waits one turn at most.
  *
@@ -68,9 +71,11 @@ export class SendQueue {
   /** A queued response head waits (combined responses only) until this turns true. */
   private headReleased = false;
 
+  /** `sender` is the stream or exchange whose queue this is (scheduled when a held head is released). */
   constructor(
     private readonly id: number,
     private readonly host: SendQueueHost,
+    private readonly sender: Sender,
   ) {}
 
   get isEmpty(): boolean {
@@ -79,11 +84,15 @@ export class SendQueue {
 
   pushResponse(head: ResponseHead): void {
     this.append({ kind: 'response', head, next: undefined });
-  }
-
-  /** The held head may leave alone from now on (the owner's next event-loop turn came). */
-  releaseHead(): void {
-    this.headReleased = true;
+    // A body declared to fit one frame is waited for whole: its head never travels alone. Any
+    // other head waits one event-loop turn at most. (A queue that was cleared, its sender gone,
+    // schedules nothing.)
+    if (this.host.combinedResponses && !(declaredLength(head.headers) <= this.host.chunkBytes)) {
+      setImmediate(() => {
+        this.headReleased = true;
+        if (!this.isEmpty) this.host.schedule(this.sender);
+      });
+    }
   }
 
   /** Queues a piece of body as it is (≤ chunkBytes); `done` runs once it left. */
@@ -223,4 +232,10 @@ export class SendQueue {
     }
     return true;
   }
+}
+
+/** The content-length a response head declares; NaN when absent or not a plain number. */
+export function declaredLength(headers: Record<string, string | string[]>): number {
+  const value = headers['content-length'];
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
 }

@@ -2,12 +2,10 @@ import { Duplex, type DuplexOptions } from 'node:stream';
 import { AgentError, ErrorCodes, StreamResetCodes, type StreamResetCode } from '../errors.js';
 import { ParkedChunks } from './parked-chunks.js';
 import { STREAM_INITIAL_WINDOW, type ResponseHead, type StreamResponseFrame } from './protocol-stream.js';
-import { SendQueue, type SendTurn, type Sender, type SendQueueOwner, type TurnSink } from './send-queue.js';
+import { SendQueue, declaredLength, type SendQueueHost, type SendTurn, type Sender, type SendQueueOwner, type TurnSink } from './send-queue.js';
 
-/** What a stream needs from its multiplexer (stream-mux.ts). */
-export interface StreamHost {
-  /** Puts the stream on the fair send queue (idempotent). */
-  schedule(stream: Sender): void;
+/** What a stream needs from its multiplexer (stream-mux.ts), besides what its SendQueue needs. */
+export interface StreamHost extends SendQueueHost {
   /** Sends a control frame now, ahead of any queued data (stream.window, stream.reset). */
   sendControl(frame: Record<string, unknown> & { type: string }): void;
   /** The stream is finished in both directions or reset: forget its id. */
@@ -17,7 +15,6 @@ export interface StreamHost {
    * other stream waits for its turn and the socket takes more; false when it must queue instead.
    */
   sendWholeNow(id: number, head: ResponseHead, body: Buffer | undefined): boolean;
-  readonly chunkBytes: number;
   /** Bytes of credit this side keeps open for the peer per stream (≥ STREAM_INITIAL_WINDOW). */
   readonly windowBytes: number;
   /**
@@ -32,11 +29,6 @@ export interface StreamHost {
    * the host compacts them if they are still there after a while (compactParked).
    */
   parked(stream: TunnelStream): void;
-  /**
-   * Whether the peer takes response frames (protocol version 3): then a response head waits for
-   * its first body chunk and end (at most one event-loop turn) and leaves with them in one frame.
-   */
-  readonly combinedResponses: boolean;
 }
 
 /** How soon half the initial window must arrive for a stream to grow its window (TunnelStream.sendsFast). */
@@ -57,9 +49,7 @@ const GROW_WINDOW_MS = 50;
  *   lasts. A write completes when its last chunk was handed to the socket, so a producer piping
  *   into the stream is paused by credit and by the socket's backpressure.
  *
- * `stream.reset` is sent at once by `destroy(err)` unless both halves finished. A response head
- * whose content-length does not say the body fits one frame is released at the next event-loop
- * turn (setImmediate) at the latest.
+ * `stream.reset` is sent at once by `destroy(err)` unless both halves finished.
  *
  *   open ──▶ (data…) ──▶ end sent ┐
  *            (data…) ──▶ end recv ┴─▶ retired          any ──reset (either side)──▶ destroyed
@@ -123,7 +113,7 @@ export class TunnelStream extends Duplex implements Sender, SendQueueOwner {
       writable: halfClosed !== 'local',
     };
     super(options);
-    this.out = new SendQueue(id, host);
+    this.out = new SendQueue(id, host, this);
     if (halfClosed === 'local') this.localEnded = true;
     else if (halfClosed === 'remote') this.remoteEnded = true;
   }
@@ -144,13 +134,6 @@ export class TunnelStream extends Duplex implements Sender, SendQueueOwner {
     if (this.destroyed || this.localEnded) return;
     if (this.sentStatus === 0) this.sentStatus = status;
     this.out.pushResponse({ status, headers });
-    // A body declared to fit one frame is waited for whole: its head never travels alone.
-    if (this.host.combinedResponses && !(declaredLength(headers) <= this.host.chunkBytes)) {
-      setImmediate(() => {
-        this.out.releaseHead();
-        if (!this.destroyed && !this.out.isEmpty) this.host.schedule(this);
-      });
-    }
     this.host.schedule(this);
   }
 
@@ -447,10 +430,4 @@ export class TunnelStream extends Duplex implements Sender, SendQueueOwner {
 /** What a stream.reset from the peer fails the exchange with. */
 export function peerResetError(id: number, code: string, message: string | undefined): AgentError {
   return new AgentError(ErrorCodes.UPSTREAM, `stream ${id} reset by the peer (${code}${message ? `: ${message}` : ''})`);
-}
-
-/** The content-length a response head declares; NaN when absent or not a plain number. */
-export function declaredLength(headers: Record<string, string | string[]>): number {
-  const value = headers['content-length'];
-  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : Number.NaN;
 }
