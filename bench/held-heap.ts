@@ -3,10 +3,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { BodilessExchange, type BodilessHost } from '../src/tunnel/bodiless-exchange.js';
-import { TunnelStream, type StreamHost } from '../src/tunnel/tunnel-stream.js';
+import { BodilessExchange } from '../src/tunnel/bodiless-exchange.js';
 import type { ReadyEndpoint } from '../src/domain/status-types.js';
 import * as ownPicker from '../src/proxy/replica-picker.js';
+import { directHost } from './direct-host.js';
 
 /**
  * What the agent's own objects for one open exchange hold in the JS heap, one part at a time (the
@@ -50,23 +50,7 @@ async function heldPerItem<T>(make: (i: number) => T, then?: (item: T) => void):
   return (after - before) / COUNT;
 }
 
-/** A host whose send turns run at once and whose frames go nowhere. */
-const host: StreamHost & BodilessHost = {
-  chunkBytes: 16 * 1024,
-  windowBytes: 4 * 1024 * 1024,
-  combinedResponses: true,
-  reserveWindow: (wanted) => wanted,
-  releaseWindow: () => undefined,
-  parked: () => undefined,
-  sendControl: () => undefined,
-  retire: () => undefined,
-  sendWholeNow: () => false,
-  forgetExchange: () => undefined,
-  streamFor: (exchange) => new TunnelStream(exchange.id, host, 'remote'),
-  schedule(sender) {
-    while (sender.sendTurn({ control: () => undefined, data: () => undefined, response: () => undefined }) === 'more');
-  },
-};
+const host = directHost();
 
 const event = Buffer.from('data: {"n":1}\n\n');
 const listener = (): void => undefined;

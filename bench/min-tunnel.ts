@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { ResponseHead } from '../src/tunnel/protocol-stream.js';
-import { TunnelStream, type StreamHost } from '../src/tunnel/tunnel-stream.js';
+import { TunnelStream } from '../src/tunnel/tunnel-stream.js';
+import { directHost } from './direct-host.js';
 
 /**
  * The proxy benchmark's floor for the tunnel's shape: the least two Node.js processes can do to
@@ -61,34 +61,12 @@ function frame(id: number, json: string, body?: Buffer): Buffer {
   return out;
 }
 
-/** A StreamHost without a mux: the stream's send turns run at once, a response goes to `sink`. */
-function directHost(sink: (head: ResponseHead, body: Buffer | undefined) => void): StreamHost {
-  const host: StreamHost = {
-    chunkBytes: 16 * 1024,
-    windowBytes: 1024 * 1024,
-    combinedResponses: true,
-    reserveWindow: (wanted) => wanted,
-    releaseWindow: () => undefined,
-    parked: () => undefined,
-    sendControl: () => undefined,
-    retire: () => undefined,
-    sendWholeNow: (_stream, head, body) => {
-      sink(head, body);
-      return true;
-    },
-    schedule(stream) {
-      while (stream.sendTurn({ control: () => undefined, data: () => undefined, response: sink }) === 'more');
-    },
-  };
-  return host;
-}
-
 if (role === 'front') {
   // The agent end dials in, as the agent does; requests wait for it.
   let send: ((message: Buffer) => void) | undefined;
   const pending = new Map<number, ServerResponse>();
   const streams = new Map<number, TunnelStream>();
-  const frontHost = directHost(() => undefined);
+  const frontHost = directHost();
   let nextId = 1;
   const server = createServer((req, res) => {
     if (send === undefined) {
