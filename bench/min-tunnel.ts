@@ -1,9 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TunnelStream } from '../src/tunnel/tunnel-stream.js';
 import { directHost } from './direct-host.js';
+import { corkForTurn, frame, requestJson } from './floor-parts.js';
 
 /**
  * The proxy benchmark's floor for the tunnel's shape: the least two Node.js processes can do to
@@ -36,29 +37,11 @@ process.once('SIGTERM', () => process.exit(0));
 
 /** Sends binary messages on `ws`, corked for the rest of the turn. */
 function corkedSender(ws: WebSocket): (message: Buffer) => void {
-  const socket = (ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
-  let corked = false;
+  const cork = corkForTurn((ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket);
   return (message) => {
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      setImmediate(() => {
-        corked = false;
-        socket.uncork();
-      });
-    }
+    cork();
     ws.send(message, { binary: true });
   };
-}
-
-function frame(id: number, json: string, body?: Buffer): Buffer {
-  const head = Buffer.from(json);
-  const out = Buffer.allocUnsafe(8 + head.byteLength + (body?.byteLength ?? 0));
-  out.writeUInt32BE(id, 0);
-  out.writeUInt32BE(head.byteLength, 4);
-  head.copy(out, 8);
-  body?.copy(out, 8 + head.byteLength);
-  return out;
 }
 
 if (role === 'front') {
@@ -84,9 +67,7 @@ if (role === 'front') {
       });
       streams.set(id, stream);
     }
-    const headers: IncomingHttpHeaders = { ...req.headers };
-    delete headers.connection;
-    send(frame(id, JSON.stringify({ method: req.method, path: req.url, headers })));
+    send(frame(id, requestJson(req)));
     req.resume();
   });
   const wss = new WebSocketServer({ server });

@@ -4,10 +4,16 @@ import { engineCall } from '../test/helpers/docker.js';
 /** USER_HZ: /proc/<pid>/stat counts CPU time in these ticks (100 on every Linux this runs on). */
 const CLK_TCK = 100;
 
-/** utime + stime in seconds of a /proc …/stat text (its fields 14 and 15). */
-function cpuSecondsOfStat(stat: string): number {
+/** utime and stime in seconds of a /proc …/stat text (its fields 14 and 15). */
+function userAndKernelOfStat(stat: string): { user: number; kernel: number } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / CLK_TCK;
+  return { user: Number(fields[11] ?? 0) / CLK_TCK, kernel: Number(fields[12] ?? 0) / CLK_TCK };
+}
+
+/** utime + stime in seconds of a /proc …/stat text. */
+function cpuSecondsOfStat(stat: string): number {
+  const { user, kernel } = userAndKernelOfStat(stat);
+  return user + kernel;
 }
 
 /** utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat). */
@@ -17,6 +23,8 @@ export async function processCpuSeconds(pid: number): Promise<number> {
 
 export interface ThreadTotals {
   mainCpu: number;
+  /** Of mainCpu, the time in the kernel (system calls, and the network stack's work they do). */
+  mainKernel: number;
   otherCpu: number;
   mainSwitches: number;
 }
@@ -26,15 +34,16 @@ export interface ThreadTotals {
  * pool) so far, and the main threads' voluntary switches; a process that is gone counts nothing.
  */
 export async function threadTotals(pids: readonly number[]): Promise<ThreadTotals> {
-  const t: ThreadTotals = { mainCpu: 0, otherCpu: 0, mainSwitches: 0 };
+  const t: ThreadTotals = { mainCpu: 0, mainKernel: 0, otherCpu: 0, mainSwitches: 0 };
   for (const pid of pids) {
     for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-      const cpu = cpuSecondsOfStat(await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => ''));
+      const { user, kernel } = userAndKernelOfStat(await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => ''));
       if (tid !== String(pid)) {
-        t.otherCpu += cpu;
+        t.otherCpu += user + kernel;
         continue;
       }
-      t.mainCpu += cpu;
+      t.mainCpu += user + kernel;
+      t.mainKernel += kernel;
       const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8').catch(() => '');
       t.mainSwitches += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
     }

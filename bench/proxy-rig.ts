@@ -168,6 +168,20 @@ export async function startMinTunnel(upstream: string, mode?: 'streams' | 'duple
   return { url: `http://127.0.0.1:${port}`, children: [front, back] };
 }
 
+/**
+ * bench/raw-tunnel.ts to `upstream` (host:port), its two processes (front, then back), the back
+ * through undici when asked; with CYBERUN_BENCH_MIN_NODE_ARGS. Resolves once the back dialed in.
+ */
+export async function startRawTunnel(upstream: string, backClient?: 'undici'): Promise<{ url: string; children: ChildProcess[] }> {
+  const script = fileURLToPath(new URL('./raw-tunnel.js', import.meta.url));
+  const args = (...rest: string[]) => [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), script, ...rest];
+  const front = spawn(process.execPath, args('front'), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [port, backPort] = (await firstLine(front, 'raw-tunnel front')).split(' ');
+  const back = spawn(process.execPath, args('back', upstream, backPort ?? '', ...(backClient === undefined ? [] : [backClient])), { stdio: ['ignore', 'pipe', 'inherit'] });
+  await firstLine(back, 'raw-tunnel back');
+  return { url: `http://127.0.0.1:${port}`, children: [front, back] };
+}
+
 /** Rigs set up by this process so far (their names carry the count). */
 let rigs = 0;
 
