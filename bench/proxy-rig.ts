@@ -154,32 +154,30 @@ function firstLine(child: ChildProcess, what: string): Promise<string> {
 }
 
 /**
- * bench/min-tunnel.ts to `upstream`, its two processes (front, then back), in a stream mode of
- * its own when given; with CYBERUN_BENCH_MIN_NODE_ARGS (e.g. --cpu-prof). Resolves once the back
- * dialed in.
+ * A floor of the tunnel's shape (bench/min-tunnel.ts, bench/raw-tunnel.ts) as its two processes:
+ * `<script> front …`, whose first line is its HTTP port and what the back dials, then
+ * `<script> back …` given that line; with CYBERUN_BENCH_MIN_NODE_ARGS (e.g. --cpu-prof). Resolves
+ * once the back dialed in.
  */
-export async function startMinTunnel(upstream: string, mode?: 'streams' | 'duplex'): Promise<{ url: string; children: ChildProcess[] }> {
-  const script = fileURLToPath(new URL('./min-tunnel.js', import.meta.url));
-  const args = (...rest: string[]) => [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), script, ...rest, ...(mode === undefined ? [] : [mode])];
-  const front = spawn(process.execPath, args('front'), { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await firstLine(front, 'min-tunnel front');
-  const back = spawn(process.execPath, args('back', upstream, port), { stdio: ['ignore', 'pipe', 'inherit'] });
-  await firstLine(back, 'min-tunnel back');
-  return { url: `http://127.0.0.1:${port}`, children: [front, back] };
+async function startFloor(script: string, front: string[], back: (frontLine: string[]) => string[]): Promise<{ url: string; children: ChildProcess[] }> {
+  const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+  const node = (args: string[]) => spawn(process.execPath, [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), path, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const frontChild = node(['front', ...front]);
+  const line = (await firstLine(frontChild, `${script} front`)).split(' ');
+  const backChild = node(['back', ...back(line)]);
+  await firstLine(backChild, `${script} back`);
+  return { url: `http://127.0.0.1:${line[0] ?? ''}`, children: [frontChild, backChild] };
 }
 
-/**
- * bench/raw-tunnel.ts to `upstream` (host:port), its two processes (front, then back), the back
- * through undici when asked; with CYBERUN_BENCH_MIN_NODE_ARGS. Resolves once the back dialed in.
- */
-export async function startRawTunnel(upstream: string, backClient?: 'undici'): Promise<{ url: string; children: ChildProcess[] }> {
-  const script = fileURLToPath(new URL('./raw-tunnel.js', import.meta.url));
-  const args = (...rest: string[]) => [...nodeArgs('CYBERUN_BENCH_MIN_NODE_ARGS', undefined), script, ...rest];
-  const front = spawn(process.execPath, args('front'), { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [port, backPort] = (await firstLine(front, 'raw-tunnel front')).split(' ');
-  const back = spawn(process.execPath, args('back', upstream, backPort ?? '', ...(backClient === undefined ? [] : [backClient])), { stdio: ['ignore', 'pipe', 'inherit'] });
-  await firstLine(back, 'raw-tunnel back');
-  return { url: `http://127.0.0.1:${port}`, children: [front, back] };
+/** bench/min-tunnel.ts to `upstream`, in a stream mode of its own when given. */
+export function startMinTunnel(upstream: string, mode?: 'streams' | 'duplex'): Promise<{ url: string; children: ChildProcess[] }> {
+  const modeArgs = mode === undefined ? [] : [mode];
+  return startFloor('min-tunnel.js', modeArgs, ([port]) => [upstream, port ?? '', ...modeArgs]);
+}
+
+/** bench/raw-tunnel.ts to `upstream` (host:port), the back through undici when asked. */
+export function startRawTunnel(upstream: string, backClient?: 'undici'): Promise<{ url: string; children: ChildProcess[] }> {
+  return startFloor('raw-tunnel.js', [], ([, backPort]) => [upstream, backPort ?? '', ...(backClient === undefined ? [] : [backClient])]);
 }
 
 /** Rigs set up by this process so far (their names carry the count). */
