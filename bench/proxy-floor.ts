@@ -13,7 +13,7 @@ import { measure, rigPaths, setup, startMinTunnel, startRawTunnel, type RigPath 
  * and through its Node stream sides as the tunnel did before 2026-12-07 (`duplex`), which price
  * that object and what the whole-response paths saved. With `raw`, two more: the same shape
  * without ws (a plain TCP connection between the processes), and without ws and undici (the back's
- * own HTTP/1.1 client; bench/raw-tunnel.ts), which price those two libraries. With `latency`,
+ * own HTTP/1.1 client; bench/raw-tunnel.ts, the rig's `rawTunnel`), which price those two libraries. With `latency`,
  * each round also times LATENCY_CONCURRENCY closed-loop clients on every path and on the replica
  * directly, and prints each path's p50 over direct's (the p50 goal's measure):
  *
@@ -30,12 +30,7 @@ const extra = [
         { name: 'minimal tunnel + TunnelStream as Duplex', ...(await startMinTunnel(rig.direct, 'duplex')) },
       ]
     : []),
-  ...(options.has('raw')
-    ? [
-        { name: 'minimal tunnel without ws', ...(await startRawTunnel(new URL(rig.direct).host, 'undici')) },
-        { name: 'minimal tunnel without ws and undici', ...(await startRawTunnel(new URL(rig.direct).host)) },
-      ]
-    : []),
+  ...(options.has('raw') ? [{ name: 'minimal tunnel without ws', ...(await startRawTunnel(new URL(rig.direct).host, 'undici')) }] : []),
 ];
 
 const all = rigPaths(rig);
@@ -43,6 +38,7 @@ const paths: RigPath[] = [
   all.ssh,
   all.minTunnel,
   ...extra.map((e) => ({ name: e.name, url: e.url, headers: {}, pids: async () => e.children.map((c) => c.pid ?? 0) })),
+  ...(options.has('raw') ? [all.rawTunnel] : []),
   all.tunnel,
 ];
 

@@ -101,6 +101,9 @@ export interface Rig {
   /** The same service behind bench/min-tunnel.ts (the floor of the tunnel's two-process shape). */
   minTunnel: string;
   minTunnelPids: number[];
+  /** The same service behind bench/raw-tunnel.ts: that floor without ws and undici. */
+  rawTunnel: string;
+  rawTunnelPids: number[];
   /** Processes whose CPU time is the tunnel's cost. */
   pids: { gateway: number; agent: number };
   /** The agent's admin endpoint (unix socket in its state dir): /metrics shows its V8 heap by space. */
@@ -120,12 +123,13 @@ export interface RigPath {
 }
 
 /** The rig's paths, by key (bench/proxy-seq.ts and bench/proxy-floor.ts pick theirs). */
-export function rigPaths(rig: Rig): Record<'direct' | 'ssh' | 'minProxy' | 'minTunnel' | 'tunnel', RigPath> {
+export function rigPaths(rig: Rig): Record<'direct' | 'ssh' | 'minProxy' | 'minTunnel' | 'rawTunnel' | 'tunnel', RigPath> {
   return {
     direct: { name: 'direct', url: rig.direct, headers: {}, pids: async () => [] },
     ssh: { name: 'ssh -L', url: rig.ssh, headers: {}, pids: () => rig.sshPids() },
     minProxy: { name: 'minimal proxy', url: rig.minProxy, headers: {}, pids: async () => [rig.minProxyPid] },
     minTunnel: { name: 'minimal tunnel', url: rig.minTunnel, headers: {}, pids: async () => rig.minTunnelPids },
+    rawTunnel: { name: 'minimal tunnel without ws and undici', url: rig.rawTunnel, headers: {}, pids: async () => rig.rawTunnelPids },
     tunnel: { name: 'tunnel', url: rig.tunnel, headers: auth, pids: async () => [rig.pids.gateway, rig.pids.agent] },
   };
 }
@@ -255,6 +259,10 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
     undo.push(async () => {
       for (const child of minTunnel.children) await stop(child);
     });
+    const rawTunnel = await startRawTunnel(`${ip}:8080`);
+    undo.push(async () => {
+      for (const child of rawTunnel.children) await stop(child);
+    });
     const ssh = await startSshPeer(`${ip}:8080`);
     undo.push(() => ssh.stop());
     let gcDumps = 0;
@@ -267,6 +275,8 @@ export async function setup(options: { gcProbe?: boolean } = {}): Promise<Rig> {
       minProxyPid: minProxy.pid ?? 0,
       minTunnel: minTunnel.url,
       minTunnelPids: minTunnel.children.map((c) => c.pid ?? 0),
+      rawTunnel: rawTunnel.url,
+      rawTunnelPids: rawTunnel.children.map((c) => c.pid ?? 0),
       direct: `http://${ip}:8080`,
       tunnel: `${gateway.url}/api/v1/r/containers/${slug}`,
       pids,

@@ -17,20 +17,21 @@ const PATHS: Path[] = ['direct', 'ssh', 'tunnel'];
 type Samples = Record<Path, number[]>;
 const samples = (): Samples => ({ direct: [], ssh: [], tunnel: [] });
 /**
- * Node.js references, throughput (and for the minimal tunnel the p50 at 4 clients):
- * bench/min-proxy.ts (one process) and bench/min-tunnel.ts (the tunnel's two-process shape with
- * its libraries and nothing else: the floor of that shape).
+ * Node.js references, throughput (and for the two floors the p50 at 4 clients): bench/min-proxy.ts
+ * (one process), bench/min-tunnel.ts (the tunnel's two-process shape with its libraries and
+ * nothing else: the floor of that shape) and bench/raw-tunnel.ts (that floor without ws and undici:
+ * the floor of any two-process Node design with node:http in front).
  */
-type Reference = 'minProxy' | 'minTunnel';
-const REFERENCES: Reference[] = ['minProxy', 'minTunnel'];
-const references = (): Record<Reference, number[]> => ({ minProxy: [], minTunnel: [] });
+type Reference = 'minProxy' | 'minTunnel' | 'rawTunnel';
+const REFERENCES: Reference[] = ['minProxy', 'minTunnel', 'rawTunnel'];
+const references = (): Record<Reference, number[]> => ({ minProxy: [], minTunnel: [], rawTunnel: [] });
 
 
 /** Runs every measurement ROUNDS times, the three paths alternating, and returns the samples. */
 async function measureAll(rig: Rig) {
   const route = (p: Path | Reference, sub: string): [string, Record<string, string>] =>
-    p === 'tunnel' ? [`${rig.tunnel}${sub}`, auth] : [`${{ direct: rig.direct, ssh: rig.ssh, minProxy: rig.minProxy, minTunnel: rig.minTunnel }[p]}${sub}`, {}];
-  const referencePids = { minProxy: [rig.minProxyPid], minTunnel: rig.minTunnelPids };
+    p === 'tunnel' ? [`${rig.tunnel}${sub}`, auth] : [`${{ direct: rig.direct, ssh: rig.ssh, minProxy: rig.minProxy, minTunnel: rig.minTunnel, rawTunnel: rig.rawTunnel }[p]}${sub}`, {}];
+  const referencePids = { minProxy: [rig.minProxyPid], minTunnel: rig.minTunnelPids, rawTunnel: rig.rawTunnelPids };
   /** CPU seconds of the path's own processes (gateway + agent, or ssh + sshd) and of the container. */
   const cpuOf = async (p: Path): Promise<{ path: number; service: number }> => ({
     path: p === 'tunnel' ? await processesCpuSeconds([rig.pids.gateway, rig.pids.agent]) : p === 'ssh' ? await processesCpuSeconds(await rig.sshPids()) : 0,
@@ -45,7 +46,7 @@ async function measureAll(rig: Rig) {
     await measure<number>('firstEvent', ...route(p, '/sse'));
   }
   for (const r of REFERENCES) await measure<number>('throughput', ...route(r, '/health'));
-  const s = { rps: samples(), cpu: samples(), serviceCpu: samples(), p50: samples(), p99: samples(), bulk: samples(), sse: samples(), refRps: references(), refCpu: references(), minTunnelP50: [] as number[] };
+  const s = { rps: samples(), cpu: samples(), serviceCpu: samples(), p50: samples(), p99: samples(), bulk: samples(), sse: samples(), refRps: references(), refCpu: references(), minTunnelP50: [] as number[], rawTunnelP50: [] as number[] };
   for (let round = 1; round <= ROUNDS; round++) {
     process.stdout.write(`  round ${round}/${ROUNDS}: throughput, latency, bulk, SSE (direct, ssh -L, tunnel alternating)…\n`);
     for (const p of PATHS) {
@@ -68,8 +69,9 @@ async function measureAll(rig: Rig) {
       s.p50[p].push(quantile(lat, 0.5));
       s.p99[p].push(quantile(lat, 0.99));
     }
-    // The floor of the shape for latency too: what two Node processes add at 4 clients.
+    // The floors for latency too: what two Node processes add at 4 clients, with and without ws and undici.
     s.minTunnelP50.push(quantile(await measure<number[]>('latencies', ...route('minTunnel', '/health')), 0.5));
+    s.rawTunnelP50.push(quantile(await measure<number[]>('latencies', ...route('rawTunnel', '/health')), 0.5));
     for (const p of PATHS) s.bulk[p].push(await measure<number>('bulk', ...route(p, '/bytes')));
     for (const p of PATHS) s.sse[p].push(await measure<number>('firstEvent', ...route(p, '/sse')));
   }
@@ -98,6 +100,7 @@ function rows(s: AllSamples): BenchResult[] {
     { name: `proxy: small GET, ${C} clients, ssh -L vs direct`, unit: 'req/s', value: Math.round(rps.ssh), baseline: Math.round(rps.direct), ratio: rps.ssh / rps.direct, target: '(reported: the peer)', met: true },
     { name: `proxy: small GET, ${C} clients, minimal one-process Node proxy vs direct`, unit: 'req/s', value: Math.round(median(s.refRps.minProxy)), baseline: Math.round(rps.direct), ratio: median(s.refRps.minProxy) / rps.direct, target: '(reported)', met: true },
     { name: `proxy: small GET, ${C} clients, minimal two-process Node tunnel vs ssh -L (rounds: ${range(s.refRps.minTunnel)})`, unit: 'req/s', value: Math.round(median(s.refRps.minTunnel)), baseline: Math.round(rps.ssh), ratio: median(s.refRps.minTunnel) / rps.ssh, target: '(reported: the floor of the shape)', met: true },
+    { name: `proxy: small GET, ${C} clients, minimal tunnel without ws and undici vs ssh -L (rounds: ${range(s.refRps.rawTunnel)})`, unit: 'req/s', value: Math.round(median(s.refRps.rawTunnel)), baseline: Math.round(rps.ssh), ratio: median(s.refRps.rawTunnel) / rps.ssh, target: '(reported: the floor of a Node design with node:http in front)', met: true },
     { name: `proxy: small GET, ${C} clients, tunnel vs the minimal two-process Node tunnel`, unit: 'req/s', value: Math.round(rps.tunnel), baseline: Math.round(median(s.refRps.minTunnel)), ratio: rps.tunnel / median(s.refRps.minTunnel), target: '(reported)', met: true },
     { name: 'proxy: CPU per small request, gateway + agent vs ssh + sshd', unit: 'µs', value: Math.round(cpu.tunnel), baseline: Math.round(cpu.ssh), ratio: cpu.tunnel / cpu.ssh, target: '(reported)', met: true },
     { name: 'proxy: CPU per small request, gateway + agent vs the service', unit: 'µs', value: Math.round(cpu.tunnel), baseline: Math.round(service.tunnel), ratio: cpu.tunnel / service.tunnel, target: '(reported)', met: true },
@@ -105,6 +108,7 @@ function rows(s: AllSamples): BenchResult[] {
     { name: 'proxy: CPU per small request, gateway + agent vs the minimal two-process tunnel', unit: 'µs', value: Math.round(cpu.tunnel), baseline: Math.round(median(s.refCpu.minTunnel)), ratio: cpu.tunnel / median(s.refCpu.minTunnel), target: '(reported)', met: true },
     { name: `proxy: small GET p50 added, ${L} clients, tunnel (ratio: ms added; baseline: ssh -L's)`, unit: 'ms', value: r3(p50.tunnel), baseline: added(p50, 'ssh'), ratio: added(p50, 'tunnel'), target: 'added <= 0.5 ms', met: added(p50, 'tunnel') <= 0.5 },
     { name: `proxy: small GET p50 added, ${L} clients, minimal two-process Node tunnel (ratio: ms added; baseline: ssh -L's)`, unit: 'ms', value: r3(median(s.minTunnelP50)), baseline: added(p50, 'ssh'), ratio: r3(median(s.minTunnelP50) - p50.direct), target: '(reported: the floor of the shape)', met: true },
+    { name: `proxy: small GET p50 added, ${L} clients, minimal tunnel without ws and undici (ratio: ms added; baseline: ssh -L's)`, unit: 'ms', value: r3(median(s.rawTunnelP50)), baseline: added(p50, 'ssh'), ratio: r3(median(s.rawTunnelP50) - p50.direct), target: '(reported: the floor of a Node design with node:http in front)', met: true },
     { name: `proxy: small GET p99 added, ${L} clients, tunnel (ratio: ms added; baseline: ssh -L's)`, unit: 'ms', value: r3(p99.tunnel), baseline: added(p99, 'ssh'), ratio: added(p99, 'tunnel'), target: '(reported)', met: true },
     { name: `proxy: bulk download ${BULK_BYTES / 2 ** 20} MiB, tunnel vs ssh -L (tunnel ${range(s.bulk.tunnel)}, ssh ${range(s.bulk.ssh)})`, unit: 'MB/s', value: Math.round(bulk.tunnel), baseline: Math.round(bulk.ssh), ratio: bulk.tunnel / bulk.ssh, target: 'ratio >= 1.0', met: bulk.tunnel / bulk.ssh >= 1 },
     { name: `proxy: bulk download ${BULK_BYTES / 2 ** 20} MiB, tunnel vs direct`, unit: 'MB/s', value: Math.round(bulk.tunnel), baseline: Math.round(bulk.direct), ratio: bulk.tunnel / bulk.direct, target: '(reported)', met: true },
