@@ -20,7 +20,8 @@ import { corkForTurn, frame, requestJson } from './floor-parts.js';
  * out): with the minimal tunnel beside it, the two libraries' costs come apart.
  *
  * Bench-only: the back's HTTP client knows only Content-Length answers (the bench's /health) and
- * ends a request it cannot read with 502. `bench/proxy-floor.ts raw` measures it beside the minimal
+ * ends a request it cannot read with 502 (which fails the bench's load clients: its figures are of
+ * answered requests only). `bench/proxy-floor.ts raw` measures it beside the minimal
  * tunnel: the difference is what ws and undici cost on this path, which decides whether the
  * tunnel's throughput goal is reachable with them (they are the brief's choices; leaving them
  * needs the user's reason, docs/proxy-performance.md).
@@ -111,7 +112,7 @@ if (role === 'front') {
     conn.request(`${head}\r\n`, (status, headers, body) => send(frame(id, JSON.stringify({ status, headers }), body)));
   });
 } else {
-  process.stderr.write('usage: raw-tunnel.js front | back <upstream host:port> <back port>\n');
+  process.stderr.write('usage: raw-tunnel.js front | back <upstream host:port> <back port> [undici]\n');
   process.exit(2);
 }
 
@@ -159,6 +160,9 @@ class UpstreamConnection {
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', () => this.fail());
     this.socket.on('close', () => this.fail());
+    // Closed after 4 s without traffic, before the service's own keep-alive timeout (Node's 5 s)
+    // can close it under a request just written to it (undici's keepAliveTimeout in min-tunnel.ts).
+    this.socket.setTimeout(4_000, () => this.fail());
   }
 
   request(head: string, answer: Answer): void {
