@@ -19,14 +19,18 @@ import * as own from './proxy-rig.js';
  * better) and each process's CPU per stream.
  *
  * The baseline's own bench/proxy-rig.ts sets up its rig (its gateway, agent and replica).
+ *
+ * In place of a baseline checkout, `flags:<node flags>` (or `gateway-flags:…`, `agent-flags:…`)
+ * pairs two rigs of this checkout, one whose gateway and agent (or only the one named) run with
+ * those flags added to their command line, e.g. 'agent-flags:--max-semi-space-size=16' against
+ * the unit's 8: the ratios are then with the flags over without.
  */
-const baseRoot = baselineRoot('proxy-ab.js', '[rounds] [bulk|sse]');
+const baseRoot = baselineRoot('proxy-ab.js', '[rounds] [bulk|sse]  (or flags:<node flags> in place of the checkout)');
 const rounds = Number(process.argv[3] ?? 8);
 const mode = process.argv[4] === 'bulk' || process.argv[4] === 'sse' ? process.argv[4] : 'small';
 const WARMUP = 2;
 
 type RigModule = RigSetup & Pick<typeof own, 'measure'>;
-const base = await baselineModule<RigModule>(baseRoot, 'proxy-rig.js');
 
 interface Round {
   rate: number;
@@ -34,10 +38,35 @@ interface Round {
   agentUs: number;
 }
 
-const variants = [
-  { name: 'baseline', module: base, rig: await base.setup(), rounds: [] as Round[] },
-  { name: 'this checkout', module: own as RigModule, rig: await own.setup(), rounds: [] as Round[] },
-];
+const flagged = /^(gateway-|agent-)?flags:(.*)$/s.exec(baseRoot);
+/** A rig of this checkout whose gateway and/or agent get `flags` on their command line (CYBERUN_BENCH_*_NODE_ARGS). */
+async function flaggedRig(on: string | undefined, flags: string) {
+  const saved = { gateway: process.env['CYBERUN_BENCH_GATEWAY_NODE_ARGS'], agent: process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] };
+  const add = (was: string | undefined) => `${was ?? ''} ${flags}`.trim();
+  if (on !== 'agent-') process.env['CYBERUN_BENCH_GATEWAY_NODE_ARGS'] = add(saved.gateway);
+  if (on !== 'gateway-') process.env['CYBERUN_BENCH_AGENT_NODE_ARGS'] = add(saved.agent);
+  try {
+    return await own.setup();
+  } finally {
+    for (const [name, value] of [['CYBERUN_BENCH_GATEWAY_NODE_ARGS', saved.gateway], ['CYBERUN_BENCH_AGENT_NODE_ARGS', saved.agent]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+const variants = flagged
+  ? [
+      { name: 'without the flags', module: own as RigModule, rig: await own.setup(), rounds: [] as Round[] },
+      { name: `with ${flagged[1] ?? ''}flags ${flagged[2] ?? ''}`, module: own as RigModule, rig: await flaggedRig(flagged[1], flagged[2] ?? ''), rounds: [] as Round[] },
+    ]
+  : await (async () => {
+      const base = await baselineModule<RigModule>(baseRoot, 'proxy-rig.js');
+      return [
+        { name: 'baseline', module: base, rig: await base.setup(), rounds: [] as Round[] },
+        { name: 'this checkout', module: own as RigModule, rig: await own.setup(), rounds: [] as Round[] },
+      ];
+    })();
 
 /**
  * One round: req/s and CPU µs per request; with `bulk` MB/s and CPU µs per MiB; with `sse` the ms
@@ -85,7 +114,7 @@ try {
     return spread(ratios, (x) => x.toFixed(3));
   };
   process.stdout.write(
-    `this checkout / baseline, paired by round: ${rateUnit} ${paired((r) => r.rate)}; gateway CPU ${paired((r) => r.gatewayUs)}, agent CPU ${paired((r) => r.agentUs)}\n`,
+    `${flagged ? 'with the flags / without' : 'this checkout / baseline'}, paired by round: ${rateUnit} ${paired((r) => r.rate)}; gateway CPU ${paired((r) => r.gatewayUs)}, agent CPU ${paired((r) => r.agentUs)}\n`,
   );
 } finally {
   for (const v of variants) await v.rig.cleanup();
