@@ -3,7 +3,7 @@ import { containerCpuSeconds, processesCpuSeconds } from './process-cpu.js';
 import { BULK_BYTES, CONCURRENCY, LATENCY_CONCURRENCY, SMALL_SECONDS, quantile } from './proxy-client.js';
 import { auth, measure, setup, type Rig } from './proxy-rig.js';
 import { liveHeapPerOpenStream } from './heap-snapshot.js';
-import { SCALE_STREAMS, openStreamGrowth } from './sse-scale.js';
+import { SCALE_STREAMS, scaleSteps } from './sse-scale.js';
 import type { Benchmark, BenchResult } from './types.js';
 
 /** Each measurement runs this often, direct, ssh -L and tunnel alternating; the median is reported. */
@@ -128,9 +128,7 @@ export const proxyBenchmark: Benchmark = {
       // The scale row first, while the agent has served nothing else: after the rounds (bulk
       // downloads grow and later shrink its heap) its RSS growth read below zero in some runs.
       process.stdout.write(`  scale: ${SCALE_STREAMS}, then ${2 * SCALE_STREAMS} SSE streams held open through ssh -L, then through the tunnel…\n`);
-      // ssh's side of the replica is sshd (its per-connection child), as the agent is the tunnel's.
-      const sshd = await openStreamGrowth(`${rig.ssh}/sse`, {}, async () => (await rig.sshPids()).slice(1));
-      const agent = await openStreamGrowth(`${rig.tunnel}/sse`, auth, async () => [rig.pids.agent], rig.agentAdminSocket);
+      const { sshd, agent } = await scaleSteps(rig, auth);
       const kib = (x: number | undefined) => Math.round((x ?? Number.NaN) * 10) / 10;
       table = rows(await measureAll(rig));
       table.push({ name: `proxy: agent RSS per open SSE stream, ${SCALE_STREAMS} held open by a fresh agent (baseline: sshd's per channel)`, unit: 'KiB', value: kib(agent.first.rss), baseline: kib(sshd.first.rss), ratio: agent.first.rss / sshd.first.rss, target: 'value <= 20 KiB', met: agent.first.rss <= 20 });

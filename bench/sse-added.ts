@@ -1,6 +1,6 @@
 import { auth, setup } from './proxy-rig.js';
 import { spread } from './ab-baseline.js';
-import { SCALE_STREAMS, openStreamGrowth, type StreamStep } from './sse-scale.js';
+import { SCALE_STREAMS, scaleSteps, type StreamStep } from './sse-scale.js';
 
 /**
  * What one more open SSE stream costs, beside the scale row: on a fresh rig per round, sshd and
@@ -19,9 +19,7 @@ const show = (s: StreamStep) => `${kib(s.rss)} KiB${s.young === undefined ? '' :
 for (let round = 1; round <= rounds; round++) {
   const rig = await setup();
   try {
-    // ssh's side of the replica is sshd (its per-connection child), as the agent is the tunnel's.
-    const sshd = await openStreamGrowth(`${rig.ssh}/sse`, {}, async () => (await rig.sshPids()).slice(1));
-    const agent = await openStreamGrowth(`${rig.tunnel}/sse`, auth, async () => [rig.pids.agent], rig.agentAdminSocket);
+    const { sshd, agent } = await scaleSteps(rig, auth);
     rows.sshdFirst.push(sshd.first.rss);
     rows.sshdAdded.push(sshd.added.rss);
     rows.agentFirst.push(agent.first.rss);

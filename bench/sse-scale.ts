@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent as Dispatcher, request } from 'undici';
 import { adminGet } from '../src/admin/admin-client.js';
 import { parsePromText } from '../test/helpers/prom-text.js';
+import type { Rig } from './proxy-rig.js';
 
 /** How many SSE streams the scale row holds open at once through one agent. */
 export const SCALE_STREAMS = 1000;
@@ -24,19 +25,19 @@ const sumRss = async (pids: number[]): Promise<number> => {
 };
 
 /**
- * Opens `count` SSE streams (SCALE_STREAMS unless given) at `url` (one event a second each, for
- * longer than the measurement), waits until every one delivered its first event and a few more
- * seconds passed (every stream's buffers at their steady size), and returns what `whileOpen`
- * returns. Every stream is closed before it returns; a call inside `whileOpen` opens more beside them.
+ * Opens SCALE_STREAMS SSE streams at `url` (one event a second each, for longer than the
+ * measurement), waits until every one delivered its first event and a few more seconds passed
+ * (every stream's buffers at their steady size), and returns what `whileOpen` returns. Every stream
+ * is closed before it returns; a call inside `whileOpen` opens as many more beside them.
  */
-export async function withOpenStreams<T>(url: string, headers: Record<string, string>, whileOpen: () => Promise<T>, count = SCALE_STREAMS): Promise<T> {
-  const dispatcher = new Dispatcher({ connections: count + 16, pipelining: 1 });
+export async function withOpenStreams<T>(url: string, headers: Record<string, string>, whileOpen: () => Promise<T>): Promise<T> {
+  const dispatcher = new Dispatcher({ connections: SCALE_STREAMS + 16, pipelining: 1 });
   const aborts = new AbortController();
-  setMaxListeners(count + 10, aborts.signal); // one listener per request
+  setMaxListeners(SCALE_STREAMS + 10, aborts.signal); // one listener per request
   let opened = 0;
   let failed: unknown;
   const allOpen = new Promise<void>((resolve) => {
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < SCALE_STREAMS; i++) {
       void (async () => {
         try {
           const res = await request(`${url}?n=600&ms=1000`, { headers, dispatcher, signal: aborts.signal });
@@ -45,7 +46,7 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
           for await (const chunk of res.body) {
             if (first && String(chunk).includes('\n\n')) {
               first = false;
-              if (++opened === count) resolve();
+              if (++opened === SCALE_STREAMS) resolve();
             }
           }
         } catch (err) {
@@ -61,7 +62,7 @@ export async function withOpenStreams<T>(url: string, headers: Record<string, st
   try {
     await allOpen;
     if (failed !== undefined) throw failed;
-    if (opened < count) throw new Error(`only ${opened} of ${count} SSE streams delivered an event within 120 s`);
+    if (opened < SCALE_STREAMS) throw new Error(`only ${opened} of ${SCALE_STREAMS} SSE streams delivered an event within 120 s`);
     await new Promise((r) => setTimeout(r, 3_000));
     return await whileOpen();
   } finally {
@@ -138,6 +139,17 @@ export async function openStreamGrowth(
     young: to.young === undefined || from.young === undefined ? undefined : (to.young - from.young) / SCALE_STREAMS,
   });
   return { first: step(idle, one), added: step(one, two) };
+}
+
+/**
+ * The scale row's two sides on one rig, each from its settled idle RSS (openStreamGrowth): ssh -L's
+ * side of the replica is sshd (its per-connection child, not the ssh client), as the agent is the
+ * tunnel's; the agent's steps with its young generation.
+ */
+export async function scaleSteps(rig: Pick<Rig, 'ssh' | 'sshPids' | 'tunnel' | 'pids' | 'agentAdminSocket'>, auth: Record<string, string>): Promise<{ sshd: { first: StreamStep; added: StreamStep }; agent: { first: StreamStep; added: StreamStep } }> {
+  const sshd = await openStreamGrowth(`${rig.ssh}/sse`, {}, async () => (await rig.sshPids()).slice(1));
+  const agent = await openStreamGrowth(`${rig.tunnel}/sse`, auth, async () => [rig.pids.agent], rig.agentAdminSocket);
+  return { sshd, agent };
 }
 
 /** The young generation's size ("new" space) in KiB, from an agent's /metrics on its admin socket. */
