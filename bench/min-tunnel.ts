@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TunnelStream } from '../src/tunnel/tunnel-stream.js';
 import { directHost } from './direct-host.js';
-import { corkForTurn, frame, requestJson } from './floor-parts.js';
+import { corkForTurn, frame, requestJson, viaUndici } from './floor-parts.js';
 
 /**
  * The proxy benchmark's floor for the tunnel's shape: the least two Node.js processes can do to
@@ -110,12 +110,13 @@ if (role === 'front') {
     ws.on('message', (data: Buffer) => {
       const id = data.readUInt32BE(0);
       const open = JSON.parse(data.toString('utf8', 8, 8 + data.readUInt32BE(4))) as { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string> };
+      if (!withStreams) return viaUndici(dispatcher, upstream, open, (status, headers, body) => send(frame(id, JSON.stringify({ status, headers }), body)));
       let status = 0;
       let headers: Record<string, string | string[]> = {};
       const chunks: Buffer[] = [];
-      const stream = withStreams ? new TunnelStream(id, directHost((head, body) => send(frame(id, JSON.stringify(head), body))), 'remote') : undefined;
-      stream?.on('error', () => undefined);
-      // Through the Node stream sides (duplex), or held and answered whole as the agent does.
+      // With a TunnelStream: through its Node stream sides (duplex), or held and answered whole as the agent does.
+      const stream = new TunnelStream(id, directHost((head, body) => send(frame(id, JSON.stringify(head), body))), 'remote');
+      stream.on('error', () => undefined);
       const writes = streamMode === 'duplex' ? stream : undefined;
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart() {},
@@ -130,7 +131,7 @@ if (role === 'front') {
         },
         onResponseEnd() {
           if (writes !== undefined) writes.end();
-          else if (stream !== undefined && stream.canAnswerWhole(headers)) stream.sendWholeResponse(status, headers, Buffer.concat(chunks));
+          else if (stream.canAnswerWhole(headers)) stream.sendWholeResponse(status, headers, Buffer.concat(chunks));
           else send(frame(id, JSON.stringify({ status, headers }), Buffer.concat(chunks)));
         },
         onResponseError() {

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
-import { corkForTurn, frame, requestJson } from './floor-parts.js';
+import { corkForTurn, frame, requestJson, viaUndici, type Answer } from './floor-parts.js';
 
 /**
  * The tunnel's shape without two of its libraries: what two Node.js processes reach relaying a
@@ -101,7 +101,8 @@ if (role === 'front') {
   readMessages(front, (m) => {
     const id = m.readUInt32BE(0);
     const open = JSON.parse(m.toString('utf8', 8, 8 + m.readUInt32BE(4))) as { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string | string[]> };
-    if (dispatcher !== undefined) return viaUndici(dispatcher, `http://${upstreamArg}`, open, (status, headers, body) => send(frame(id, JSON.stringify({ status, headers }), body)));
+    const answer: Answer = (status, headers, body) => send(frame(id, JSON.stringify({ status, headers }), body));
+    if (dispatcher !== undefined) return viaUndici(dispatcher, `http://${upstreamArg}`, open, answer);
     let head = `${open.method} ${open.path} HTTP/1.1\r\nhost: ${upstream.host}:${upstream.port}\r\n`;
     for (const name in open.headers) {
       if (name === 'host') continue;
@@ -109,39 +110,11 @@ if (role === 'front') {
       for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`;
     }
     const conn = idle.pop() ?? new UpstreamConnection(upstream, idle);
-    conn.request(`${head}\r\n`, (status, headers, body) => send(frame(id, JSON.stringify({ status, headers }), body)));
+    conn.request(`${head}\r\n`, answer);
   });
 } else {
   process.stderr.write('usage: raw-tunnel.js front | back <upstream host:port> <back port> [undici]\n');
   process.exit(2);
-}
-
-type Answer = (status: number, headers: Record<string, string | string[]>, body?: Buffer) => void;
-
-/** The request through undici's dispatch, its answer buffered whole (as bench/min-tunnel.ts). */
-function viaUndici(dispatcher: Dispatcher, origin: string, open: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string | string[]> }, answer: Answer): void {
-  let status = 0;
-  let headers: Record<string, string | string[]> = {};
-  const chunks: Buffer[] = [];
-  dispatcher.dispatch(
-    { origin, path: open.path, method: open.method, headers: open.headers },
-    {
-      onRequestStart() {},
-      onResponseStart(_controller, statusCode, responseHeaders) {
-        status = statusCode;
-        headers = responseHeaders as Record<string, string | string[]>;
-      },
-      onResponseData(_controller, chunk) {
-        chunks.push(chunk);
-      },
-      onResponseEnd() {
-        answer(status, headers, Buffer.concat(chunks));
-      },
-      onResponseError() {
-        answer(502, {});
-      },
-    },
-  );
 }
 
 /** One keep-alive connection to the upstream, one request at a time; back to `idle` after each answer. */
