@@ -53,9 +53,9 @@ type DataItem = Extract<Outgoing, { kind: 'data' }>;
  * end is queued, a chunk's worth of body is queued, or — unless its content-length says the body
  * fits one frame, when it waits for the end — the next event-loop turn (setImmediate, which then
  * schedules the queue's sender), whichever comes first, and then leaves with the body queued behind
- * it (≤ chunkBytes) and the end in one frame. A small
- * response is then one WebSocket message, delivered whole or lost whole when the connection drops;
- * a streamed one (SSE) waits one turn at most.
+ * it (≤ chunkBytes) and the end in one frame. A small response is then one WebSocket message,
+ * delivered whole or lost whole when the connection drops; a streamed one (SSE) waits one turn at
+ * most.
  *
  * The items are a linked list (each one is an object anyway): an empty queue holds nothing, where
  * an array would keep the backing store of its largest moment (17 slots after its first push) for
