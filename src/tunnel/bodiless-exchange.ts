@@ -125,8 +125,15 @@ export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOw
 
   canAnswerWhole(headers: Record<string, string | string[]>): boolean {
     if (this.stream !== undefined) return this.stream.canAnswerWhole(headers);
-    // Nothing sent or queued yet (a queue may exist already, made by a stream.window that came first).
-    return !this.done && this.status === 0 && (this.out === undefined || this.out.isEmpty) && this.host.combinedResponses && declaredLength(headers) <= this.host.chunkBytes;
+    return this.untouched && this.host.combinedResponses && declaredLength(headers) <= this.host.chunkBytes;
+  }
+
+  /**
+   * Nothing of the answer sent or queued, and not over. (The queue alone does not say it: a
+   * stream.window that comes first makes one, to hold the credit.)
+   */
+  private get untouched(): boolean {
+    return !this.done && this.status === 0 && (this.out === undefined || this.out.isEmpty);
   }
 
   sendWholeResponse(status: number, headers: Record<string, string | string[]>, body: Buffer | undefined): void {
@@ -209,7 +216,7 @@ export class BodilessExchange implements AnswerableExchange, Sender, SendQueueOw
 
   toStream(): TunnelStream {
     if (this.stream === undefined) {
-      if (this.out !== undefined || this.done) throw new Error(`stream ${this.id}: an exchange that answered or streams cannot become a stream`);
+      if (!this.untouched) throw new Error(`stream ${this.id}: an exchange that answered or streams cannot become a stream`);
       const stream = this.host.streamFor(this);
       this.stream = stream;
       stream.on('error', (err: Error) => {

@@ -600,6 +600,15 @@ describe('StreamMux.acceptBodiless: a bodiless request answered without a stream
     expect([x.destroyed, mux.size, text]).toEqual([true, 0, []]);
   });
 
+  it('a stream.window that comes before anything was answered leaves the exchange free to become a stream', () => {
+    const { mux } = acceptor();
+    const x = mux.acceptBodiless(1)!;
+    mux.handleFrame({ type: 'stream.window', stream_id: 1, credit: 64 * 1024 });
+    const stream = x.toStream();
+    expect(x.toStream()).toBe(stream);
+    stream.destroy();
+  });
+
   it('a lost connection closes every bodiless exchange', async () => {
     const { mux } = acceptor();
     const x = mux.acceptBodiless(1)!;
